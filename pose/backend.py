@@ -1,0 +1,60 @@
+"""The pose backend protocol: an RGB image in, every person's landmarks out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from telerehab.errors import ConfigError
+
+BACKENDS = ("mediapipe",)
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """Every person a backend found in one image.
+
+    image: (P, 33, 4) float32, x/y normalised, z relative, visibility 0..1.
+    world: (P, 33, 3) float32, metres, origin between the hips.
+    P may be 0.
+    """
+
+    image: np.ndarray
+    world: np.ndarray
+
+    @property
+    def n_people(self) -> int:
+        """How many people were found."""
+        return int(self.image.shape[0])
+
+    @classmethod
+    def none(cls) -> Detections:
+        """No person found."""
+        return cls(np.zeros((0, 33, 4), np.float32), np.zeros((0, 33, 3), np.float32))
+
+
+@runtime_checkable
+class PoseBackend(Protocol):
+    """Runs a pose model on RGB frames in time order."""
+
+    name: str
+    variant: str
+
+    def detect(self, rgb: np.ndarray, t_s: float) -> Detections:
+        """All people in `rgb` ((H, W, 3) uint8) at time `t_s` (increasing)."""
+        ...
+
+    def close(self) -> None:
+        """Release the model."""
+        ...
+
+
+def create_backend(name: str = "mediapipe", **options: object) -> PoseBackend:
+    """A backend by name; `options` go to its constructor."""
+    if name == "mediapipe":
+        from .mediapipe_backend import MediaPipeBackend
+
+        return MediaPipeBackend(**options)  # type: ignore[arg-type]
+    raise ConfigError(f"unknown pose backend {name!r}: expected one of {', '.join(BACKENDS)}")

@@ -1,0 +1,186 @@
+"""From frames to the patient's PoseFrames: backend + patient tracking.
+
+`PoseEstimator` is the per-frame, causal piece (live sessions use it);
+`estimate_video` runs it over a whole video into a `PoseSequence` of column
+arrays (offline analysis, exports, benchmarks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from telerehab.errors import VideoError
+
+from .backend import PoseBackend, create_backend
+from .frame import PoseFrame
+from .tracking import PatientTracker
+from .video import VideoFile, VideoFrame, VideoInfo, open_video
+
+logger = logging.getLogger(__name__)
+
+
+class PoseEstimator:
+    """Runs a backend on frames and follows one patient among the people seen."""
+
+    def __init__(self, backend: PoseBackend, tracker: PatientTracker | None = None) -> None:
+        self.backend = backend
+        self.tracker = tracker or PatientTracker()
+
+    def process(self, frame: VideoFrame) -> PoseFrame:
+        """The patient's pose in `frame` (NaN landmarks when not found)."""
+        h, w = frame.rgb.shape[:2]
+        found = self.backend.detect(frame.rgb, frame.t_s)
+        choice = self.tracker.select(found.image)
+        if choice is None:
+            return PoseFrame.empty(frame.t_s, frame.index, found.n_people, w, h)
+        return PoseFrame(
+            image_landmarks=found.image[choice],
+            world_landmarks=found.world[choice],
+            t_s=frame.t_s,
+            index=frame.index,
+            n_people=found.n_people,
+            width=w,
+            height=h,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PoseSequence:
+    """The patient's poses over a whole video, as column arrays.
+
+    image: (T, 33, 4) float32 (see `PoseFrame.image_landmarks`); NaN where not found.
+    world: (T, 33, 3) float32 metres; NaN where not found.
+    t_s: (T,) float64 seconds from the first frame; index: (T,) int64 frame numbers.
+    n_people: (T,) int16, people seen per frame.
+    complete: False when the video broke part-way; `warnings` then says where.
+    """
+
+    image: np.ndarray
+    world: np.ndarray
+    t_s: np.ndarray
+    index: np.ndarray
+    n_people: np.ndarray
+    width: int
+    height: int
+    source: str
+    fps: float
+    backend: str
+    variant: str
+    complete: bool = True
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def __len__(self) -> int:
+        return int(self.t_s.shape[0])
+
+    @property
+    def detected(self) -> np.ndarray:
+        """(T,) bool, True where the patient was found."""
+        return np.isfinite(self.image[:, :, 0]).any(axis=1)
+
+    @property
+    def detection_rate(self) -> float:
+        """Share of frames in which the patient was found."""
+        return float(self.detected.mean()) if len(self) else 0.0
+
+    @property
+    def max_people(self) -> int:
+        """Most people seen in any one frame."""
+        return int(self.n_people.max()) if len(self) else 0
+
+    def frames(self) -> Iterator[PoseFrame]:
+        """The sequence as PoseFrames, in order."""
+        for i in range(len(self)):
+            yield PoseFrame(
+                self.image[i], self.world[i], float(self.t_s[i]), int(self.index[i]),
+                int(self.n_people[i]), self.width, self.height,
+            )  # fmt: skip
+
+    @classmethod
+    def from_frames(cls, frames: list[PoseFrame], info: VideoInfo, **meta: object) -> PoseSequence:
+        """Stack PoseFrames into columns."""
+        n = len(frames)
+        return cls(
+            image=np.stack([f.image_landmarks for f in frames])
+            if n
+            else np.zeros((0, 33, 4), np.float32),
+            world=np.stack([f.world_landmarks for f in frames])
+            if n
+            else np.zeros((0, 33, 3), np.float32),
+            t_s=np.array([f.t_s for f in frames], dtype=np.float64),
+            index=np.array([f.index for f in frames], dtype=np.int64),
+            n_people=np.array([f.n_people for f in frames], dtype=np.int16),
+            width=info.width,
+            height=info.height,
+            source=info.source,
+            fps=info.fps,
+            **meta,  # type: ignore[arg-type]
+        )
+
+
+def estimate_video(
+    source: str | Path | int | VideoFile,
+    backend: PoseBackend | None = None,
+    *,
+    variant: str | None = None,
+    tracker: PatientTracker | None = None,
+    on_frame: Callable[[PoseFrame], None] | None = None,
+    max_frames: int | None = None,
+) -> PoseSequence:
+    """Pose of the patient in every frame of `source`.
+
+    A video that breaks part-way keeps the frames decoded before the break:
+    the result has `complete=False` and a warning naming the file and where.
+    Several people in view are named in a warning; the patient is tracked
+    (see `PatientTracker`).
+    """
+    own_backend = backend is None
+    if backend is None:
+        backend = create_backend("mediapipe", variant=variant, mode="video")
+    video = source if isinstance(source, VideoFile) else open_video(source)
+    estimator = PoseEstimator(backend, tracker)
+    frames: list[PoseFrame] = []
+    warnings: list[str] = []
+    complete = True
+    first_crowd: float | None = None
+    try:
+        for vf in video:
+            pf = estimator.process(vf)
+            frames.append(pf)
+            if pf.n_people > 1 and first_crowd is None:
+                first_crowd = pf.t_s
+            if on_frame is not None:
+                on_frame(pf)
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    except VideoError as exc:
+        if not frames:
+            raise
+        complete = False
+        warnings.append(str(exc))
+        logger.warning("%s; keeping the %d frame(s) decoded before it", exc, len(frames))
+    finally:
+        video.close()
+        if own_backend:
+            backend.close()
+    seq = PoseSequence.from_frames(
+        frames, video.info, backend=backend.name, variant=backend.variant, complete=complete
+    )
+    if first_crowd is not None:
+        crowded = float((seq.n_people > 1).mean())
+        text = (
+            f"{video.info.source}: up to {seq.max_people} people in view (first at "
+            f"{first_crowd:.2f} s, {crowded:.0%} of frames); tracking one patient, the person "
+            "largest and nearest the centre at the start"
+        )
+        logger.warning(text)
+        warnings.insert(0, text)
+    return PoseSequence(**{**_fields(seq), "warnings": tuple(warnings)})
+
+
+def _fields(seq: PoseSequence) -> dict:
+    return {name: getattr(seq, name) for name in PoseSequence.__dataclass_fields__}

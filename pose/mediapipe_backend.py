@@ -1,0 +1,143 @@
+"""BlazePose through the MediaPipe Tasks PoseLandmarker, on fetched weights.
+
+Why the Tasks API (mediapipe 1.2.x) and not the legacy `mediapipe.solutions`:
+the 0.10.21 wheel pins numpy<2 and protobuf<5 and pulls jax, and its lite and
+heavy models are downloaded from a model hub at run time. The 1.2.x wheel runs
+with numpy 2, and takes a bundle that `telerehab.models.bundle` assembles
+offline from the npm weights (metadata written by us). Nothing is downloaded
+from a hub; the bundle's digest is checked on every start.
+
+Modes: "image" (every frame detected independently), "video" (detection plus
+landmark tracking between frames, for files), "live" (the same tracking, fed
+from a camera stream; frames handed in must have increasing timestamps and may
+be dropped by the caller, never reordered).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import numpy as np
+
+from telerehab.errors import ConfigError, PoseError
+
+from .backend import Detections
+
+logger = logging.getLogger(__name__)
+
+MODES = ("image", "video", "live")
+
+# Quiet the C++ logging of MediaPipe / LiteRT unless the user asked otherwise.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class MediaPipeBackend:
+    """BlazePose lite / full / heavy via MediaPipe Tasks."""
+
+    name = "mediapipe"
+
+    def __init__(
+        self,
+        variant: str | None = None,
+        mode: str = "video",
+        max_people: int = 4,
+        min_detection_confidence: float = 0.5,
+        min_presence_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+        store: object | None = None,
+        fetch: bool | None = None,
+        progress: object | None = None,
+    ) -> None:
+        from telerehab.models import VARIANTS, default_store, pose_landmarker_bundle
+
+        from telerehab.settings import get_settings
+
+        settings = get_settings()
+        variant = variant or settings.model_variant
+        if variant not in VARIANTS:
+            raise ConfigError(
+                f"unknown model variant {variant!r}: expected one of {', '.join(VARIANTS)}"
+            )
+        if mode not in MODES:
+            raise ConfigError(f"unknown pose mode {mode!r}: expected one of {', '.join(MODES)}")
+        if max_people < 1:
+            raise ConfigError(f"max_people must be at least 1, got {max_people}")
+        self.variant = variant
+        self.mode = mode
+        self.max_people = max_people
+        store = store or default_store()
+        bundle = pose_landmarker_bundle(
+            store,  # type: ignore[arg-type]
+            variant,
+            fetch=settings.auto_fetch if fetch is None else fetch,
+            progress=progress,
+        )
+
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        running_mode = vision.RunningMode.IMAGE if mode == "image" else vision.RunningMode.VIDEO
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(bundle)),
+            running_mode=running_mode,
+            num_poses=max_people,
+            min_pose_detection_confidence=min_detection_confidence,
+            min_pose_presence_confidence=min_presence_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+            output_segmentation_masks=False,
+        )
+        try:
+            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise PoseError(f"{bundle}: MediaPipe refused the model bundle ({exc})") from exc
+        self._last_ms = -1
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def detect(self, rgb: np.ndarray, t_s: float) -> Detections:
+        """All people in `rgb` at `t_s` seconds (timestamps must increase)."""
+        import mediapipe as mp
+
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise PoseError(f"expected an (H, W, 3) uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        with self._lock:
+            if self._closed:
+                raise PoseError("the MediaPipe backend is closed")
+            if self.mode == "image":
+                result = self._landmarker.detect(image)
+            else:
+                # MediaPipe wants strictly increasing integer milliseconds.
+                ms = max(round(t_s * 1000.0), self._last_ms + 1)
+                self._last_ms = ms
+                result = self._landmarker.detect_for_video(image, ms)
+        return _to_detections(result)
+
+    def close(self) -> None:
+        """Release the landmarker (MediaPipe needs an explicit close)."""
+        with self._lock:
+            if not self._closed:
+                self._landmarker.close()
+                self._closed = True
+
+    def __enter__(self) -> MediaPipeBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _to_detections(result: object) -> Detections:
+    people = result.pose_landmarks  # type: ignore[attr-defined]
+    worlds = result.pose_world_landmarks  # type: ignore[attr-defined]
+    if not people:
+        return Detections.none()
+    image = np.array(
+        [[(lm.x, lm.y, lm.z, lm.visibility if lm.visibility is not None else np.nan) for lm in p]
+         for p in people],
+        dtype=np.float32,
+    )  # fmt: skip
+    world = np.array([[(lm.x, lm.y, lm.z) for lm in p] for p in worlds], dtype=np.float32)
+    return Detections(image, world)

@@ -1,0 +1,1 @@
+"""Exercise library, program schema, repetition and quality engine."""

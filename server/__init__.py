@@ -1,0 +1,1 @@
+"""FastAPI app, WebRTC, sessions, storage and web pages."""

