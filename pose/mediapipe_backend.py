@@ -15,9 +15,12 @@ be dropped by the caller, never reordered).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -89,12 +92,19 @@ class MediaPipeBackend:
             output_segmentation_masks=False,
         )
         try:
-            self._landmarker = vision.PoseLandmarker.create_from_options(options)
+            with quiet_native_stderr():
+                self._landmarker = vision.PoseLandmarker.create_from_options(options)
         except (RuntimeError, ValueError) as exc:
             raise PoseError(f"{bundle}: MediaPipe refused the model bundle ({exc})") from exc
         self._last_ms = -1
         self._lock = threading.Lock()
         self._closed = False
+        self._noisy = True
+        # Warm up on a blank frame (no person, so no tracking state is left):
+        # the first patient frame then pays no start-up cost, and MediaPipe's
+        # first-run log lines stay quiet.
+        with quiet_native_stderr():
+            self.detect(np.zeros((64, 64, 3), np.uint8), 0.0)
 
     def detect(self, rgb: np.ndarray, t_s: float) -> Detections:
         """All people in `rgb` at `t_s` seconds (timestamps must increase)."""
@@ -112,14 +122,21 @@ class MediaPipeBackend:
                 # MediaPipe wants strictly increasing integer milliseconds.
                 ms = max(round(t_s * 1000.0), self._last_ms + 1)
                 self._last_ms = ms
-                result = self._landmarker.detect_for_video(image, ms)
+                if self._noisy:
+                    # The first frame with a person logs a one-off C++ warning.
+                    with quiet_native_stderr():
+                        result = self._landmarker.detect_for_video(image, ms)
+                    self._noisy = not result.pose_landmarks
+                else:
+                    result = self._landmarker.detect_for_video(image, ms)
         return _to_detections(result)
 
     def close(self) -> None:
         """Release the landmarker (MediaPipe needs an explicit close)."""
         with self._lock:
             if not self._closed:
-                self._landmarker.close()
+                with quiet_native_stderr():
+                    self._landmarker.close()
                 self._closed = True
 
     def __enter__(self) -> MediaPipeBackend:
@@ -127,6 +144,29 @@ class MediaPipeBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence C++ logging (LiteRT prints dozens of lines per model load).
+
+    GLOG_minloglevel does not reach LiteRT's own logger, so the file
+    descriptor is redirected while the model loads; Python exceptions still
+    carry MediaPipe's message. Skipped when logging is at DEBUG level.
+    """
+    if logging.getLogger("telerehab").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _to_detections(result: object) -> Detections:

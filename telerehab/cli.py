@@ -1,0 +1,264 @@
+"""The `telerehab` command: parse, call the library, print."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from telerehab.errors import TelerehabError
+
+logger = logging.getLogger("telerehab")
+
+# Angles summarised at the end of `telerehab angles` when present.
+_SUMMARY_ANGLES = (
+    "left_knee_flexion", "right_knee_flexion", "left_hip_flexion", "right_hip_flexion",
+    "left_elbow_flexion", "right_elbow_flexion", "left_shoulder_elevation",
+    "right_shoulder_elevation", "trunk_lean",
+)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except TelerehabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    from telerehab import __version__
+
+    p = argparse.ArgumentParser(prog="telerehab", description=__doc__)
+    p.add_argument("--version", action="version", version=f"telerehab {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    models = sub.add_parser("models", help="fetch, list and verify model weights")
+    msub = models.add_subparsers(title="models commands", metavar="ACTION")
+    fetch = msub.add_parser("fetch", help="download and verify weights from their registries")
+    fetch.add_argument("--variant", default="full", choices=["lite", "full", "heavy", "all"])
+    fetch.add_argument("--force", action="store_true", help="download again even if present")
+    fetch.set_defaults(func=_models_fetch)
+    msub.add_parser("list", help="list the weight files and their state").set_defaults(
+        func=_models_list
+    )
+    msub.add_parser("verify", help="check every present file's SHA-256").set_defaults(
+        func=_models_verify
+    )
+    models.set_defaults(func=lambda a: (models.print_help(), 2)[1])
+
+    for name, helptext, func in (
+        ("pose", "landmarks of the patient in every frame", _pose),
+        ("angles", "joint and segment angles in every frame", _angles),
+    ):
+        c = sub.add_parser(name, help=helptext)
+        c.add_argument("video", help="video file, or a camera index such as 0")
+        c.add_argument("--out", "-o", required=True, help="output file: .csv, .parquet or .json")
+        c.add_argument("--variant", choices=["lite", "full", "heavy"], help="model size")
+        c.add_argument("--max-people", type=int, default=4, help="people the detector looks for")
+        c.add_argument("--person", metavar="X,Y", help="track the person nearest this point (0..1)")
+        c.add_argument("--annotate", metavar="OUT.mp4", help="also write an overlay video")
+        c.add_argument("--max-frames", type=int, help="stop after this many frames")
+        c.add_argument("--no-progress", action="store_true", help="no progress bar")
+        c.set_defaults(func=func)
+        if name == "angles":
+            c.add_argument(
+                "--filter",
+                choices=["butterworth", "none"],
+                default="butterworth",
+                help="zero-phase low-pass of landmarks before angles (default butterworth)",
+            )
+            c.add_argument("--cutoff-hz", type=float, default=6.0, help="low-pass cutoff")
+            c.add_argument(
+                "--min-visibility", type=float, default=0.0, help="ignore less visible landmarks"
+            )
+    return p
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _TqdmBytes:
+    def __init__(self, label: str, total: int | None) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, desc=label, unit="B", unit_scale=True, leave=False)
+
+    def update(self, n: int) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _models_fetch(args: argparse.Namespace) -> int:
+    from telerehab.models import default_store
+
+    store = default_store()
+    files = store.manifest.files_for(args.variant)
+    paths = store.fetch(files, force=args.force, progress=_TqdmBytes)
+    for f, path in zip(files, paths, strict=True):
+        print(f"ok  {f.name:28s} {f.sha256[:16]}…  {path}")
+    return 0
+
+
+def _models_list(_args: argparse.Namespace) -> int:
+    from telerehab.models import default_store
+
+    store = default_store()
+    print(f"model folder: {store.root}")
+    for st in store.status():
+        f = st.file
+        state = "ok" if st.ok else ("CORRUPT" if st.present else "missing")
+        role = f.role + (f" ({f.variant})" if f.variant else "")
+        src = f.sources[0].package
+        print(
+            f"{state:8s} {f.name:28s} {role:18s} {f.size:>11,d} B  "
+            f"{src.registry}:{src.name}@{src.version}  {f.licence}"
+        )
+    return 0
+
+
+def _models_verify(_args: argparse.Namespace) -> int:
+    from telerehab.models import default_store
+
+    store = default_store()
+    bad = 0
+    for st in store.status():
+        if not st.present:
+            print(f"missing  {st.path}")
+        elif st.ok:
+            print(f"ok       {st.path}")
+        else:
+            bad += 1
+            print(f"CORRUPT  {st.path}: expected {st.file.sha256}, got {st.sha256}")
+    if bad:
+        print(f"{bad} corrupt file(s): run `telerehab models fetch --force`", file=sys.stderr)
+    return 1 if bad else 0
+
+
+# --------------------------------------------------------------------------- pose / angles
+
+
+def _estimate(args: argparse.Namespace):
+    from tqdm import tqdm
+
+    from telerehab.errors import ConfigError
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.estimator import estimate_video
+    from telerehab.pose.tracking import PatientTracker
+    from telerehab.pose.video import open_video
+
+    target = None
+    if args.person:
+        try:
+            x, y = (float(v) for v in args.person.split(","))
+        except ValueError:
+            raise ConfigError(f"--person: expected X,Y in 0..1, got {args.person!r}") from None
+        target = (x, y)
+    video = open_video(args.video)
+    backend = create_backend(
+        "mediapipe", variant=args.variant, mode="video", max_people=args.max_people,
+        progress=_TqdmBytes,
+    )  # fmt: skip
+    total = video.info.n_frames
+    if args.max_frames:
+        total = min(total or args.max_frames, args.max_frames)
+    bar = tqdm(total=total, unit="frame", desc=Path(str(args.video)).name, disable=args.no_progress)
+    started = time.perf_counter()
+    try:
+        seq = estimate_video(
+            video, backend, tracker=PatientTracker(target=target),
+            on_frame=lambda _f: bar.update(1), max_frames=args.max_frames,
+        )  # fmt: skip
+    finally:
+        bar.close()
+        backend.close()
+    return seq, time.perf_counter() - started
+
+
+def _report(seq, elapsed: float, out: Path) -> None:
+    n = len(seq)
+    print(f"video      {seq.source}  {seq.width}x{seq.height}  {seq.fps:.2f} fps")
+    duration = seq.t_s[-1] if n else 0.0
+    print(f"frames     {n} ({duration:.2f} s), patient found in {seq.detection_rate:.1%}")
+    print(f"people     up to {seq.max_people} in one frame")
+    print(f"model      {seq.backend} {seq.variant}, {elapsed / max(n, 1) * 1000:.1f} ms/frame")
+    for w in seq.warnings:
+        print(f"warning    {w}")
+    print(f"written    {out}")
+
+
+def _pose(args: argparse.Namespace) -> int:
+    from telerehab.pose.export import landmark_columns, sequence_meta, write_table
+
+    seq, elapsed = _estimate(args)
+    out = write_table(landmark_columns(seq), args.out, sequence_meta(seq))
+    if args.annotate:
+        from telerehab.pose.annotate import write_annotated
+
+        print(f"overlay    {write_annotated(args.video, seq, None, args.annotate)}")
+    _report(seq, elapsed, out)
+    return 0 if seq.complete else 1
+
+
+def _angles(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from telerehab.pose.export import angle_columns, sequence_meta, write_table
+    from telerehab.pose.filters import butterworth
+    from telerehab.pose.kinematics import compute_angles
+
+    seq, elapsed = _estimate(args)
+    image, world = seq.image, seq.world
+    if args.filter == "butterworth" and len(seq) > 1:
+        image = image.copy()
+        image[:, :, :3] = butterworth(seq.image[:, :, :3], seq.t_s, cutoff_hz=args.cutoff_hz)
+        world = butterworth(seq.world, seq.t_s, cutoff_hz=args.cutoff_hz)
+    img = compute_angles(
+        image, "image", width=seq.width, height=seq.height, min_visibility=args.min_visibility
+    )
+    wld = compute_angles(
+        world, "world", visibility=seq.image[:, :, 3], min_visibility=args.min_visibility
+    )
+    meta = sequence_meta(seq) | {"filter": args.filter, "cutoff_hz": args.cutoff_hz}
+    out = write_table(angle_columns(seq, img, wld), args.out, meta)
+    if args.annotate:
+        from telerehab.pose.annotate import write_annotated
+
+        seen = compute_angles(
+            image, "image", width=seq.width, height=seq.height, min_visibility=0.5
+        )
+        print(f"overlay    {write_annotated(args.video, seq, seen, args.annotate)}")
+    _report(seq, elapsed, out)
+    print(f"{'angle (image plane)':28s} {'min':>7s} {'max':>7s} {'range':>7s}  deg")
+    for name in _SUMMARY_ANGLES:
+        values = img[name][np.isfinite(img[name])]
+        if values.size:
+            lo, hi = np.percentile(values, [2, 98])
+            print(f"{name:28s} {lo:7.1f} {hi:7.1f} {hi - lo:7.1f}")
+    return 0 if seq.complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
