@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -195,13 +196,23 @@ def download(
         with os.fdopen(fd, "wb") as out, _open(url) as response:
             length = response.headers.get("Content-Length")
             bar = progress(label, int(length) if length and length.isdigit() else None)
+            received = 0
             try:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
+            except (OSError, http.client.HTTPException) as exc:
+                raise RegistryError(
+                    f"{_redact(url)}: download interrupted after {received} bytes ({exc!r})"
+                ) from exc
             finally:
                 bar.close()
+            if length and length.isdigit() and received != int(length):
+                raise RegistryError(
+                    f"{_redact(url)}: download interrupted after {received} of {length} bytes"
+                )
         actual = digest.hexdigest()
         if expected_sha256 and actual != expected_sha256:
             raise ModelDigestError(_redact(url), expected_sha256, actual)

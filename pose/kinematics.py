@@ -131,18 +131,22 @@ def with_midpoints(points: np.ndarray) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _vec(points, t, i, j, scale, out):
     for d in range(3):
-        out[d] = (points[t, j, d] - points[t, i, d]) * scale[d]
+        # Widen before subtracting: float32 landmarks lose digits otherwise.
+        out[d] = (np.float64(points[t, j, d]) - np.float64(points[t, i, d])) * scale[d]
 
 
 @numba.njit(cache=True, nogil=True)
 def _angle_between(u, v):
+    # atan2(|u x v|, u . v) stays accurate near 0 and 180 deg, where arccos is not.
     nu = np.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
     nv = np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
     if not (nu > 0.0 and nv > 0.0):  # zero length or NaN
         return np.nan
-    c = (u[0] * v[0] + u[1] * v[1] + u[2] * v[2]) / (nu * nv)
-    c = min(1.0, max(-1.0, c))
-    return np.degrees(np.arccos(c))
+    c0 = u[1] * v[2] - u[2] * v[1]
+    c1 = u[2] * v[0] - u[0] * v[2]
+    c2 = u[0] * v[1] - u[1] * v[0]
+    cross = np.sqrt(c0 * c0 + c1 * c1 + c2 * c2)
+    return np.degrees(np.arctan2(cross, u[0] * v[0] + u[1] * v[1] + u[2] * v[2]))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -208,9 +212,10 @@ def angle_table_reference(points, kind, idx, ref, sign, offset, scale):
         nu = np.linalg.norm(u, axis=1)
         nv = np.linalg.norm(v, axis=1)
         ok = (nu > 0) & (nv > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = np.clip(np.einsum("ij,ij->i", u, v) / (nu * nv), -1.0, 1.0)
-            return np.where(ok, np.degrees(np.arccos(c)), np.nan)
+        cross = np.linalg.norm(np.cross(u, v), axis=1)
+        with np.errstate(invalid="ignore"):
+            deg = np.degrees(np.arctan2(cross, np.einsum("ij,ij->i", u, v)))
+        return np.where(ok, deg, np.nan)
 
     def project(u: np.ndarray, n: np.ndarray) -> np.ndarray:
         nn = np.einsum("ij,ij->i", n, n)

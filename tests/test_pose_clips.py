@@ -1,0 +1,130 @@
+"""The real model on the real clips: detection, clinical angle sanity, several people."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from telerehab.pose.filters import butterworth
+from telerehab.pose.kinematics import compute_angles
+
+CLEAN_SINGLE_PERSON = (
+    "squat_side_yuyoujiang.mp4",
+    "squat_side_medflex.mp4",
+    "bicep_curl_side_medflex.mp4",
+    "elbow_flexion_front_sagor.mp4",
+    "shoulder_abduction_front_sagor.mp4",
+)
+_WINDOW = 2  # frames either side of a ground-truth mark
+
+
+def _angles(seq):  # noqa: ANN001, ANN202
+    image = seq.image.copy()
+    image[:, :, :3] = butterworth(seq.image[:, :, :3], seq.t_s)
+    return compute_angles(image, "image", width=seq.width, height=seq.height)
+
+
+def _near_side(seq, joint: str) -> str:  # noqa: ANN001
+    from telerehab.pose.landmarks import INDEX
+
+    vis = {s: np.nanmean(seq.image[:, INDEX[f"{s}_{joint}"], 3]) for s in ("left", "right")}
+    return max(vis, key=vis.get)
+
+
+def _peak_at(values: np.ndarray, mark: int) -> float:
+    return float(np.nanmax(values[max(mark - _WINDOW, 0) : mark + _WINDOW + 1]))
+
+
+def test_every_clip_runs(pose_of, ground_truth) -> None:  # noqa: ANN001
+    for name in ground_truth:
+        seq = pose_of(name)
+        assert len(seq) > 0 and seq.complete, name
+        assert seq.image.shape == (len(seq), 33, 4) and seq.world.shape == (len(seq), 33, 3)
+        assert (np.diff(seq.t_s) > 0).all(), name
+        found = seq.detected
+        assert np.isnan(seq.image[~found]).all()  # no person: NaN, never zeros
+        assert np.isfinite(seq.image[found, :, :3]).all()
+
+
+# Where a clip's ground-truth notes say the exercise ends before the video does.
+# squat_side_yuyoujiang: "the person walks towards the camera after frame 290";
+# from frame ~300 they are too close for a full-body pose (measured: frames
+# 301-321 are the only frames without one).
+EXERCISE_END_FRAME = {"squat_side_yuyoujiang.mp4": 290}
+
+
+@pytest.mark.parametrize("name", CLEAN_SINGLE_PERSON)
+def test_person_found_in_95_percent_of_frames(pose_of, name: str) -> None:  # noqa: ANN001
+    seq = pose_of(name)
+    end = EXERCISE_END_FRAME.get(name, len(seq))
+    assert seq.detected[:end].mean() >= 0.95
+    assert seq.detection_rate >= 0.90  # the whole clip, walk-off included
+
+
+def test_shoulder_abduction_overhead_and_rest(pose_of, ground_truth) -> None:  # noqa: ANN001
+    name = "shoulder_abduction_front_sagor.mp4"
+    a = _angles(pose_of(name))
+    marks = ground_truth[name]["rep_marks_frame"]
+    for side in ("left", "right"):
+        elevation = a[f"{side}_shoulder_elevation"]
+        for mark in marks:
+            assert _peak_at(elevation, mark) >= 150, (side, mark)
+        for lo, hi in zip(marks[:-1], marks[1:], strict=True):  # arms come down in between
+            assert np.nanmin(elevation[lo:hi]) <= 40, (side, lo, hi)
+
+
+@pytest.mark.parametrize("name", ["squat_side_yuyoujiang.mp4", "squat_side_medflex.mp4"])
+def test_squat_knee_flexion(pose_of, ground_truth, name: str) -> None:  # noqa: ANN001
+    seq = pose_of(name)
+    side = _near_side(seq, "knee")
+    knee = _angles(seq)[f"{side}_knee_flexion"]
+    marks = ground_truth[name]["rep_marks_frame"]
+    for mark in marks:
+        assert _peak_at(knee, mark) >= 80, (side, mark)
+    bounds = [0, *marks, min(len(seq), marks[-1] + (marks[-1] - marks[-2]))]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):  # standing between squats
+        assert np.nanmin(knee[lo:hi]) <= 20, (side, lo, hi)
+
+
+def test_curl_elbow_flexion(pose_of, ground_truth) -> None:  # noqa: ANN001
+    name = "bicep_curl_side_medflex.mp4"
+    seq = pose_of(name)
+    side = _near_side(seq, "elbow")
+    elbow = _angles(seq)[f"{side}_elbow_flexion"]
+    for mark in ground_truth[name]["rep_marks_frame"]:
+        assert _peak_at(elbow, mark) >= 100, (side, mark)
+    assert np.nanmin(elbow) <= 30  # the arm is straight at the start of a curl
+
+
+def test_world_and_image_angles_agree_on_squat_depth(pose_of, ground_truth) -> None:  # noqa: ANN001
+    name = "squat_side_yuyoujiang.mp4"
+    seq = pose_of(name)
+    side = _near_side(seq, "knee")
+    world = compute_angles(butterworth(seq.world, seq.t_s), "world")[f"{side}_knee_flexion"]
+    image = _angles(seq)[f"{side}_knee_flexion"]
+    for mark in ground_truth[name]["rep_marks_frame"]:
+        assert abs(_peak_at(world, mark) - _peak_at(image, mark)) < 25
+
+
+def test_walking_clip_reports_several_people_and_warns(pose_of) -> None:  # noqa: ANN001
+    seq = pose_of("walking_multi_person_sports2d.mp4")
+    assert seq.max_people >= 2
+    assert any("people in view" in w and "walking_multi_person" in w for w in seq.warnings)
+
+
+def test_patient_does_not_jump_between_people(pose_of) -> None:  # noqa: ANN001
+    """Frame to frame, the tracked hips move like one walking person, never across the scene."""
+    seq = pose_of("walking_multi_person_sports2d.mp4")
+    hips = seq.image[:, 23:25, :2].mean(axis=1) * (seq.width, seq.height)  # NaN if not found
+    ok = np.isfinite(hips).all(axis=1)
+    idx = np.flatnonzero(ok)
+    consecutive = np.diff(idx) == 1
+    steps = np.linalg.norm(np.diff(hips[idx], axis=0), axis=1)[consecutive]
+    assert steps.size > 50
+    assert steps.max() < 0.05 * seq.width
+
+
+def test_single_person_clips_report_one_person(pose_of) -> None:  # noqa: ANN001
+    for name in ("squat_side_medflex.mp4", "bicep_curl_side_medflex.mp4"):
+        seq = pose_of(name)
+        assert np.mean(seq.n_people <= 1) > 0.95 and not seq.warnings

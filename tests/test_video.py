@@ -1,0 +1,76 @@
+"""Video sources: real clips decode with container timing; bad files fail by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from telerehab.errors import VideoError
+from telerehab.pose.video import VideoFile, open_video
+
+
+def test_real_clip_decodes_with_container_timestamps(clip) -> None:  # noqa: ANN001
+    v = VideoFile(clip("squat_side_yuyoujiang.mp4"))
+    assert (v.info.width, v.info.height) == (960, 544)
+    frames = list(v)
+    assert len(frames) == v.info.n_frames == 322
+    t = np.array([f.t_s for f in frames])
+    assert t[0] == 0.0 and (np.diff(t) > 0).all()
+    assert t[-1] == pytest.approx(321 / v.info.fps, abs=0.05)
+    assert frames[0].rgb.shape == (544, 960, 3) and frames[0].rgb.dtype == np.uint8
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory, ground_truth) -> dict[str, Path]:  # noqa: ANN001
+    import av
+
+    from tests.conftest import CLIPS
+
+    d = tmp_path_factory.mktemp("bad")
+    files = {"missing": d / "missing.mp4", "empty": d / "empty.mp4"}
+    files["empty"].write_bytes(b"")
+    files["text"] = d / "notes.mp4"
+    files["text"].write_text("exercise notes, not a video\n")
+    files["truncated"] = d / "truncated.mp4"
+    files["truncated"].write_bytes((CLIPS / "squat_side_yuyoujiang.mp4").read_bytes()[:300_000])
+    files["truncated_tail"] = d / "truncated_tail.mp4"  # moov atom at the end: cut off
+    files["truncated_tail"].write_bytes((CLIPS / "pushup_correct1.mp4").read_bytes()[:40_000])
+    files["zero_frames"] = d / "zero_frames.avi"
+    with av.open(str(files["zero_frames"]), "w", format="avi") as c:
+        s = c.add_stream("mpeg4", rate=30)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        c.start_encoding()
+    return files
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "no such file"),
+        ("empty", r"file is empty \(0 bytes\)"),
+        ("text", "not a readable video"),
+        ("truncated_tail", "not a readable video"),
+        ("zero_frames", "contains no decodable video frames"),
+    ],
+)
+def test_bad_video_is_named(bad_files: dict[str, Path], kind: str, message: str) -> None:
+    with pytest.raises(VideoError, match=message) as info:
+        list(VideoFile(bad_files[kind]))
+    assert str(bad_files[kind]) in str(info.value)
+
+
+def test_truncated_video_keeps_good_frames_then_says_where(bad_files: dict[str, Path]) -> None:
+    got = []
+    with pytest.raises(VideoError, match=r"truncated: decoded (\d+) of the 322 frames") as info:
+        for f in VideoFile(bad_files["truncated"]):
+            got.append(f)
+    assert 0 < len(got) < 322 and str(bad_files["truncated"]) in str(info.value)
+
+
+def test_folder_and_camera_errors(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="is a folder"):
+        VideoFile(tmp_path)
+    with pytest.raises(VideoError, match="camera 97: cannot be opened"):
+        open_video("97")
