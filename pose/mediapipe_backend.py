@@ -55,7 +55,6 @@ class MediaPipeBackend:
         progress: object | None = None,
     ) -> None:
         from telerehab.models import VARIANTS, default_store, pose_landmarker_bundle
-
         from telerehab.settings import get_settings
 
         settings = get_settings()

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from telerehab.models import ModelStore, load_manifest, pose_landmarker_bundle, registry
 
 from telerehab.errors import ConfigError, ModelDigestError, ModelError, RegistryError
+from telerehab.models import ModelStore, load_manifest, pose_landmarker_bundle, registry
 
 NPM_VERSION = "0.5.1675469404"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -18,13 +20,13 @@ CLEAN_SINGLE_PERSON = (
 _WINDOW = 2  # frames either side of a ground-truth mark
 
 
-def _angles(seq):  # noqa: ANN001, ANN202
+def _angles(seq):
     image = seq.image.copy()
     image[:, :, :3] = butterworth(seq.image[:, :, :3], seq.t_s)
     return compute_angles(image, "image", width=seq.width, height=seq.height)
 
 
-def _near_side(seq, joint: str) -> str:  # noqa: ANN001
+def _near_side(seq, joint: str) -> str:
     from telerehab.pose.landmarks import INDEX
 
     vis = {s: np.nanmean(seq.image[:, INDEX[f"{s}_{joint}"], 3]) for s in ("left", "right")}
@@ -35,7 +37,7 @@ def _peak_at(values: np.ndarray, mark: int) -> float:
     return float(np.nanmax(values[max(mark - _WINDOW, 0) : mark + _WINDOW + 1]))
 
 
-def test_every_clip_runs(pose_of, ground_truth) -> None:  # noqa: ANN001
+def test_every_clip_runs(pose_of, ground_truth) -> None:
     for name in ground_truth:
         seq = pose_of(name)
         assert len(seq) > 0 and seq.complete, name
@@ -54,14 +56,14 @@ EXERCISE_END_FRAME = {"squat_side_yuyoujiang.mp4": 290}
 
 
 @pytest.mark.parametrize("name", CLEAN_SINGLE_PERSON)
-def test_person_found_in_95_percent_of_frames(pose_of, name: str) -> None:  # noqa: ANN001
+def test_person_found_in_95_percent_of_frames(pose_of, name: str) -> None:
     seq = pose_of(name)
     end = EXERCISE_END_FRAME.get(name, len(seq))
     assert seq.detected[:end].mean() >= 0.95
     assert seq.detection_rate >= 0.90  # the whole clip, walk-off included
 
 
-def test_shoulder_abduction_overhead_and_rest(pose_of, ground_truth) -> None:  # noqa: ANN001
+def test_shoulder_abduction_overhead_and_rest(pose_of, ground_truth) -> None:
     name = "shoulder_abduction_front_sagor.mp4"
     a = _angles(pose_of(name))
     marks = ground_truth[name]["rep_marks_frame"]
@@ -69,12 +71,12 @@ def test_shoulder_abduction_overhead_and_rest(pose_of, ground_truth) -> None:  #
         elevation = a[f"{side}_shoulder_elevation"]
         for mark in marks:
             assert _peak_at(elevation, mark) >= 150, (side, mark)
-        for lo, hi in zip(marks[:-1], marks[1:], strict=True):  # arms come down in between
+        for lo, hi in itertools.pairwise(marks):  # arms come down in between
             assert np.nanmin(elevation[lo:hi]) <= 40, (side, lo, hi)
 
 
 @pytest.mark.parametrize("name", ["squat_side_yuyoujiang.mp4", "squat_side_medflex.mp4"])
-def test_squat_knee_flexion(pose_of, ground_truth, name: str) -> None:  # noqa: ANN001
+def test_squat_knee_flexion(pose_of, ground_truth, name: str) -> None:
     seq = pose_of(name)
     side = _near_side(seq, "knee")
     knee = _angles(seq)[f"{side}_knee_flexion"]
@@ -82,11 +84,11 @@ def test_squat_knee_flexion(pose_of, ground_truth, name: str) -> None:  # noqa: 
     for mark in marks:
         assert _peak_at(knee, mark) >= 80, (side, mark)
     bounds = [0, *marks, min(len(seq), marks[-1] + (marks[-1] - marks[-2]))]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):  # standing between squats
+    for lo, hi in itertools.pairwise(bounds):  # standing between squats
         assert np.nanmin(knee[lo:hi]) <= 20, (side, lo, hi)
 
 
-def test_curl_elbow_flexion(pose_of, ground_truth) -> None:  # noqa: ANN001
+def test_curl_elbow_flexion(pose_of, ground_truth) -> None:
     name = "bicep_curl_side_medflex.mp4"
     seq = pose_of(name)
     side = _near_side(seq, "elbow")
@@ -96,7 +98,7 @@ def test_curl_elbow_flexion(pose_of, ground_truth) -> None:  # noqa: ANN001
     assert np.nanmin(elbow) <= 30  # the arm is straight at the start of a curl
 
 
-def test_world_and_image_angles_agree_on_squat_depth(pose_of, ground_truth) -> None:  # noqa: ANN001
+def test_world_and_image_angles_agree_on_squat_depth(pose_of, ground_truth) -> None:
     name = "squat_side_yuyoujiang.mp4"
     seq = pose_of(name)
     side = _near_side(seq, "knee")
@@ -106,13 +108,13 @@ def test_world_and_image_angles_agree_on_squat_depth(pose_of, ground_truth) -> N
         assert abs(_peak_at(world, mark) - _peak_at(image, mark)) < 25
 
 
-def test_walking_clip_reports_several_people_and_warns(pose_of) -> None:  # noqa: ANN001
+def test_walking_clip_reports_several_people_and_warns(pose_of) -> None:
     seq = pose_of("walking_multi_person_sports2d.mp4")
     assert seq.max_people >= 2
     assert any("people in view" in w and "walking_multi_person" in w for w in seq.warnings)
 
 
-def test_patient_does_not_jump_between_people(pose_of) -> None:  # noqa: ANN001
+def test_patient_does_not_jump_between_people(pose_of) -> None:
     """Frame to frame, the tracked hips move like one walking person, never across the scene."""
     seq = pose_of("walking_multi_person_sports2d.mp4")
     hips = seq.image[:, 23:25, :2].mean(axis=1) * (seq.width, seq.height)  # NaN if not found
@@ -124,7 +126,7 @@ def test_patient_does_not_jump_between_people(pose_of) -> None:  # noqa: ANN001
     assert steps.max() < 0.05 * seq.width
 
 
-def test_single_person_clips_report_one_person(pose_of) -> None:  # noqa: ANN001
+def test_single_person_clips_report_one_person(pose_of) -> None:
     for name in ("squat_side_medflex.mp4", "bicep_curl_side_medflex.mp4"):
         seq = pose_of(name)
         assert np.mean(seq.n_people <= 1) > 0.95 and not seq.warnings

@@ -11,7 +11,7 @@ from telerehab.errors import VideoError
 from telerehab.pose.video import VideoFile, open_video
 
 
-def test_real_clip_decodes_with_container_timestamps(clip) -> None:  # noqa: ANN001
+def test_real_clip_decodes_with_container_timestamps(clip) -> None:
     v = VideoFile(clip("squat_side_yuyoujiang.mp4"))
     assert (v.info.width, v.info.height) == (960, 544)
     frames = list(v)
@@ -23,7 +23,7 @@ def test_real_clip_decodes_with_container_timestamps(clip) -> None:  # noqa: ANN
 
 
 @pytest.fixture(scope="module")
-def bad_files(tmp_path_factory: pytest.TempPathFactory, ground_truth) -> dict[str, Path]:  # noqa: ANN001
+def bad_files(tmp_path_factory: pytest.TempPathFactory, ground_truth) -> dict[str, Path]:
     import av
 
     from tests.conftest import CLIPS
