@@ -1,0 +1,104 @@
+"""The `telerehab` command as a user runs it, on a short real clip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from telerehab.cli import main
+
+SHORT = "pushup_correct1.mp4"  # 61 frames
+
+
+@pytest.fixture
+def model_dir(store, fresh_settings: pytest.MonkeyPatch) -> Path:
+    fresh_settings.setenv("TELEREHAB_MODEL_DIR", str(store.root))
+    return store.root
+
+
+def test_pose_writes_csv_parquet_json(model_dir: Path, clip, tmp_path: Path, capsys) -> None:
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    video = clip(SHORT)
+    for suffix in (".csv", ".parquet", ".json"):
+        out = tmp_path / f"pose{suffix}"
+        args = ["pose", str(video), "--out", str(out), "--variant", "lite", "--no-progress"]
+        assert main(args) == 0
+        if suffix == ".json":
+            doc = json.loads(out.read_text())
+            rows, meta = doc["rows"], doc["meta"]
+            assert meta["variant"] == "lite" and meta["source"] == str(video)
+            assert {"nose_x", "left_knee_visibility", "world_left_hip_z_m"} <= set(rows[0])
+        else:
+            table = pq.read_table(out) if suffix == ".parquet" else pcsv.read_csv(out)
+            rows = table.to_pylist()
+            assert table.num_columns == 4 + 33 * 4 + 33 * 3
+        assert len(rows) == 61 and [r["frame"] for r in rows] == list(range(61))
+    printed = capsys.readouterr().out
+    assert "frames     61" in printed and "patient found in" in printed
+
+
+def test_angles_with_overlay(model_dir: Path, clip, tmp_path: Path, capsys) -> None:
+    import av
+    import pyarrow.csv as pcsv
+
+    out, overlay = tmp_path / "angles.csv", tmp_path / "overlay.mp4"
+    argv = ["angles", str(clip(SHORT)), "-o", str(out), "--annotate", str(overlay), "--no-progress"]
+    assert main(argv) == 0
+    table = pcsv.read_csv(out)
+    elbow = np.array(table["right_elbow_flexion_deg"].to_pylist(), dtype=float)
+    assert table.num_rows == 61 and np.isfinite(elbow).mean() > 0.9
+    assert "world_left_shoulder_abduction_deg" in table.column_names
+    with av.open(str(overlay)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 61
+    printed = capsys.readouterr().out
+    assert "right_elbow_flexion" in printed and "overlay" in printed
+
+
+def test_missing_video_is_named(model_dir: Path, tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nope.mp4"
+    assert main(["pose", str(missing), "--out", str(tmp_path / "x.csv")]) == 1
+    assert f"error: {missing}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_unknown_variant_and_format(model_dir: Path, clip, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["pose", str(clip(SHORT)), "--out", "x.csv", "--variant", "giant"])
+    assert info.value.code == 2 and "'giant'" in capsys.readouterr().err
+    assert main(["pose", str(clip(SHORT)), "--out", str(tmp_path / "x.xlsx"), "--max-frames", "2",
+                 "--no-progress"]) == 1  # fmt: skip
+    assert "unknown output format '.xlsx'" in capsys.readouterr().err
+
+
+def test_corrupted_model_is_named(store, fresh_settings, clip, tmp_path: Path, capsys) -> None:
+    local = tmp_path / "models"
+    local.mkdir()
+    for f in store.manifest.files_for("lite"):
+        shutil.copy(store.path(f), local / f.name)
+    bad = local / "pose_landmark_lite.tflite"
+    bad.write_bytes(b"\0" * 100 + bad.read_bytes()[100:])
+    fresh_settings.setenv("TELEREHAB_MODEL_DIR", str(local))
+    fresh_settings.setenv("TELEREHAB_AUTO_FETCH", "0")
+    argv = ["pose", str(clip(SHORT)), "--out", str(tmp_path / "x.csv"), "--variant", "lite"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and "SHA-256 mismatch" in err
+    assert main(["models", "verify"]) == 1
+    out = capsys.readouterr()
+    assert f"CORRUPT  {bad}" in out.out and "models fetch --force" in out.err
+
+
+def test_models_list_and_verify(model_dir: Path, capsys) -> None:
+    assert main(["models", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert (
+        "pose_landmark_heavy.tflite" in listing and "npm:@mediapipe/pose@0.5.1675469404" in listing
+    )
+    assert main(["models", "verify"]) == 0
+    assert capsys.readouterr().out.count("ok ") == 4
