@@ -15,6 +15,7 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,8 +79,8 @@ def bench_kernels(sizes: list[int]) -> list[dict]:
         angle_table_kernel,
         angle_table_reference,
         pack_defs,
-        with_midpoints,
         warm_up,
+        with_midpoints,
     )
 
     warm_up()
@@ -90,8 +91,8 @@ def bench_kernels(sizes: list[int]) -> list[dict]:
     rows = []
     for n in sizes:
         pts = with_midpoints(rng.random((n, 33, 3)).astype(np.float32))
-        best_k = min(_timed(lambda: angle_table_kernel(pts, *packed, scale)) for _ in range(3))
-        best_r = min(_timed(lambda: angle_table_reference(pts, *packed, scale)) for _ in range(2))
+        best_k = min(_timed(angle_table_kernel, pts, *packed, scale) for _ in range(3))
+        best_r = min(_timed(angle_table_reference, pts, *packed, scale) for _ in range(2))
         rows.append(
             {
                 "frames": n,
@@ -103,13 +104,12 @@ def bench_kernels(sizes: list[int]) -> list[dict]:
                 "peak_rss_mib": _peak_rss_mib(),
             }
         )
-        del pts
     return rows
 
 
-def _timed(fn) -> float:  # noqa: ANN001
+def _timed(fn: Callable[..., object], *args: object) -> float:
     t0 = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - t0
 
 

@@ -129,8 +129,7 @@ def pose_landmarker_bundle(
     detector = store.manifest.detector()
     landmarks = store.manifest.landmarks(variant)
     kwargs = {"fetch": fetch} if progress is None else {"fetch": fetch, "progress": progress}
-    det_path = store.require(detector, **kwargs)
-    lm_path = store.require(landmarks, **kwargs)
+    det_path, lm_path = store.require(detector, landmarks, **kwargs)
 
     bundle = store.root / "bundles" / f"pose_landmarker_{variant}.task"
     record_path = bundle.with_suffix(".json")

@@ -88,25 +88,30 @@ class ModelStore:
         return out
 
     def require(
-        self, file: ModelFile, *, fetch: bool = True, progress: ProgressFactory = _no_progress
-    ) -> Path:
-        """The verified path of `file`, fetching it first when absent and allowed.
+        self,
+        *files: ModelFile,
+        fetch: bool = True,
+        progress: ProgressFactory = _no_progress,
+    ) -> list[Path]:
+        """Verified paths of `files`, fetching the absent ones first (one download
+        per package) when allowed.
 
         A present file whose digest does not match raises `ModelDigestError`
         and is not used; `fetch(..., force=True)` replaces it.
         """
-        p = self.path(file)
-        if not p.is_file():
+        missing = [f for f in files if not self.path(f).is_file()]
+        if missing:
             if not fetch:
                 raise ModelError(
-                    f"{p}: model file missing; run `telerehab models fetch` "
-                    "(automatic download is off: TELEREHAB_AUTO_FETCH=0)"
+                    f"{self.path(missing[0])}: model file missing; run `telerehab models "
+                    "fetch` (automatic download is off: TELEREHAB_AUTO_FETCH=0)"
                 )
-            self.fetch([file], progress=progress)
-        actual = sha256_of(p)
-        if actual != file.sha256:
-            raise ModelDigestError(str(p), file.sha256, actual)
-        return p
+            self.fetch(missing, progress=progress)
+        for f in files:
+            actual = sha256_of(self.path(f))
+            if actual != f.sha256:
+                raise ModelDigestError(str(self.path(f)), f.sha256, actual)
+        return [self.path(f) for f in files]
 
     def fetch(
         self,

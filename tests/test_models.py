@@ -158,3 +158,23 @@ def test_registry_configuration_is_honoured(
     monkeypatch.setenv("PIP_INDEX_URL", "https://user:secret@pypi.example/simple")
     assert registry.pypi_index_url() == "https://user:secret@pypi.example/simple/"
     assert "secret" not in registry._redact(registry.pypi_index_url())
+
+
+def test_first_use_fetches_one_archive_for_both_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = registry.download
+
+    def counting(url: str, *args: object, **kwargs: object) -> Path:
+        calls.append(url)
+        return real(url, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry, "download", counting)
+    empty = ModelStore(tmp_path / "models")
+    bundle = pose_landmarker_bundle(empty, "lite")  # detector + lite from one npm tarball
+    assert len(calls) == 1 and calls[0].endswith("pose-0.5.1675469404.tgz")
+    assert bundle.is_file() and sorted(p.name for p in empty.root.glob("*.tflite")) == [
+        "pose_detection.tflite",
+        "pose_landmark_lite.tflite",
+    ]
