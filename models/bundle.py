@@ -23,6 +23,7 @@ from pathlib import Path
 from telerehab.errors import ModelError
 
 from .manifest import ModelFile
+from .registry import ProgressFactory
 from .store import ModelStore, sha256_of, write_atomic
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,11 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 def pose_landmarker_bundle(
-    store: ModelStore, variant: str, *, fetch: bool = True, progress=None
+    store: ModelStore,
+    variant: str,
+    *,
+    fetch: bool = True,
+    progress: ProgressFactory | None = None,
 ) -> Path:
     """Path of the verified PoseLandmarker `.task` bundle for `variant`.
 
@@ -128,8 +133,7 @@ def pose_landmarker_bundle(
     """
     detector = store.manifest.detector()
     landmarks = store.manifest.landmarks(variant)
-    kwargs = {"fetch": fetch} if progress is None else {"fetch": fetch, "progress": progress}
-    det_path, lm_path = store.require(detector, landmarks, **kwargs)
+    det_path, lm_path = store.require(detector, landmarks, fetch=fetch, progress=progress)
 
     bundle = store.root / "bundles" / f"pose_landmarker_{variant}.task"
     record_path = bundle.with_suffix(".json")

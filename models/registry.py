@@ -180,7 +180,7 @@ def download(
     *,
     expected_sha256: str | None,
     label: str,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory | None = None,
 ) -> Path:
     """Download `url` into a new temporary file in `dest_dir` and return its path.
 
@@ -195,7 +195,9 @@ def download(
     try:
         with os.fdopen(fd, "wb") as out, _open(url) as response:
             length = response.headers.get("Content-Length")
-            bar = progress(label, int(length) if length and length.isdigit() else None)
+            bar = (progress or _no_progress)(
+                label, int(length) if length and length.isdigit() else None
+            )
             received = 0
             try:
                 while chunk := response.read(_CHUNK):

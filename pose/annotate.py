@@ -58,11 +58,10 @@ def _pt(p: np.ndarray) -> tuple[int, int]:
 def most_moving(angles: Angles, n: int = 4) -> tuple[str, ...]:
     """The `n` angles with the widest range (2nd-98th percentile) over the video."""
     spans = []
-    for k, name in enumerate(angles.names):
-        values = angles.deg[:, k][np.isfinite(angles.deg[:, k])]
-        if values.size >= 0.5 * len(angles.deg):
-            lo, hi = np.percentile(values, [2, 98])
-            spans.append((hi - lo, name))
+    for name in angles.names:
+        span = angles.range_deg(name, min_share=0.5)
+        if span is not None:
+            spans.append((span[1] - span[0], name))
     return tuple(name for _, name in sorted(spans, reverse=True)[:n])
 
 

@@ -7,6 +7,7 @@ arrays (offline analysis, exports, benchmarks).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -179,8 +180,4 @@ def estimate_video(
         )
         logger.warning(text)
         warnings.insert(0, text)
-    return PoseSequence(**{**_fields(seq), "warnings": tuple(warnings)})
-
-
-def _fields(seq: PoseSequence) -> dict:
-    return {name: getattr(seq, name) for name in PoseSequence.__dataclass_fields__}
+    return dataclasses.replace(seq, warnings=tuple(warnings))

@@ -48,6 +48,17 @@ def _frame_columns(seq: PoseSequence) -> dict[str, np.ndarray]:
     }
 
 
+def check_output_path(path: str | Path) -> str:
+    """The output format of `path` (its lower-case suffix); an unknown one is an error."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ConfigError(
+            f"{path}: unknown output format {suffix!r}; use one of {', '.join(FORMATS)}"
+        )
+    return suffix
+
+
 def write_table(columns: dict[str, np.ndarray], path: str | Path, meta: dict) -> Path:
     """Write `columns` to `path`; the suffix picks CSV, Parquet or JSON.
 
@@ -55,12 +66,8 @@ def write_table(columns: dict[str, np.ndarray], path: str | Path, meta: dict) ->
     """
     import pyarrow as pa
 
+    suffix = check_output_path(path)
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise ConfigError(
-            f"{path}: unknown output format {suffix!r}; use one of {', '.join(FORMATS)}"
-        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".json":
         names = list(columns)

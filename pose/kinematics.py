@@ -260,6 +260,16 @@ class Angles:
         except ValueError:
             raise KeyError(f"no angle {name!r}; available: {', '.join(self.names)}") from None
 
+    def range_deg(self, name: str, min_share: float = 0.0) -> tuple[float, float] | None:
+        """Robust (2nd, 98th percentile) range of `name` over the frames where it is
+        finite, or None when it is finite in none or in less than `min_share` of them."""
+        values = self[name]
+        values = values[np.isfinite(values)]
+        if values.size == 0 or values.size < min_share * len(self.deg):
+            return None
+        lo, hi = np.percentile(values, [2, 98])
+        return float(lo), float(hi)
+
 
 def compute_angles(
     landmarks: np.ndarray,

@@ -166,9 +166,11 @@ def _estimate(args: argparse.Namespace):
     from telerehab.errors import ConfigError
     from telerehab.pose.backend import create_backend
     from telerehab.pose.estimator import estimate_video
+    from telerehab.pose.export import check_output_path
     from telerehab.pose.tracking import PatientTracker
     from telerehab.pose.video import open_video
 
+    check_output_path(args.out)  # before minutes of inference, not after
     target = None
     if args.person:
         try:
@@ -223,8 +225,6 @@ def _pose(args: argparse.Namespace) -> int:
 
 
 def _angles(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from telerehab.pose.export import angle_columns, sequence_meta, write_table
     from telerehab.pose.filters import butterworth
     from telerehab.pose.kinematics import compute_angles
@@ -253,10 +253,9 @@ def _angles(args: argparse.Namespace) -> int:
     _report(seq, elapsed, out)
     print(f"{'angle (image plane)':28s} {'min':>7s} {'max':>7s} {'range':>7s}  deg")
     for name in _SUMMARY_ANGLES:
-        values = img[name][np.isfinite(img[name])]
-        if values.size:
-            lo, hi = np.percentile(values, [2, 98])
-            print(f"{name:28s} {lo:7.1f} {hi:7.1f} {hi - lo:7.1f}")
+        span = img.range_deg(name)
+        if span is not None:
+            print(f"{name:28s} {span[0]:7.1f} {span[1]:7.1f} {span[1] - span[0]:7.1f}")
     return 0 if seq.complete else 1
 
 

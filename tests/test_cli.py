@@ -71,9 +71,19 @@ def test_unknown_variant_and_format(model_dir: Path, clip, tmp_path: Path, capsy
     with pytest.raises(SystemExit) as info:
         main(["pose", str(clip(SHORT)), "--out", "x.csv", "--variant", "giant"])
     assert info.value.code == 2 and "'giant'" in capsys.readouterr().err
-    assert main(["pose", str(clip(SHORT)), "--out", str(tmp_path / "x.xlsx"), "--max-frames", "2",
-                 "--no-progress"]) == 1  # fmt: skip
+    assert main(["pose", str(clip(SHORT)), "--out", str(tmp_path / "x.xlsx")]) == 1
     assert "unknown output format '.xlsx'" in capsys.readouterr().err
+
+
+def test_output_format_is_checked_before_any_work(
+    fresh_settings: pytest.MonkeyPatch, clip, tmp_path: Path, capsys
+) -> None:
+    """With no model at hand, a bad --out still fails on the format: nothing ran first."""
+    fresh_settings.setenv("TELEREHAB_MODEL_DIR", str(tmp_path / "no-models"))
+    fresh_settings.setenv("TELEREHAB_AUTO_FETCH", "0")
+    assert main(["angles", str(clip(SHORT)), "--out", str(tmp_path / "a.txt")]) == 1
+    err = capsys.readouterr().err
+    assert "unknown output format '.txt'" in err and "model file missing" not in err
 
 
 def test_corrupted_model_is_named(store, fresh_settings, clip, tmp_path: Path, capsys) -> None:
