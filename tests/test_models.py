@@ -178,3 +178,21 @@ def test_first_use_fetches_one_archive_for_both_files(
         "pose_detection.tflite",
         "pose_landmark_lite.tflite",
     ]
+
+
+def test_pypi_wheel_source_delivers_the_same_full_model(tmp_path: Path) -> None:
+    """The second source of `full`, the PyPI mediapipe 0.10.21 wheel, on its own."""
+    import dataclasses
+
+    from telerehab.models.manifest import Manifest
+
+    full = load_manifest().landmarks("full")
+    pypi_only = dataclasses.replace(
+        full, sources=tuple(s for s in full.sources if s.package.registry == "pypi")
+    )
+    assert pypi_only.sources  # the manifest does list the wheel
+    manifest = Manifest(packages=load_manifest().packages, files=(pypi_only,))
+    local = ModelStore(tmp_path / "models", manifest)
+    (path,) = local.fetch([pypi_only])
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == full.sha256
+    assert [p.name for p in local.root.iterdir()] == ["pose_landmark_full.tflite"]

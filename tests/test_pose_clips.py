@@ -134,3 +134,31 @@ def test_single_person_clips_report_one_person(pose_of) -> None:
     for name in ("squat_side_medflex.mp4", "bicep_curl_side_medflex.mp4"):
         seq = pose_of(name)
         assert np.mean(seq.n_people <= 1) > 0.95 and not seq.warnings
+
+
+@pytest.mark.parametrize(("mode", "step"), [("live", 3), ("image", 10)])
+def test_live_and_image_modes_agree_with_video_mode(store, clip, pose_of, mode, step) -> None:
+    """Live (frames dropped, never reordered) and image mode find the same pose.
+
+    Same max_people as the reference run: with max_people=1 MediaPipe tracks from
+    the last landmarks instead of re-detecting, which on this clip moves the
+    right elbow angle by a median 3 deg (up to 74 deg in one frame).
+    """
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.video import VideoFile
+
+    name = "bicep_curl_side_medflex.mp4"
+    reference = pose_of(name)
+    backend = create_backend("mediapipe", variant="full", mode=mode, store=store)
+    errors = []
+    try:
+        for vf in VideoFile(clip(name)):
+            if vf.index % step:
+                continue  # the live worker keeps only the latest frame
+            found = backend.detect(vf.rgb, vf.t_s)
+            assert found.n_people == 1, vf.index
+            diff = found.image[0, 11:29, :2] - reference.image[vf.index, 11:29, :2]
+            errors.append(np.abs(diff).mean())
+    finally:
+        backend.close()
+    assert len(errors) >= 24 and np.median(errors) < 0.01  # under 1% of the frame
