@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +68,11 @@ def most_moving(angles: Angles, n: int = 4) -> tuple[str, ...]:
 
 def write_annotated(
     video_path: str | Path, seq: PoseSequence, angles: Angles | None, out_path: str | Path,
-    show: tuple[str, ...] = (),
+    show: tuple[str, ...] = (), extra_labels: Mapping[int, list[str]] | None = None,
 ) -> Path:  # fmt: skip
-    """Re-read `video_path` and write it with the overlay to `out_path` (H.264 MP4)."""
+    """Re-read `video_path` and write it with the overlay to `out_path` (H.264 MP4).
+
+    `extra_labels` adds lines of text per frame index (a count, a cue)."""
     import av
 
     out_path = Path(out_path)
@@ -96,6 +99,8 @@ def write_annotated(
                 ]
             if not seq.detected[k]:
                 labels.append("no person found")
+            if extra_labels is not None:
+                labels += extra_labels.get(vf.index, [])
             draw_pose(rgb, seq.image[k], labels)
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 container.mux(packet)

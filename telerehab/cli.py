@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`telerehab exercises list | head`)
+        sys.stderr.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +92,38 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument(
                 "--min-visibility", type=float, default=0.0, help="ignore less visible landmarks"
             )
+
+    c = sub.add_parser("analyze", help="repetitions, ROM, tempo and quality in a video")
+    c.add_argument("video", help="video file, or a camera index such as 0")
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--exercise", help="exercise id (see `telerehab exercises list`)")
+    which.add_argument("--program", help="program YAML: its (first or --pick) exercise")
+    c.add_argument("--pick", help="with --program: which of its exercises")
+    c.add_argument("--side", choices=["auto", "left", "right"], default=None)
+    c.add_argument("--json", metavar="FILE", help="write summary, repetitions and events as JSON")
+    c.add_argument("--csv", metavar="FILE", help="write one row per repetition")
+    c.add_argument("--variant", choices=["lite", "full", "heavy"], help="model size")
+    c.add_argument("--max-people", type=int, default=4, help="people the detector looks for")
+    c.add_argument("--person", metavar="X,Y", help="track the person nearest this point (0..1)")
+    c.add_argument("--annotate", metavar="OUT.mp4", help="also write an overlay video")
+    c.add_argument("--max-frames", type=int, help="stop after this many frames")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(func=_analyze)
+
+    ex = sub.add_parser("exercises", help="the exercise library")
+    exsub = ex.add_subparsers(title="exercises commands", metavar="ACTION")
+    exsub.add_parser("list", help="every exercise").set_defaults(func=_exercises_list)
+    show = exsub.add_parser("show", help="one exercise in full")
+    show.add_argument("id")
+    show.set_defaults(func=_exercises_show)
+    ex.set_defaults(func=lambda a: (ex.print_help(), 2)[1])
+
+    pr = sub.add_parser("programs", help="exercise programs (prescriptions)")
+    prsub = pr.add_subparsers(title="programs commands", metavar="ACTION")
+    val = prsub.add_parser("validate", help="check a program file")
+    val.add_argument("file")
+    val.set_defaults(func=_programs_validate)
+    pr.set_defaults(func=lambda a: (pr.print_help(), 2)[1])
     return p
 
 
@@ -170,7 +205,9 @@ def _estimate(args: argparse.Namespace):
     from telerehab.pose.tracking import PatientTracker
     from telerehab.pose.video import open_video
 
-    check_output_path(args.out)  # before minutes of inference, not after
+    for out in (getattr(args, name, None) for name in ("out", "csv")):
+        if out:
+            check_output_path(out)  # before minutes of inference, not after
     target = None
     if args.person:
         try:
@@ -257,6 +294,142 @@ def _angles(args: argparse.Namespace) -> int:
         if span is not None:
             print(f"{name:28s} {span[0]:7.1f} {span[1]:7.1f} {span[1] - span[0]:7.1f}")
     return 0 if seq.complete else 1
+
+
+# --------------------------------------------------------------------------- exercises
+
+
+def _exercises_list(_args: argparse.Namespace) -> int:
+    from telerehab.rehab_programs.library import default_library
+
+    for ex in default_library():
+        views = "/".join(ex.views)
+        print(f"{ex.id:24s} {ex.name:32s} {ex.laterality:10s} {views:12s} {ex.signal_angle}")
+    return 0
+
+
+def _exercises_show(args: argparse.Namespace) -> int:
+    from telerehab.rehab_programs.library import default_library
+
+    ex = default_library().get(args.id)
+    ph = ex.phases
+    way = "rises" if ph.direction > 0 else "falls"
+    print(f"{ex.name} ({ex.id})\n\n{ex.instructions}\n")
+    print(f"camera view     {', '.join(ex.views)}")
+    print(f"sides           {ex.laterality}")
+    print(f"signal          {ex.signal_angle} ({ex.signal_space} space); it {way} during the move")
+    print(
+        f"phases          rest beyond {ph.rest_deg:g} deg, turning point beyond {ph.peak_deg:g} deg"
+    )
+    print(f"repetition      {ex.rep_min_s:g}-{ex.rep_max_s:g} s")
+    lo, hi = ex.target_rom_deg
+    print(f"target ROM      {lo:g}-{hi:g} deg ({ex.target_rom_source})")
+    up, hold, down = ex.tempo_s
+    print(f"tempo           up {up:g} s, hold {hold:g} s, down {down:g} s")
+    for rule in ex.form_rules:
+        print(f"form rule       {rule.id}: {rule.kind} {rule.angle} {rule.limit_deg:g} deg")
+    print(f"needs           {', '.join(ex.landmarks)} (visibility >= {ex.min_visibility:g})")
+    return 0
+
+
+def _programs_validate(args: argparse.Namespace) -> int:
+    from telerehab.rehab_programs.program import load_program
+
+    prog = load_program(args.file)
+    print(f"ok  {args.file}: {prog.title!r}, {prog.sessions_per_week} sessions/week")
+    for item in prog.exercises:
+        print(f"    {item.exercise_id:24s} {item.sets} x {item.reps}  side {item.side}")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from telerehab.errors import ConfigError
+    from telerehab.pose.export import sequence_meta, write_table
+    from telerehab.rehab_programs.engine import analyze_sequence
+    from telerehab.rehab_programs.library import default_library
+    from telerehab.rehab_programs.program import load_program
+    from telerehab.rehab_programs.report import rep_columns, write_analysis_json
+
+    library = default_library()
+    options: dict = {}
+    if args.program:
+        prog = load_program(args.program, library)
+        items = [i for i in prog.exercises if args.pick in (None, i.exercise_id)]
+        if not items:
+            known = ", ".join(i.exercise_id for i in prog.exercises)
+            raise ConfigError(f"--pick {args.pick!r}: not in {args.program} (it has {known})")
+        item = items[0]
+        exercise = library.get(item.exercise_id)
+        options = {
+            "side": item.side if item.side in ("left", "right") else "auto",
+            "target_rom_deg": item.target_rom_deg,
+            "tempo_s": item.tempo_s,
+            "reps_per_set": item.reps,
+        }
+    else:
+        exercise = library.get(args.exercise)
+    if args.side:
+        options["side"] = args.side
+    seq, elapsed = _estimate(args)
+    analysis = analyze_sequence(seq, exercise, **options)
+    meta = sequence_meta(seq) | {"exercise": exercise.id}
+    _report(seq, elapsed, Path(args.json or args.csv or "-"))
+    _print_analysis(analysis)
+    if args.json:
+        write_analysis_json(analysis, args.json, meta)
+    if args.csv:
+        write_table(rep_columns(analysis), args.csv, meta)
+    if args.annotate:
+        from telerehab.pose.annotate import write_annotated
+        from telerehab.pose.kinematics import compute_angles
+
+        angles = compute_angles(seq.image, "image", width=seq.width, height=seq.height)
+        show = tuple(n for n in angles.names if n.endswith(exercise.signal_angle))
+        out = write_annotated(args.video, seq, angles, args.annotate, show=show,
+                              extra_labels=_rep_labels(seq, analysis))  # fmt: skip
+        print(f"overlay    {out}")
+    return 0 if seq.complete else 1
+
+
+def _print_analysis(analysis) -> None:
+    s = analysis.summary
+    head = ("#", "side", "start", "turn", "end", "up", "hold", "down", "min", "max", "ROM", "qual")
+    widths = (3, -5, 6, 6, 6, 5, 5, 5, 6, 6, 6, 4)
+    print(
+        "\n"
+        + " ".join(
+            f"{h:<{-w}s}" if w < 0 else f"{h:>{w}s}" for h, w in zip(head, widths, strict=True)
+        )
+        + "  faults"
+    )
+    for r in analysis.reps:
+        print(
+            f"{r.index:3d} {r.side:5s} {r.t_start_s:6.2f} {r.t_peak_s:6.2f} {r.t_end_s:6.2f} "
+            f"{r.up_s:5.2f} {r.hold_s:5.2f} {r.down_s:5.2f} {r.rom_min_deg:6.1f} "
+            f"{r.rom_max_deg:6.1f} {r.excursion_deg:6.1f} {r.quality:4d}  {', '.join(r.faults)}"
+        )
+    print(
+        f"\n{s.exercise}: {s.reps} repetition(s) ({s.partials} partial), side {s.side}, "
+        f"mean ROM {s.mean_excursion_deg:.1f} deg, mean quality {s.mean_quality:.0f}"
+    )
+    if s.faults:
+        print("faults     " + ", ".join(f"{k} x{v}" for k, v in sorted(s.faults.items())))
+    for e in analysis.events:
+        text = getattr(e, "text", None)
+        if text and type(e).__name__ == "WrongView":
+            print(f"warning    {text}")
+
+
+def _rep_labels(seq, analysis) -> dict[int, list[str]]:
+    """Per frame index: the repetition count so far and the latest cue."""
+    done = sorted(r.t_end_s for r in analysis.reps)
+    cues = [(e.t_s, e.text) for e in analysis.events if type(e).__name__ == "Feedback"]
+    labels: dict[int, list[str]] = {}
+    for i, t in zip(seq.index, seq.t_s, strict=True):
+        count = sum(1 for d in done if d <= t)
+        recent = [text for ct, text in cues if 0 <= t - ct < 2.5]
+        labels[int(i)] = [f"reps: {count}", *recent[-1:]]
+    return labels
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
     │   ├── ModelDigestError   a file's SHA-256 differs from the pinned one
     │   └── RegistryError      a package registry could not deliver a package
     ├── VideoError             a video cannot be opened or decoded
-    └── PoseError              the pose backend failed on valid input
+    ├── PoseError              the pose backend failed on valid input
+    └── ProgramError           an exercise or program file is invalid
 
 Every message names the offending input (file, variant, setting) so a user can
 act on it without reading a traceback.
@@ -50,3 +51,12 @@ class VideoError(TelerehabError):
 
 class PoseError(TelerehabError):
     """The pose backend failed on input that was valid."""
+
+
+class ProgramError(TelerehabError):
+    """An exercise or program document is invalid.
+
+    The message names the file, the path inside the document, the bad value and
+    what was expected: `knee.yaml: exercises[2].target_rom_deg: expected a
+    number in 0..180, got 'ninety'`.
+    """

@@ -17,7 +17,9 @@ ModelVariant = Literal["lite", "full", "heavy"]
 class Settings(BaseSettings):
     """Process-wide configuration. Build it once with `get_settings()`."""
 
-    model_config = SettingsConfigDict(env_prefix="TELEREHAB_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TELEREHAB_", extra="ignore", env_ignore_empty=True
+    )
 
     model_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)) / "models",

@@ -1,0 +1,473 @@
+"""The exercise engine: angles in, repetition events out; one engine, two drivers.
+
+`RepetitionEngine.step` takes one frame's angles and landmark visibility and
+returns events. Two drivers feed it:
+- `LiveAnalyzer.process(PoseFrame)`: causal, frame by frame, One-Euro smoothing
+  of the angles it needs (live sessions);
+- `analyze_sequence(PoseSequence)`: a whole video, zero-phase Butterworth on
+  the landmarks first (offline analysis).
+
+Signal: the exercise's angle; bilateral exercises use the mean of the sides
+whose landmarks are seen, unilateral ones one side (given, or chosen
+automatically as the better-seen side until the first repetition starts, then
+kept), midline ones the angle itself. A side whose landmarks are less visible
+than the exercise's `min_visibility` does not count: nothing is counted while
+the needed landmarks are not seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from telerehab.pose.estimator import PoseSequence
+from telerehab.pose.filters import OneEuroFilter, butterworth
+from telerehab.pose.frame import PoseFrame
+from telerehab.pose.kinematics import compute_angles
+from telerehab.pose.landmarks import INDEX
+
+from .events import (
+    Event,
+    Feedback,
+    RepCompleted,
+    RepResult,
+    RepStarted,
+    SetCompleted,
+    TrackingLost,
+    TrackingRegained,
+    WrongView,
+)
+from .exercise import SIDES, Exercise
+from .repetitions import Cycle, RepetitionCounter
+
+LOST_AFTER_S = 0.3  # unseen this long: tracking_lost, and the repetition in progress is dropped
+VIEW_SAMPLES = 30  # frames with shoulders and hips seen before the view is judged
+FRONT_RATIO = 0.55  # shoulder width / trunk length above this: front (or back) view
+SIDE_RATIO = 0.30  # below this: side view
+TEMPO_FAST_SHARE = 0.5  # faster than this share of the prescribed tempo: too fast
+ROM_PENALTY = 40
+TEMPO_PENALTY = 15
+FAULT_PENALTY = 20
+
+
+@dataclass(slots=True)
+class _RuleTrack:
+    max_value: float = -math.inf
+    at_peak: float = math.nan
+    asym_at_peak: float = math.nan
+
+
+class RepetitionEngine:
+    """Repetitions, tempo, quality and cues for one exercise.
+
+    side: "auto", "left", "right" (unilateral), ignored otherwise.
+    target_rom_deg / tempo_s: the program's prescription, else the exercise's.
+    reps_per_set: emit SetCompleted every that many repetitions.
+    """
+
+    def __init__(
+        self,
+        exercise: Exercise,
+        *,
+        side: str = "auto",
+        target_rom_deg: float | None = None,
+        tempo_s: tuple[float, float, float] | None = None,
+        reps_per_set: int | None = None,
+        feedback_interval_s: float = 3.0,
+    ) -> None:
+        if exercise.laterality == "unilateral" and side not in ("auto", *SIDES):
+            raise ValueError(f"side: expected auto, left or right, got {side!r}")
+        self.exercise = exercise
+        self.counter = RepetitionCounter(exercise.phases, exercise.rep_min_s, exercise.rep_max_s)
+        self.target_rom_deg = target_rom_deg or exercise.target_rom_deg[0]
+        self.tempo_s = tempo_s or exercise.tempo_s
+        self.reps_per_set = reps_per_set
+        self.feedback_interval_s = feedback_interval_s
+        self.reps: list[RepResult] = []
+        self.partials = 0
+        self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
+        self._side_score = dict.fromkeys(SIDES, 0.0)
+        self._side_locked = self._fixed_side is not None
+        self._rules: dict[str, _RuleTrack] = {}
+        self._last_seen_t = math.nan
+        self._lost = False
+        self._view_ratios: list[float] = []
+        self._view_done = False
+        self._last_cue_t: dict[str, float] = {}
+        self._current_side = self._fixed_side or (
+            "both" if exercise.laterality == "bilateral" else "none"
+        )
+        sides = (None,) if exercise.laterality == "midline" else SIDES
+        self._landmark_idx = {s: [INDEX[n] for n in exercise.landmarks_for(s)] for s in sides}
+
+    @property
+    def side(self) -> str:
+        """The side counted: left, right, both (bilateral) or none (midline)."""
+        if self.exercise.laterality == "unilateral":
+            return self._fixed_side or max(self._side_score, key=self._side_score.get)
+        return self._current_side
+
+    # ------------------------------------------------------------------ per frame
+
+    def step(
+        self,
+        t_s: float,
+        frame: int,
+        angles: Mapping[str, float],
+        visibility: np.ndarray,
+        image_landmarks: np.ndarray | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> list[Event]:
+        """One frame: `angles` by table name, `visibility` (33,) of the raw landmarks."""
+        events: list[Event] = []
+        if image_landmarks is not None and size is not None and not self._view_done:
+            events += self._check_view(t_s, image_landmarks, size)
+        value = self._signal(angles, visibility)
+        if math.isfinite(value):
+            if self._lost:
+                events.append(TrackingRegained(t_s))
+                self._lost = False
+            self._last_seen_t = t_s
+        elif (
+            not self._lost
+            and math.isfinite(self._last_seen_t)
+            and t_s - self._last_seen_t >= LOST_AFTER_S
+        ):
+            self._lost = True
+            events.append(TrackingLost(t_s, "the needed body parts are not visible"))
+        if not math.isfinite(value) and (
+            math.isfinite(self._last_seen_t) and t_s - self._last_seen_t < LOST_AFTER_S
+        ):
+            return events  # a short gap is bridged: the repetition in progress goes on
+        outcome = self.counter.update(t_s, value, frame)
+        if self.counter.cycle is not None:
+            self._track_rules(angles)
+        if outcome is None:
+            return events
+        kind, cycle = outcome
+        if kind == "started":
+            self._side_locked = True
+            self._rules = {r.id: _RuleTrack() for r in self.exercise.form_rules}
+            self._track_rules(angles)
+            events.append(RepStarted(cycle.t_start_s, len(self.reps) + 1))
+        elif kind == "completed":
+            rep = self._result(cycle)
+            self.reps.append(rep)
+            events.append(RepCompleted(t_s, rep))
+            events += self._cues(t_s, rep)
+            if self.reps_per_set and len(self.reps) % self.reps_per_set == 0:
+                events.append(
+                    SetCompleted(t_s, len(self.reps) // self.reps_per_set, self.reps_per_set)
+                )
+        elif kind == "partial":
+            self.partials += 1
+        return events
+
+    def _visible(self, visibility: np.ndarray, side: str | None) -> bool:
+        # The mean, not the minimum: one landmark flickering (a knee at the frame
+        # edge) should not hide a limb whose other landmarks are clearly seen.
+        v = visibility[self._landmark_idx[side]]
+        return bool(np.all(np.isfinite(v)) and v.mean() >= self.exercise.min_visibility)
+
+    def _side_value(self, angles: Mapping[str, float], name: str, side: str | None) -> float:
+        return float(angles.get(name if side is None else f"{side}_{name}", math.nan))
+
+    def _signal(self, angles: Mapping[str, float], visibility: np.ndarray) -> float:
+        ex = self.exercise
+        if ex.laterality == "midline":
+            ok = self._visible(visibility, None)
+            return self._side_value(angles, ex.signal_angle, None) if ok else math.nan
+        seen = {s: self._visible(visibility, s) for s in SIDES}
+        if ex.laterality == "bilateral":
+            values = [self._side_value(angles, ex.signal_angle, s) for s in SIDES if seen[s]]
+            values = [v for v in values if math.isfinite(v)]
+            return sum(values) / len(values) if values else math.nan
+        if not self._side_locked:
+            for s in SIDES:
+                idx = self._landmark_idx[s]
+                self._side_score[s] += float(np.nansum(visibility[idx]))
+        side = self.side
+        return self._side_value(angles, ex.signal_angle, side) if seen[side] else math.nan
+
+    def _rule_value(self, angles: Mapping[str, float], name: str) -> float:
+        if name in angles:
+            return float(angles[name])
+        side = self.side
+        if side in SIDES:
+            return self._side_value(angles, name, side)
+        values = [self._side_value(angles, name, s) for s in SIDES]
+        values = [v for v in values if math.isfinite(v)]
+        return max(values) if values else math.nan
+
+    def _track_rules(self, angles: Mapping[str, float]) -> None:
+        cycle = self.counter.cycle
+        for rule in self.exercise.form_rules:
+            track = self._rules.setdefault(rule.id, _RuleTrack())
+            value = self._rule_value(angles, rule.angle)
+            if math.isfinite(value):
+                track.max_value = max(track.max_value, value)
+            if cycle is not None and cycle.new_extreme:
+                track.at_peak = value
+                left = self._side_value(angles, rule.angle, "left")
+                right = self._side_value(angles, rule.angle, "right")
+                track.asym_at_peak = abs(left - right)
+
+    # ------------------------------------------------------------------ per repetition
+
+    def _result(self, c: Cycle) -> RepResult:
+        faults: list[str] = []
+        for rule in self.exercise.form_rules:
+            track = self._rules.get(rule.id, _RuleTrack())
+            broken = (
+                (rule.kind == "max_angle" and track.max_value > rule.limit_deg)
+                or (rule.kind == "min_angle" and track.at_peak < rule.limit_deg)
+                or (rule.kind == "asymmetry" and track.asym_at_peak > rule.limit_deg)
+            )
+            if broken:
+                faults.append(rule.id)
+        excursion = c.v_max - c.v_min
+        quality = 100.0
+        if excursion < self.target_rom_deg:
+            faults.append("rom_short")
+            quality -= ROM_PENALTY * min(
+                1.0, (self.target_rom_deg - excursion) / self.target_rom_deg
+            )
+        duration = c.t_end_s - c.t_start_s
+        if duration < TEMPO_FAST_SHARE * sum(self.tempo_s):
+            faults.append("too_fast")
+            quality -= TEMPO_PENALTY
+        quality -= FAULT_PENALTY * sum(1 for f in faults if f not in ("rom_short", "too_fast"))
+        arrive, depart, frame = c.turning(self.exercise.phases.direction)
+        return RepResult(
+            index=len(self.reps) + 1,
+            side=self.side,
+            t_start_s=c.t_start_s,
+            t_peak_s=arrive,
+            t_end_s=c.t_end_s,
+            frame_peak=frame,
+            rom_min_deg=c.v_min,
+            rom_max_deg=c.v_max,
+            excursion_deg=excursion,
+            duration_s=duration,
+            up_s=arrive - c.t_start_s,
+            hold_s=depart - arrive,
+            down_s=c.t_end_s - depart,
+            quality=round(max(0.0, min(100.0, quality))),
+            faults=tuple(faults),
+        )
+
+    def _cues(self, t_s: float, rep: RepResult) -> list[Event]:
+        """At most one cue per repetition (the first fault that has a message),
+        never the same cue twice within `feedback_interval_s`."""
+        messages = {r.id: r.message for r in self.exercise.form_rules}
+        messages |= {"rom_short": "rep.rom", "too_fast": "rep.tempo"}
+        for fault in rep.faults:
+            key = messages.get(fault)
+            if key is None or key not in self.exercise.feedback:
+                continue
+            last = self._last_cue_t.get(key, -math.inf)
+            if t_s - last < self.feedback_interval_s:
+                return []
+            self._last_cue_t[key] = t_s
+            return [Feedback(t_s, key, self.exercise.feedback[key])]
+        return []
+
+    def _check_view(self, t_s: float, lm: np.ndarray, size: tuple[int, int]) -> list[Event]:
+        w, h = size
+        pts = lm[:, :2] * (w, h)
+        ls, rs, lh, rh = (
+            INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+        )
+        if not np.isfinite(pts[[ls, rs, lh, rh]]).all():
+            return []
+        trunk = np.linalg.norm((pts[ls] + pts[rs]) / 2 - (pts[lh] + pts[rh]) / 2)
+        if trunk <= 0:
+            return []
+        self._view_ratios.append(float(np.linalg.norm(pts[ls] - pts[rs]) / trunk))
+        if len(self._view_ratios) < VIEW_SAMPLES:
+            return []
+        self._view_done = True
+        ratio = float(np.median(self._view_ratios))
+        seen = "front" if ratio > FRONT_RATIO else "side" if ratio < SIDE_RATIO else None
+        views = self.exercise.views
+        if (
+            seen is None
+            or seen in views
+            or "above" in views
+            or (seen == "front" and "back" in views)
+        ):
+            return []
+        text = (
+            f"{self.exercise.name} is measured from the {' or '.join(views)}; "
+            f"this video looks {'side-on' if seen == 'side' else 'front-on'}"
+        )
+        return [WrongView(t_s, views, seen, text)]
+
+    def summary(self) -> Summary:
+        """Counts, means and faults so far."""
+        reps = self.reps
+        faults = Counter(f for r in reps for f in r.faults)
+
+        def mean(values: list[float]) -> float:
+            return float(np.mean(values)) if values else math.nan
+
+        return Summary(
+            exercise=self.exercise.id,
+            side=self.side,
+            reps=len(reps),
+            partials=self.partials,
+            mean_excursion_deg=mean([r.excursion_deg for r in reps]),
+            max_excursion_deg=max((r.excursion_deg for r in reps), default=math.nan),
+            mean_duration_s=mean([r.duration_s for r in reps]),
+            mean_up_s=mean([r.up_s for r in reps]),
+            mean_hold_s=mean([r.hold_s for r in reps]),
+            mean_down_s=mean([r.down_s for r in reps]),
+            mean_quality=mean([r.quality for r in reps]),
+            faults=dict(faults),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a patient and therapist read at the end of a set or video."""
+
+    exercise: str
+    side: str
+    reps: int
+    partials: int
+    mean_excursion_deg: float
+    max_excursion_deg: float
+    mean_duration_s: float
+    mean_up_s: float
+    mean_hold_s: float
+    mean_down_s: float
+    mean_quality: float
+    faults: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The result of analysing a recorded video."""
+
+    summary: Summary
+    reps: tuple[RepResult, ...]
+    events: tuple[Event, ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------- drivers
+
+
+def _needed_angles(exercise: Exercise) -> list[str]:
+    bases = [exercise.signal_angle, *(r.angle for r in exercise.form_rules)]
+    names: list[str] = []
+    for base in bases:
+        sided = [f"{s}_{base}" for s in SIDES]
+        names += (
+            [base] if exercise.laterality == "midline" and base == exercise.signal_angle else sided
+        )
+    return list(dict.fromkeys(names))
+
+
+def _angle_space_tables(
+    exercise: Exercise, image: np.ndarray, world: np.ndarray, width: int, height: int
+) -> dict[str, np.ndarray]:
+    """Needed angles (T,) by name; the signal in its space, form rules in the image plane."""
+    from telerehab.pose.kinematics import ANGLE_NAMES, angle_defs
+
+    needed = [n for n in _needed_angles(exercise) if n in ANGLE_NAMES]
+    img_names = tuple(n for n in needed if n in {d.name for d in angle_defs("image")})
+    out: dict[str, np.ndarray] = {}
+    table = compute_angles(image, "image", width=width, height=height, names=img_names)
+    for n in img_names:
+        out[n] = table[n]
+    if exercise.signal_space == "world":
+        signal = [n for n in needed if n.endswith(exercise.signal_angle)]
+        wtable = compute_angles(world, "world", names=tuple(signal))
+        for n in signal:
+            out[n] = wtable[n]
+    return out
+
+
+def analyze_sequence(
+    seq: PoseSequence,
+    exercise: Exercise,
+    *,
+    side: str = "auto",
+    target_rom_deg: float | None = None,
+    tempo_s: tuple[float, float, float] | None = None,
+    reps_per_set: int | None = None,
+    cutoff_hz: float = 6.0,
+) -> Analysis:
+    """Offline driver: zero-phase filtered landmarks, then the engine frame by frame."""
+    engine = RepetitionEngine(
+        exercise, side=side, target_rom_deg=target_rom_deg, tempo_s=tempo_s,
+        reps_per_set=reps_per_set,
+    )  # fmt: skip
+    image = seq.image.copy()
+    world = seq.world
+    if len(seq) > 1:
+        image[:, :, :3] = butterworth(seq.image[:, :, :3], seq.t_s, cutoff_hz=cutoff_hz)
+        world = butterworth(seq.world, seq.t_s, cutoff_hz=cutoff_hz)
+    tables = _angle_space_tables(exercise, image, world, seq.width, seq.height)
+    events: list[Event] = []
+    for i in range(len(seq)):
+        angles = {n: float(v[i]) for n, v in tables.items()}
+        events += engine.step(
+            float(seq.t_s[i]), int(seq.index[i]), angles, seq.image[i, :, 3],
+            seq.image[i], (seq.width, seq.height),
+        )  # fmt: skip
+    return Analysis(engine.summary(), tuple(engine.reps), tuple(events))
+
+
+class LiveAnalyzer:
+    """Streaming driver: one PoseFrame at a time, causal One-Euro smoothing."""
+
+    def __init__(
+        self,
+        exercise: Exercise,
+        *,
+        side: str = "auto",
+        target_rom_deg: float | None = None,
+        tempo_s: tuple[float, float, float] | None = None,
+        reps_per_set: int | None = None,
+        min_cutoff_hz: float = 1.5,
+        beta: float = 0.02,
+    ) -> None:
+        self.engine = RepetitionEngine(
+            exercise, side=side, target_rom_deg=target_rom_deg, tempo_s=tempo_s,
+            reps_per_set=reps_per_set,
+        )  # fmt: skip
+        self.exercise = exercise
+        self._filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
+
+    def process(self, frame: PoseFrame) -> list[Event]:
+        """Events caused by this frame."""
+        tables = _angle_space_tables(
+            self.exercise, frame.image_landmarks[None], frame.world_landmarks[None],
+            frame.width, frame.height,
+        )  # fmt: skip
+        names = list(tables)
+        raw = np.array([tables[n][0] for n in names])
+        smooth = self._filter(raw, frame.t_s)
+        angles = dict(zip(names, (float(v) for v in smooth), strict=True))
+        return self.engine.step(
+            frame.t_s, frame.index, angles, frame.image_landmarks[:, 3],
+            frame.image_landmarks, (frame.width, frame.height),
+        )  # fmt: skip
+
+    def summary(self) -> Summary:
+        """Counts, means and faults so far."""
+        return self.engine.summary()
+
+
+def analyze_live(seq: PoseSequence, exercise: Exercise, **options: object) -> Analysis:
+    """Replay a recorded sequence through the streaming driver (for checks and tests)."""
+    live = LiveAnalyzer(exercise, **options)  # type: ignore[arg-type]
+    events: list[Event] = []
+    for frame in seq.frames():
+        events += live.process(frame)
+    return Analysis(live.summary(), tuple(live.engine.reps), tuple(events))

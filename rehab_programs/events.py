@@ -1,0 +1,83 @@
+"""What the repetition engine reports, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RepResult:
+    """One completed repetition.
+
+    Times are seconds from the start of the video or session. rom_min/max_deg
+    are the extremes of the primary signal during the repetition, excursion_deg
+    their difference. t_peak_s / frame_peak: arrival at the turning point (first
+    sample within max(5 deg, 5% of the excursion) of the extreme); hold_s: time
+    spent within that band; up_s: from leaving rest to arrival; down_s: from
+    leaving the band back to rest. quality is 0-100; faults are stable ids of
+    the form rules broken, plus `rom_short` and `too_fast`.
+    """
+
+    index: int
+    side: str
+    t_start_s: float
+    t_peak_s: float
+    t_end_s: float
+    frame_peak: int
+    rom_min_deg: float
+    rom_max_deg: float
+    excursion_deg: float
+    duration_s: float
+    up_s: float
+    hold_s: float
+    down_s: float
+    quality: int
+    faults: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class: something happened at `t_s`."""
+
+    t_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RepStarted(Event):
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class RepCompleted(Event):
+    rep: RepResult
+
+
+@dataclass(frozen=True, slots=True)
+class SetCompleted(Event):
+    set_index: int
+    reps: int
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback(Event):
+    """A patient cue: a stable, translatable key and its English text."""
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingLost(Event):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingRegained(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class WrongView(Event):
+    expected: tuple[str, ...]
+    seen: str
+    text: str

@@ -1,0 +1,225 @@
+"""Exercise definitions: the YAML schema (pydantic, at the edge) and the frozen
+dataclasses the engine uses.
+
+An exercise names its primary signal (an angle of `telerehab.pose.kinematics`),
+the repetition phases as absolute thresholds with hysteresis, duration and
+tempo targets, the target range of motion with its clinical source, form
+rules, the landmarks it needs and its patient-facing feedback messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from telerehab.errors import ProgramError
+from telerehab.pose.kinematics import ANGLE_NAMES
+from telerehab.pose.landmarks import NAMES
+
+from .documents import closest, load_yaml, validate
+
+View = Literal["side", "front", "above", "back"]
+Laterality = Literal["bilateral", "unilateral", "midline"]
+SIDES = ("left", "right")
+
+
+# --------------------------------------------------------------------------- YAML schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignalModel(_Strict):
+    angle: str = Field(description="angle name without side, e.g. knee_flexion; or trunk_lean")
+    space: Literal["image", "world"] = "image"
+
+
+class PhasesModel(_Strict):
+    direction: Literal["increase", "decrease"] = Field(
+        description="how the signal moves from the rest position towards the turning point"
+    )
+    rest_deg: float = Field(ge=-90, le=180, description="rest zone boundary")
+    peak_deg: float = Field(ge=-90, le=180, description="turning zone boundary")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PhasesModel:
+        if (self.peak_deg - self.rest_deg) * (1 if self.direction == "increase" else -1) <= 0:
+            raise ValueError(
+                f"peak_deg ({self.peak_deg}) must lie beyond rest_deg ({self.rest_deg}) "
+                f"in the direction {self.direction!r}"
+            )
+        return self
+
+
+class DurationModel(_Strict):
+    min_s: float = Field(gt=0, le=60)
+    max_s: float = Field(gt=0, le=120)
+
+
+class RomModel(_Strict):
+    min_deg: float = Field(ge=0, le=180)
+    max_deg: float = Field(ge=0, le=180)
+    source: str = Field(min_length=3)
+
+
+class TempoModel(_Strict):
+    up_s: float = Field(gt=0, le=30)
+    hold_s: float = Field(default=0, ge=0, le=60)
+    down_s: float = Field(gt=0, le=30)
+
+
+class FormRuleModel(_Strict):
+    id: str
+    kind: Literal["max_angle", "min_angle", "asymmetry"]
+    angle: str
+    limit_deg: float = Field(ge=0, le=180)
+    message: str
+
+
+class ExerciseModel(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=2)
+    instructions: str = Field(min_length=10)
+    views: list[View] = Field(min_length=1)
+    laterality: Laterality
+    signal: SignalModel
+    phases: PhasesModel
+    rep_duration: DurationModel
+    target_rom: RomModel
+    tempo: TempoModel
+    form_rules: list[FormRuleModel] = Field(default_factory=list)
+    landmarks: list[str] = Field(min_length=2)
+    min_visibility: float = Field(default=0.5, ge=0, le=1)
+    feedback: dict[str, str]
+
+
+# --------------------------------------------------------------------------- inside
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    """Thresholds with hysteresis, in degrees of the primary signal."""
+
+    direction: int  # +1: the movement increases the signal; -1: decreases it
+    rest_deg: float
+    peak_deg: float
+
+    def at_rest(self, value: float) -> bool:
+        """Inside the rest zone."""
+        return (value - self.rest_deg) * self.direction <= 0
+
+    def at_peak(self, value: float) -> bool:
+        """Inside the turning zone."""
+        return (value - self.peak_deg) * self.direction >= 0
+
+
+@dataclass(frozen=True, slots=True)
+class FormRule:
+    """A fault when `angle` passes `limit_deg` during a repetition.
+
+    max_angle: fault when the angle exceeds the limit; min_angle: when it stays
+    below it at the turning point; asymmetry: when left and right differ by
+    more than the limit at the turning point.
+    """
+
+    id: str
+    kind: str
+    angle: str
+    limit_deg: float
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise:
+    """A library exercise (see the module docstring)."""
+
+    id: str
+    name: str
+    instructions: str
+    views: tuple[str, ...]
+    laterality: str
+    signal_angle: str
+    signal_space: str
+    phases: Phases
+    rep_min_s: float
+    rep_max_s: float
+    target_rom_deg: tuple[float, float]
+    target_rom_source: str
+    tempo_s: tuple[float, float, float]  # up, hold, down
+    form_rules: tuple[FormRule, ...]
+    landmarks: tuple[str, ...]
+    min_visibility: float
+    feedback: dict[str, str]
+
+    def angle_name(self, side: str | None) -> str:
+        """The kinematics-table name of the primary signal for `side`."""
+        return self.signal_angle if side is None else f"{side}_{self.signal_angle}"
+
+    def landmarks_for(self, side: str | None) -> tuple[str, ...]:
+        """Landmark names needed on `side` (unsided names as they are)."""
+        if side is None:
+            return self.landmarks
+        return tuple(n if not n.startswith("side_") else f"{side}_{n[5:]}" for n in self.landmarks)
+
+
+def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
+    """Check cross-references the schema cannot express, then freeze."""
+    sided = m.laterality != "midline"
+    angle = f"left_{m.signal.angle}" if sided else m.signal.angle
+    if angle not in ANGLE_NAMES:
+        bases = {n.split("_", 1)[1] if n.startswith(SIDES) else n for n in ANGLE_NAMES}
+        hint = closest(m.signal.angle, bases)
+        raise ProgramError(f"{origin}: signal.angle: unknown angle {m.signal.angle!r}{hint}")
+    for i, name in enumerate(m.landmarks):
+        real = name.replace("side_", "left_", 1)
+        if real not in NAMES:
+            known = [*NAMES, *(f"side_{n[5:]}" for n in NAMES if n.startswith("left_"))]
+            raise ProgramError(
+                f"{origin}: landmarks[{i}]: unknown landmark {name!r}{closest(name, known)}"
+            )
+    for i, rule in enumerate(m.form_rules):
+        full = rule.angle if rule.angle in ANGLE_NAMES else f"left_{rule.angle}"
+        if full not in ANGLE_NAMES:
+            raise ProgramError(
+                f"{origin}: form_rules[{i}].angle: unknown angle {rule.angle!r}"
+                f"{closest(rule.angle, ANGLE_NAMES)}"
+            )
+        if rule.message not in m.feedback:
+            raise ProgramError(
+                f"{origin}: form_rules[{i}].message: {rule.message!r} has no text in feedback"
+            )
+    if m.rep_duration.min_s >= m.rep_duration.max_s:
+        raise ProgramError(f"{origin}: rep_duration: min_s must be below max_s")
+    return Exercise(
+        id=m.id,
+        name=m.name,
+        instructions=m.instructions.strip(),
+        views=tuple(m.views),
+        laterality=m.laterality,
+        signal_angle=m.signal.angle,
+        signal_space=m.signal.space,
+        phases=Phases(
+            1 if m.phases.direction == "increase" else -1, m.phases.rest_deg, m.phases.peak_deg
+        ),
+        rep_min_s=m.rep_duration.min_s,
+        rep_max_s=m.rep_duration.max_s,
+        target_rom_deg=(m.target_rom.min_deg, m.target_rom.max_deg),
+        target_rom_source=m.target_rom.source,
+        tempo_s=(m.tempo.up_s, m.tempo.hold_s, m.tempo.down_s),
+        form_rules=tuple(
+            FormRule(r.id, r.kind, r.angle, r.limit_deg, r.message) for r in m.form_rules
+        ),
+        landmarks=tuple(m.landmarks),
+        min_visibility=m.min_visibility,
+        feedback=dict(m.feedback),
+    )
+
+
+def load_exercise(path: str | Path) -> Exercise:
+    """Read, validate and freeze one exercise file."""
+    origin = str(path)
+    return exercise_from_model(validate(ExerciseModel, load_yaml(path), origin), origin)

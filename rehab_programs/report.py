@@ -1,0 +1,68 @@
+"""An analysis as plain data: JSON documents and per-repetition tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .engine import Analysis
+from .events import Event, RepResult
+
+REP_COLUMNS = tuple(f.name for f in dataclasses.fields(RepResult))
+
+
+def _clean(value: object) -> object:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def event_to_dict(event: Event) -> dict:
+    """`{"type": "rep_completed", "t_s": ..., ...}` with snake_case type names."""
+    name = type(event).__name__
+    kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    if "rep" in fields:
+        fields["rep"] = dataclasses.asdict(fields["rep"])
+    return {"type": kind, **_clean(fields)}  # type: ignore[dict-item]
+
+
+def analysis_to_dict(analysis: Analysis, meta: dict | None = None) -> dict:
+    """The whole analysis as a JSON-ready document."""
+    return {
+        "schema": "telerehab.analysis/1",
+        "meta": meta or {},
+        "summary": _clean(dataclasses.asdict(analysis.summary)),
+        "reps": [_clean(dataclasses.asdict(r)) for r in analysis.reps],
+        "events": [event_to_dict(e) for e in analysis.events],
+    }
+
+
+def write_analysis_json(analysis: Analysis, path: str | Path, meta: dict | None = None) -> Path:
+    """Write `analysis_to_dict` to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(analysis_to_dict(analysis, meta), indent=1, allow_nan=False))
+    return path
+
+
+def rep_columns(analysis: Analysis) -> dict[str, np.ndarray]:
+    """One column per RepResult field (faults joined with ';')."""
+    cols: dict[str, np.ndarray] = {}
+    for name in REP_COLUMNS:
+        values = [getattr(r, name) for r in analysis.reps]
+        if name == "faults":
+            cols[name] = np.array([";".join(v) for v in values], dtype=object)
+        else:
+            cols[name] = np.array(values)
+    return cols
