@@ -112,3 +112,39 @@ def test_models_list_and_verify(model_dir: Path, capsys) -> None:
     )
     assert main(["models", "verify"]) == 0
     assert capsys.readouterr().out.count("ok ") == 4
+
+
+def test_analyze_writes_json_and_csv(model_dir: Path, clip, tmp_path: Path, capsys) -> None:
+    import pyarrow.csv as pcsv
+
+    video = clip("bridge_side_physioplus.mp4")
+    out_json, out_csv = tmp_path / "a.json", tmp_path / "a.csv"
+    argv = ["analyze", str(video), "--exercise", "glute_bridge", "--json", str(out_json),
+            "--csv", str(out_csv), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "glute_bridge: 1 repetition(s)" in printed
+    doc = json.loads(out_json.read_text())
+    assert doc["schema"] == "telerehab.analysis/1" and doc["summary"]["reps"] == 1
+    assert doc["meta"]["exercise"] == "glute_bridge" and doc["reps"][0]["excursion_deg"] > 40
+    types = [e["type"] for e in doc["events"]]
+    assert types.index("rep_started") < types.index("rep_completed")
+    table = pcsv.read_csv(out_csv)
+    assert table.num_rows == 1 and {"t_peak_s", "quality", "faults"} <= set(table.column_names)
+
+
+def test_analyze_with_a_program_and_bad_input(
+    model_dir: Path, clip, tmp_path: Path, capsys
+) -> None:
+    program = tmp_path / "p.yaml"
+    program.write_text(
+        "title: Hips\nsessions_per_week: 3\nexercises:\n"
+        "  - {exercise: glute_bridge, sets: 2, reps: 1}\n"
+    )
+    video = str(clip("bridge_side_physioplus.mp4"))
+    assert main(["analyze", video, "--program", str(program), "--no-progress"]) == 0
+    assert "glute_bridge: 1 repetition(s)" in capsys.readouterr().out
+    assert main(["analyze", video, "--exercise", "bridge_glute"]) == 1
+    assert "unknown exercise 'bridge_glute'" in capsys.readouterr().err
+    assert main(["analyze", video, "--program", str(program), "--pick", "squat"]) == 1
+    assert "--pick 'squat': not in" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from telerehab.rehab_programs.accuracy import turning_point_errors_s
 from telerehab.rehab_programs.engine import RepetitionEngine, analyze_live, analyze_sequence
 from telerehab.rehab_programs.events import (
     Feedback,
@@ -156,14 +157,9 @@ def test_streaming_and_offline_count_the_same(analyses) -> None:
 
 
 def _turning_errors(entry: dict, seq, analysis) -> list[float]:
-    t = seq.t_s
-    marks = [t[min(m, len(t) - 1)] for m in entry["rep_marks_frame"]]
-    reps = analysis.reps
-    if "end" in entry["marks_are"]:  # cycle boundaries: the rest after each repetition
-        spans = [(r.t_end_s, reps[k + 1].t_start_s if k + 1 < len(reps) else t[-1])
-                 for k, r in enumerate(reps)]  # fmt: skip
-        return [min(max(a - m, m - b, 0.0) for a, b in spans) for m in marks]
-    return [min(abs(r.t_peak_s - m) for r in reps) for m in marks]
+    return turning_point_errors_s(
+        analysis.reps, seq.t_s, entry["rep_marks_frame"], entry["marks_are"]
+    )
 
 
 @pytest.mark.parametrize(

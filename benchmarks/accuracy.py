@@ -1,0 +1,127 @@
+"""Repetition-count and turning-point accuracy on a dataset folder.
+
+    python benchmarks/accuracy.py [DATASET_DIR] [--variant full] [--out FILE.json]
+
+DATASET_DIR is laid out like ../shared/data (see `telerehab.rehab_programs.accuracy`
+for the format). Every clip runs through the pose model once, then through the
+offline and the streaming engine. Prints a per-clip table and the totals
+(exact-match rate, mean absolute error, off-by-one accuracy, within-tolerance
+rate, mean turning-point error) and writes JSON. Thresholds live in the exercise
+library and are never tuned per clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.estimator import estimate_video
+    from telerehab.rehab_programs.accuracy import turning_point_errors_s
+    from telerehab.rehab_programs.engine import analyze_live, analyze_sequence
+    from telerehab.rehab_programs.library import default_library
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("dataset", type=Path, nargs="?", default=DEFAULT_DATA)
+    p.add_argument("--variant", default="full", choices=["lite", "full", "heavy"])
+    p.add_argument(
+        "--default-exercise",
+        default="squat",
+        help="exercise run on clips whose ground truth names none (they expect 0)",
+    )
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "accuracy.json")
+    args = p.parse_args(argv)
+
+    gt_path = args.dataset / "ground_truth.json"
+    if not gt_path.is_file():
+        print(f"{gt_path}: not found", file=sys.stderr)
+        return 2
+    clips = json.loads(gt_path.read_text())["clips"]
+    folder = args.dataset / "clips" if (args.dataset / "clips").is_dir() else args.dataset
+    library = default_library()
+    rows = []
+    for name, entry in clips.items():
+        exercise = library.match(entry.get("exercise")) or library.get(args.default_exercise)
+        started = time.perf_counter()
+        backend = create_backend("mediapipe", variant=args.variant, mode="video")
+        try:
+            seq = estimate_video(folder / name, backend)
+        finally:
+            backend.close()
+        offline = analyze_sequence(seq, exercise)
+        live = analyze_live(seq, exercise)
+        marks = entry.get("rep_marks_frame")
+        errors = (
+            turning_point_errors_s(offline.reps, seq.t_s, marks, entry.get("marks_are", ""))
+            if marks
+            else []
+        )
+        rows.append(
+            {
+                "clip": name,
+                "exercise": exercise.id,
+                "truth": entry["reps"],
+                "tolerance": entry.get("tolerance", 0),
+                "offline": offline.summary.reps,
+                "streaming": live.summary.reps,
+                "turning_error_s": errors,
+                "mean_quality": offline.summary.mean_quality,
+                "faults": offline.summary.faults,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        r = rows[-1]
+        print(f"{name:38s} {r['exercise']:18s} truth {r['truth']:2d}  offline {r['offline']:2d}  "
+              f"streaming {r['streaming']:2d}", flush=True)  # fmt: skip
+
+    truth = np.array([r["truth"] for r in rows])
+    got = np.array([r["offline"] for r in rows])
+    tol = np.array([r["tolerance"] for r in rows])
+    errs = [e for r in rows for e in r["turning_error_s"]]
+    totals = {
+        "clips": len(rows),
+        "exact_match_rate": float(np.mean(got == truth)),
+        "within_tolerance_rate": float(np.mean(np.abs(got - truth) <= tol)),
+        "off_by_one_accuracy": float(np.mean(np.abs(got - truth) <= 1)),
+        "mae_reps": float(np.mean(np.abs(got - truth))),
+        "streaming_equals_offline_rate": float(
+            np.mean([r["offline"] == r["streaming"] for r in rows])
+        ),
+        "mean_turning_error_s": float(np.mean(errs)) if errs else None,
+        "turning_within_0_3_s_rate": float(np.mean(np.array(errs) <= 0.3)) if errs else None,
+    }
+    print(
+        f"\n{'clip':38s} {'exercise':18s} {'truth':>5s} {'off':>4s} {'live':>4s} {'tp max s':>8s}"
+    )
+    for r in rows:
+        tp = max(r["turning_error_s"]) if r["turning_error_s"] else float("nan")
+        print(f"{r['clip']:38s} {r['exercise']:18s} {r['truth']:5d} {r['offline']:4d} "
+              f"{r['streaming']:4d} {tp:8.2f}")  # fmt: skip
+    print()
+    for k, v in totals.items():
+        print(f"{k:32s} {v:.3f}" if isinstance(v, float) else f"{k:32s} {v}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()}",
+        "dataset": str(args.dataset), "variant": args.variant,
+        "totals": totals, "clips": rows,
+    }, indent=1))  # fmt: skip
+    print(f"\nwritten {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
