@@ -21,6 +21,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -393,20 +394,13 @@ def _angle_space_tables(
 
 
 def analyze_sequence(
-    seq: PoseSequence,
-    exercise: Exercise,
-    *,
-    side: str = "auto",
-    target_rom_deg: float | None = None,
-    tempo_s: tuple[float, float, float] | None = None,
-    reps_per_set: int | None = None,
-    cutoff_hz: float = 6.0,
+    seq: PoseSequence, exercise: Exercise, *, cutoff_hz: float = 6.0, **options: Any
 ) -> Analysis:
-    """Offline driver: zero-phase filtered landmarks, then the engine frame by frame."""
-    engine = RepetitionEngine(
-        exercise, side=side, target_rom_deg=target_rom_deg, tempo_s=tempo_s,
-        reps_per_set=reps_per_set,
-    )  # fmt: skip
+    """Offline driver: zero-phase filtered landmarks, then the engine frame by frame.
+
+    `options` go to `RepetitionEngine` (side, target_rom_deg, tempo_s, reps_per_set).
+    """
+    engine = RepetitionEngine(exercise, **options)
     image = seq.image.copy()
     world = seq.world
     if len(seq) > 1:
@@ -427,20 +421,10 @@ class LiveAnalyzer:
     """Streaming driver: one PoseFrame at a time, causal One-Euro smoothing."""
 
     def __init__(
-        self,
-        exercise: Exercise,
-        *,
-        side: str = "auto",
-        target_rom_deg: float | None = None,
-        tempo_s: tuple[float, float, float] | None = None,
-        reps_per_set: int | None = None,
-        min_cutoff_hz: float = 1.5,
-        beta: float = 0.02,
+        self, exercise: Exercise, *, min_cutoff_hz: float = 1.5, beta: float = 0.02, **options: Any
     ) -> None:
-        self.engine = RepetitionEngine(
-            exercise, side=side, target_rom_deg=target_rom_deg, tempo_s=tempo_s,
-            reps_per_set=reps_per_set,
-        )  # fmt: skip
+        """`options` go to `RepetitionEngine` (side, target_rom_deg, tempo_s, reps_per_set)."""
+        self.engine = RepetitionEngine(exercise, **options)
         self.exercise = exercise
         self._filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
 
@@ -464,9 +448,9 @@ class LiveAnalyzer:
         return self.engine.summary()
 
 
-def analyze_live(seq: PoseSequence, exercise: Exercise, **options: object) -> Analysis:
+def analyze_live(seq: PoseSequence, exercise: Exercise, **options: Any) -> Analysis:
     """Replay a recorded sequence through the streaming driver (for checks and tests)."""
-    live = LiveAnalyzer(exercise, **options)  # type: ignore[arg-type]
+    live = LiveAnalyzer(exercise, **options)
     events: list[Event] = []
     for frame in seq.frames():
         events += live.process(frame)

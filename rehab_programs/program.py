@@ -11,17 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from telerehab.errors import ProgramError
 
 from .documents import load_yaml, validate
+from .exercise import TempoModel
 from .library import Library, default_library
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TempoModel(_Strict):
-    up_s: float = Field(gt=0, le=30)
-    hold_s: float = Field(default=0, ge=0, le=60)
-    down_s: float = Field(gt=0, le=30)
 
 
 class PrescribedModel(_Strict):

@@ -72,14 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         ("angles", "joint and segment angles in every frame", _angles),
     ):
         c = sub.add_parser(name, help=helptext)
-        c.add_argument("video", help="video file, or a camera index such as 0")
         c.add_argument("--out", "-o", required=True, help="output file: .csv, .parquet or .json")
-        c.add_argument("--variant", choices=["lite", "full", "heavy"], help="model size")
-        c.add_argument("--max-people", type=int, default=4, help="people the detector looks for")
-        c.add_argument("--person", metavar="X,Y", help="track the person nearest this point (0..1)")
-        c.add_argument("--annotate", metavar="OUT.mp4", help="also write an overlay video")
-        c.add_argument("--max-frames", type=int, help="stop after this many frames")
-        c.add_argument("--no-progress", action="store_true", help="no progress bar")
+        _add_video_options(c)
         c.set_defaults(func=func)
         if name == "angles":
             c.add_argument(
@@ -94,7 +88,6 @@ def _parser() -> argparse.ArgumentParser:
             )
 
     c = sub.add_parser("analyze", help="repetitions, ROM, tempo and quality in a video")
-    c.add_argument("video", help="video file, or a camera index such as 0")
     which = c.add_mutually_exclusive_group(required=True)
     which.add_argument("--exercise", help="exercise id (see `telerehab exercises list`)")
     which.add_argument("--program", help="program YAML: its (first or --pick) exercise")
@@ -102,12 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--side", choices=["auto", "left", "right"], default=None)
     c.add_argument("--json", metavar="FILE", help="write summary, repetitions and events as JSON")
     c.add_argument("--csv", metavar="FILE", help="write one row per repetition")
-    c.add_argument("--variant", choices=["lite", "full", "heavy"], help="model size")
-    c.add_argument("--max-people", type=int, default=4, help="people the detector looks for")
-    c.add_argument("--person", metavar="X,Y", help="track the person nearest this point (0..1)")
-    c.add_argument("--annotate", metavar="OUT.mp4", help="also write an overlay video")
-    c.add_argument("--max-frames", type=int, help="stop after this many frames")
-    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_video_options(c)
     c.set_defaults(func=_analyze)
 
     ex = sub.add_parser("exercises", help="the exercise library")
@@ -125,6 +113,17 @@ def _parser() -> argparse.ArgumentParser:
     val.set_defaults(func=_programs_validate)
     pr.set_defaults(func=lambda a: (pr.print_help(), 2)[1])
     return p
+
+
+def _add_video_options(c: argparse.ArgumentParser) -> None:
+    """The video and pose options shared by pose, angles and analyze."""
+    c.add_argument("video", help="video file, or a camera index such as 0")
+    c.add_argument("--variant", choices=["lite", "full", "heavy"], help="model size")
+    c.add_argument("--max-people", type=int, default=4, help="people the detector looks for")
+    c.add_argument("--person", metavar="X,Y", help="track the person nearest this point (0..1)")
+    c.add_argument("--annotate", metavar="OUT.mp4", help="also write an overlay video")
+    c.add_argument("--max-frames", type=int, help="stop after this many frames")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 # --------------------------------------------------------------------------- progress
