@@ -9,6 +9,8 @@ Conventions (ISB-style, 0 deg = anatomical neutral, unsigned magnitudes):
   with world landmarks, flexion and abduction are measured in the body's
   sagittal and frontal planes (built from the shoulders and hips);
 - ankle dorsiflexion is 90 deg minus the shank-foot angle (plantarflexion < 0);
+- the ear-shoulder angle is the included angle at the shoulder between the ear
+  and the other shoulder: it shrinks when the shoulder is hiked (a shrug);
 - segment angles (trunk lean, shank, thigh, upper arm) are against the vertical
   of the image or of the world frame (both have y pointing down).
 Image-plane angles use aspect-correct pixels (x * width, y * height).
@@ -67,7 +69,7 @@ def _flexion(name: str, a: int, b: int, c: int, neutral_deg: float = 180) -> Ang
 def _sided() -> list[AngleDef]:
     out: list[AngleDef] = []
     shoulders = (_i("left_shoulder"), _i("right_shoulder"))
-    for side in ("left", "right"):
+    for side, other in (("left", "right"), ("right", "left")):
         sh, el, wr, hip, knee, ankle, toe = (
             _i(f"{side}_{n}")
             for n in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle", "foot_index")
@@ -84,6 +86,9 @@ def _sided() -> list[AngleDef]:
             AngleDef(f"{side}_shoulder_abduction", PLANE, (hip, sh, el),
                      plane=(*shoulders, MID_HIP), spaces=("world",)),
             AngleDef(f"{side}_upper_arm_inclination", SEGMENT, (sh, el, _NONE), ref=_DOWN),
+            # Shrinks when the shoulder is hiked (shrugged) towards the ear.
+            AngleDef(f"{side}_ear_shoulder_angle", JOINT,
+                     (_i(f"{side}_ear"), sh, _i(f"{other}_shoulder"))),
             AngleDef(f"{side}_thigh_inclination", SEGMENT, (hip, knee, _NONE), ref=_DOWN),
             AngleDef(f"{side}_shank_inclination", SEGMENT, (ankle, knee, _NONE), ref=_UP),
         ]  # fmt: skip

@@ -29,12 +29,13 @@ from telerehab.pose.estimator import PoseSequence
 from telerehab.pose.filters import OneEuroFilter, butterworth
 from telerehab.pose.frame import PoseFrame
 from telerehab.pose.kinematics import compute_angles
-from telerehab.pose.landmarks import INDEX
+from telerehab.pose.landmarks import INDEX, NAMES
 
 from .events import (
     Event,
     Feedback,
     RepCompleted,
+    RepRejected,
     RepResult,
     RepStarted,
     SetCompleted,
@@ -43,8 +44,11 @@ from .events import (
     WrongView,
 )
 from .exercise import SIDES, Exercise
-from .repetitions import Cycle, RepetitionCounter
+from .repetitions import Cycle, RepetitionCounter, State
 
+_LS, _RS, _LH, _RH = (
+    INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+)
 LOST_AFTER_S = 0.3  # unseen this long: tracking_lost, and the repetition in progress is dropped
 VIEW_SAMPLES = 30  # frames with shoulders and hips seen before the view is judged
 FRONT_RATIO = 0.55  # shoulder width / trunk length above this: front (or back) view
@@ -53,6 +57,41 @@ TEMPO_FAST_SHARE = 0.5  # faster than this share of the prescribed tempo: too fa
 ROM_PENALTY = 40
 TEMPO_PENALTY = 15
 FAULT_PENALTY = 20
+# An anchor (the feet in a squat) that travels further than this many trunk
+# lengths during a repetition means the body moved: walking, jumping, turning.
+# Measured on the shared clips (10th-90th percentile extent): at most 0.14 in
+# real repetitions with a still camera, 0.60 with a panning hand-held camera;
+# 0.24-1.54 on the parkour clip (benchmarks/RESULTS.md).
+ANCHOR_MAX_TRAVEL = 0.65
+
+
+@dataclass(slots=True)
+class _AnchorTrack:
+    """Where the anchors went during the repetition in progress."""
+
+    frames: int = 0
+    seen: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
+    trunk_px: list[float] = field(default_factory=list)
+
+    def travel(self) -> tuple[int, float] | None:
+        """(landmark, largest extent in trunk lengths) among anchors seen in at
+        least half the frames; None when none was or the trunk was not seen.
+
+        The extent is the 10th-90th percentile range of x and of y, so a pose
+        glitch of a few frames does not reject a repetition.
+        """
+        if not self.trunk_px:
+            return None
+        trunk = float(np.median(self.trunk_px))
+        worst: tuple[int, float] | None = None
+        for idx, pts in self.seen.items():
+            if len(pts) * 2 < self.frames or trunk <= 0:
+                continue
+            lo, hi = np.percentile(np.asarray(pts), [10, 90], axis=0)
+            extent = float(np.max(hi - lo)) / trunk
+            if worst is None or extent > worst[1]:
+                worst = (idx, extent)
+        return worst
 
 
 @dataclass(slots=True)
@@ -60,6 +99,8 @@ class _RuleTrack:
     max_value: float = -math.inf
     at_peak: float = math.nan
     asym_at_peak: float = math.nan
+    start: dict[str, float] = field(default_factory=dict)  # first value per side
+    max_drift: float = 0.0  # furthest any side went from its start
 
 
 class RepetitionEngine:
@@ -68,6 +109,9 @@ class RepetitionEngine:
     side: "auto", "left", "right" (unilateral), ignored otherwise.
     target_rom_deg / tempo_s: the program's prescription, else the exercise's.
     reps_per_set: emit SetCompleted every that many repetitions.
+    calibration_deg: (rest, end) of the patient's own range: the phase
+        thresholds become shares of it (`Phases.calibrated`), and it is the
+        target range unless one is prescribed.
     """
 
     def __init__(
@@ -79,17 +123,24 @@ class RepetitionEngine:
         tempo_s: tuple[float, float, float] | None = None,
         reps_per_set: int | None = None,
         feedback_interval_s: float = 3.0,
+        calibration_deg: tuple[float, float] | None = None,
     ) -> None:
         if exercise.laterality == "unilateral" and side not in ("auto", *SIDES):
             raise ValueError(f"side: expected auto, left or right, got {side!r}")
         self.exercise = exercise
-        self.counter = RepetitionCounter(exercise.phases, exercise.rep_min_s, exercise.rep_max_s)
+        phases = exercise.phases
+        if calibration_deg is not None:
+            phases = phases.calibrated(*calibration_deg)
+            target_rom_deg = target_rom_deg or abs(calibration_deg[1] - calibration_deg[0])
+        self.counter = RepetitionCounter(phases, exercise.rep_min_s, exercise.rep_max_s)
         self.target_rom_deg = target_rom_deg or exercise.target_rom_deg[0]
         self.tempo_s = tempo_s or exercise.tempo_s
         self.reps_per_set = reps_per_set
         self.feedback_interval_s = feedback_interval_s
         self.reps: list[RepResult] = []
         self.partials = 0
+        self.rejected = 0
+        self._anchors = _AnchorTrack()
         self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
         self._side_score = dict.fromkeys(SIDES, 0.0)
         self._side_locked = self._fixed_side is not None
@@ -99,6 +150,8 @@ class RepetitionEngine:
         self._view_ratios: list[float] = []
         self._view_done = False
         self._last_cue_t: dict[str, float] = {}
+        self._cued = False  # the repetition in progress has had its one cue
+        self._rest_angles: Mapping[str, float] = {}  # the last frame before a repetition
         self._current_side = self._fixed_side or (
             "both" if exercise.laterality == "bilateral" else "none"
         )
@@ -123,7 +176,12 @@ class RepetitionEngine:
         image_landmarks: np.ndarray | None = None,
         size: tuple[int, int] | None = None,
     ) -> list[Event]:
-        """One frame: `angles` by table name, `visibility` (33,) of the raw landmarks."""
+        """One frame: `angles` by table name, `visibility` (33,) of the raw landmarks.
+
+        `image_landmarks` (33, 4), smoothed by the driver, with `size` (width,
+        height) in pixels: used to judge the camera view and whether the
+        exercise's anchors stayed in place.
+        """
         events: list[Event] = []
         if image_landmarks is not None and size is not None and not self._view_done:
             events += self._check_view(t_s, image_landmarks, size)
@@ -145,21 +203,36 @@ class RepetitionEngine:
         ):
             return events  # a short gap is bridged: the repetition in progress goes on
         outcome = self.counter.update(t_s, value, frame)
-        if self.counter.cycle is not None:
-            self._track_rules(angles)
-        if outcome is None:
-            return events
-        kind, cycle = outcome
+        kind, cycle = outcome if outcome is not None else ("", None)
         if kind == "started":
             self._side_locked = True
             self._rules = {r.id: _RuleTrack() for r in self.exercise.form_rules}
+            self._anchors = _AnchorTrack()
+            self._cued = False
+            for rule in self.exercise.form_rules:  # drift counts from the rest position
+                if rule.kind == "drift":
+                    self._track_drift(self._rules[rule.id], self._rest_angles, rule.angle)
+        elif self.counter.cycle is None:
+            self._rest_angles = angles
+        if self.counter.cycle is not None:
             self._track_rules(angles)
+            if not self._cued:
+                events += self._cue_during(t_s, value)
+        if self.counter.cycle is not None or kind == "completed":
+            self._track_anchors(visibility, image_landmarks, size)
+        if cycle is None:
+            return events
+        if kind == "started":
             events.append(RepStarted(cycle.t_start_s, len(self.reps) + 1))
+        elif kind == "completed" and (moved := self._moved()):
+            self.rejected += 1
+            events.append(RepRejected(t_s, moved))
         elif kind == "completed":
             rep = self._result(cycle)
             self.reps.append(rep)
             events.append(RepCompleted(t_s, rep))
-            events += self._cues(t_s, rep)
+            if not self._cued:
+                events += self._cues(t_s, rep)
             if self.reps_per_set and len(self.reps) % self.reps_per_set == 0:
                 events.append(
                     SetCompleted(t_s, len(self.reps) // self.reps_per_set, self.reps_per_set)
@@ -204,6 +277,46 @@ class RepetitionEngine:
         values = [v for v in values if math.isfinite(v)]
         return max(values) if values else math.nan
 
+    def _track_anchors(
+        self, visibility: np.ndarray, lm: np.ndarray | None, size: tuple[int, int] | None
+    ) -> None:
+        if lm is None or size is None or not self.exercise.anchors:
+            return
+        w, h = size
+        track = self._anchors
+        track.frames += 1
+        pts = lm[:, :2] * (w, h)
+        trunk = np.linalg.norm((pts[_LS] + pts[_RS]) / 2 - (pts[_LH] + pts[_RH]) / 2)
+        if np.isfinite(trunk):
+            track.trunk_px.append(float(trunk))
+        for name in self.exercise.anchors_for(self.side):
+            idx = INDEX[name]
+            if visibility[idx] >= self.exercise.min_visibility and np.isfinite(pts[idx]).all():
+                track.seen.setdefault(idx, []).append((float(pts[idx, 0]), float(pts[idx, 1])))
+
+    def _moved(self) -> str:
+        """Why the repetition just completed does not count, or "" if it does."""
+        worst = self._anchors.travel()
+        if worst is None or worst[1] <= ANCHOR_MAX_TRAVEL:
+            return ""
+        name = NAMES[worst[0]].replace("_", " ")
+        return (
+            f"not counted: the {name} moved {worst[1]:.1f} trunk lengths "
+            f"(more than {ANCHOR_MAX_TRAVEL}); this exercise is done in place"
+        )
+
+    def _track_drift(self, track: _RuleTrack, angles: Mapping[str, float], name: str) -> None:
+        if name in angles:
+            values = {"": float(angles[name])}
+        else:
+            sides = (self.side,) if self.side in SIDES else SIDES
+            values = {s: self._side_value(angles, name, s) for s in sides}
+        for key, value in values.items():
+            if not math.isfinite(value):
+                continue
+            start = track.start.setdefault(key, value)
+            track.max_drift = max(track.max_drift, abs(value - start))
+
     def _track_rules(self, angles: Mapping[str, float]) -> None:
         cycle = self.counter.cycle
         for rule in self.exercise.form_rules:
@@ -211,6 +324,8 @@ class RepetitionEngine:
             value = self._rule_value(angles, rule.angle)
             if math.isfinite(value):
                 track.max_value = max(track.max_value, value)
+            if rule.kind == "drift":
+                self._track_drift(track, angles, rule.angle)
             if cycle is not None and cycle.new_extreme:
                 track.at_peak = value
                 left = self._side_value(angles, rule.angle, "left")
@@ -227,6 +342,7 @@ class RepetitionEngine:
                 (rule.kind == "max_angle" and track.max_value > rule.limit_deg)
                 or (rule.kind == "min_angle" and track.at_peak < rule.limit_deg)
                 or (rule.kind == "asymmetry" and track.asym_at_peak > rule.limit_deg)
+                or (rule.kind == "drift" and track.max_drift > rule.limit_deg)
             )
             if broken:
                 faults.append(rule.id)
@@ -261,20 +377,50 @@ class RepetitionEngine:
             faults=tuple(faults),
         )
 
+    def _emit(self, t_s: float, key: str) -> list[Event]:
+        """The cue `key`, unless it was given within `feedback_interval_s`. Either
+        way the repetition has had its cue: one per repetition, so two cues
+        never compete."""
+        self._cued = True
+        if t_s - self._last_cue_t.get(key, -math.inf) < self.feedback_interval_s:
+            return []
+        self._last_cue_t[key] = t_s
+        return [Feedback(t_s, key, self.exercise.feedback[key])]
+
+    def _cue_during(self, t_s: float, value: float) -> list[Event]:
+        """A cue while the repetition is under way: a form rule broken now
+        (max_angle, drift), or a turn short of the target range ("go deeper")."""
+        feedback = self.exercise.feedback
+        for rule in self.exercise.form_rules:
+            track = self._rules.get(rule.id)
+            if track is None or rule.message not in feedback:
+                continue
+            if (rule.kind == "max_angle" and track.max_value > rule.limit_deg) or (
+                rule.kind == "drift" and track.max_drift > rule.limit_deg
+            ):
+                return self._emit(t_s, rule.message)
+        c = self.counter.cycle
+        direction = self.counter.phases.direction
+        if (
+            c is not None
+            and "rep.rom" in feedback
+            and self.counter.state is State.TURNING
+            and math.isfinite(value)
+            and (c.extreme - value) * direction > max(5.0, 0.05 * (c.v_max - c.v_min))
+            and c.v_max - c.v_min < self.target_rom_deg
+        ):
+            return self._emit(t_s, "rep.rom")  # turning back short of the target
+        return []
+
     def _cues(self, t_s: float, rep: RepResult) -> list[Event]:
-        """At most one cue per repetition (the first fault that has a message),
-        never the same cue twice within `feedback_interval_s`."""
+        """After a repetition that had no cue during it: the first fault that
+        has a message (too fast, a rule judged at the turning point)."""
         messages = {r.id: r.message for r in self.exercise.form_rules}
         messages |= {"rom_short": "rep.rom", "too_fast": "rep.tempo"}
         for fault in rep.faults:
             key = messages.get(fault)
-            if key is None or key not in self.exercise.feedback:
-                continue
-            last = self._last_cue_t.get(key, -math.inf)
-            if t_s - last < self.feedback_interval_s:
-                return []
-            self._last_cue_t[key] = t_s
-            return [Feedback(t_s, key, self.exercise.feedback[key])]
+            if key is not None and key in self.exercise.feedback:
+                return self._emit(t_s, key)
         return []
 
     def _check_view(self, t_s: float, lm: np.ndarray, size: tuple[int, int]) -> list[Event]:
@@ -321,6 +467,7 @@ class RepetitionEngine:
             side=self.side,
             reps=len(reps),
             partials=self.partials,
+            rejected=self.rejected,
             mean_excursion_deg=mean([r.excursion_deg for r in reps]),
             max_excursion_deg=max((r.excursion_deg for r in reps), default=math.nan),
             mean_duration_s=mean([r.duration_s for r in reps]),
@@ -340,6 +487,7 @@ class Summary:
     side: str
     reps: int
     partials: int
+    rejected: int  # reached the turning zone but the body moved (RepRejected)
     mean_excursion_deg: float
     max_excursion_deg: float
     mean_duration_s: float
@@ -412,7 +560,7 @@ def analyze_sequence(
         angles = {n: float(v[i]) for n, v in tables.items()}
         events += engine.step(
             float(seq.t_s[i]), int(seq.index[i]), angles, seq.image[i, :, 3],
-            seq.image[i], (seq.width, seq.height),
+            image[i], (seq.width, seq.height),
         )  # fmt: skip
     return Analysis(engine.summary(), tuple(engine.reps), tuple(events))
 
@@ -427,6 +575,7 @@ class LiveAnalyzer:
         self.engine = RepetitionEngine(exercise, **options)
         self.exercise = exercise
         self._filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
+        self._xy_filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
 
     def process(self, frame: PoseFrame) -> list[Event]:
         """Events caused by this frame."""
@@ -438,9 +587,11 @@ class LiveAnalyzer:
         raw = np.array([tables[n][0] for n in names])
         smooth = self._filter(raw, frame.t_s)
         angles = dict(zip(names, (float(v) for v in smooth), strict=True))
+        landmarks = frame.image_landmarks.copy()
+        landmarks[:, :2] = self._xy_filter(landmarks[:, :2], frame.t_s)
         return self.engine.step(
             frame.t_s, frame.index, angles, frame.image_landmarks[:, 3],
-            frame.image_landmarks, (frame.width, frame.height),
+            landmarks, (frame.width, frame.height),
         )  # fmt: skip
 
     def summary(self) -> Summary:

@@ -53,6 +53,14 @@ class RepCompleted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RepRejected(Event):
+    """A movement that reached the turning zone but does not count: the body
+    moved (walking, jumping, turning) instead of exercising in place."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class SetCompleted(Event):
     set_index: int
     reps: int

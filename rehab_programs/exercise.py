@@ -9,7 +9,8 @@ rules, the landmarks it needs and its patient-facing feedback messages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,8 @@ from .documents import closest, load_yaml, validate
 View = Literal["side", "front", "above", "back"]
 Laterality = Literal["bilateral", "unilateral", "midline"]
 SIDES = ("left", "right")
+_OTHER = {"left": "right", "right": "left"}
+MIN_CALIBRATED_SPAN_DEG = 10.0  # a smaller range cannot be told from jitter
 
 
 # --------------------------------------------------------------------------- YAML schema
@@ -38,12 +41,27 @@ class SignalModel(_Strict):
     space: Literal["image", "world"] = "image"
 
 
+class RelativeModel(_Strict):
+    rest: float = Field(ge=0, lt=1, description="share of the calibrated range")
+    peak: float = Field(gt=0, le=1, description="share of the calibrated range")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RelativeModel:
+        if self.peak <= self.rest:
+            raise ValueError(f"peak ({self.peak}) must be above rest ({self.rest})")
+        return self
+
+
 class PhasesModel(_Strict):
     direction: Literal["increase", "decrease"] = Field(
         description="how the signal moves from the rest position towards the turning point"
     )
     rest_deg: float = Field(ge=-90, le=180, description="rest zone boundary")
     peak_deg: float = Field(ge=-90, le=180, description="turning zone boundary")
+    relative: RelativeModel = Field(
+        default=RelativeModel(rest=0.3, peak=0.65),
+        description="thresholds as shares of a patient's calibrated range, used when one is given",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PhasesModel:
@@ -74,7 +92,7 @@ class TempoModel(_Strict):
 
 class FormRuleModel(_Strict):
     id: str
-    kind: Literal["max_angle", "min_angle", "asymmetry"]
+    kind: Literal["max_angle", "min_angle", "asymmetry", "drift"]
     angle: str
     limit_deg: float = Field(ge=0, le=180)
     message: str
@@ -93,6 +111,10 @@ class ExerciseModel(_Strict):
     tempo: TempoModel
     form_rules: list[FormRuleModel] = Field(default_factory=list)
     landmarks: list[str] = Field(min_length=2)
+    anchors: list[str] = Field(
+        default_factory=list,
+        description="landmarks that stay in place during a repetition (feet in a squat)",
+    )
     min_visibility: float = Field(default=0.5, ge=0, le=1)
     feedback: dict[str, str]
 
@@ -107,6 +129,27 @@ class Phases:
     direction: int  # +1: the movement increases the signal; -1: decreases it
     rest_deg: float
     peak_deg: float
+    rest_share: float = 0.3  # of a calibrated range (see `calibrated`)
+    peak_share: float = 0.65
+
+    def calibrated(self, rest_deg: float, end_deg: float) -> Phases:
+        """Thresholds for a patient's own range: `rest_deg` is where they start,
+        `end_deg` the furthest they reach (measured by the therapist, or in an
+        earlier session). A stiff shoulder that abducts only to 80 deg still
+        counts repetitions, judged against its own range."""
+        span = (end_deg - rest_deg) * self.direction
+        if not (math.isfinite(span) and span >= MIN_CALIBRATED_SPAN_DEG):
+            way = "above" if self.direction > 0 else "below"
+            raise ValueError(
+                f"calibration: the end of the range ({end_deg:g} deg) must lie at least "
+                f"{MIN_CALIBRATED_SPAN_DEG:g} deg {way} its rest ({rest_deg:g} deg)"
+            )
+        step = end_deg - rest_deg
+        return replace(
+            self,
+            rest_deg=rest_deg + self.rest_share * step,
+            peak_deg=rest_deg + self.peak_share * step,
+        )
 
     def at_rest(self, value: float) -> bool:
         """Inside the rest zone."""
@@ -123,7 +166,9 @@ class FormRule:
 
     max_angle: fault when the angle exceeds the limit; min_angle: when it stays
     below it at the turning point; asymmetry: when left and right differ by
-    more than the limit at the turning point.
+    more than the limit at the turning point; drift: when the angle moves more
+    than the limit away from its value at the start of the repetition (an
+    elbow leaving the side during a curl, a shoulder hiked during abduction).
     """
 
     id: str
@@ -154,6 +199,7 @@ class Exercise:
     landmarks: tuple[str, ...]
     min_visibility: float
     feedback: dict[str, str]
+    anchors: tuple[str, ...] = ()
 
     def angle_name(self, side: str | None) -> str:
         """The kinematics-table name of the primary signal for `side`."""
@@ -164,6 +210,23 @@ class Exercise:
         if side is None:
             return self.landmarks
         return tuple(n if not n.startswith("side_") else f"{side}_{n[5:]}" for n in self.landmarks)
+
+    def anchors_for(self, side: str) -> tuple[str, ...]:
+        """Anchor landmark names for the counted `side` (left, right, both or none).
+
+        `side_X` is X of the counted side (both sides when both or none are
+        counted); `other_X` is X of the opposite side of a one-sided exercise.
+        """
+        sides = (side,) if side in SIDES else SIDES
+        out: list[str] = []
+        for n in self.anchors:
+            if n.startswith("side_"):
+                out += [f"{s}_{n[5:]}" for s in sides]
+            elif n.startswith("other_"):
+                out += [f"{_OTHER[s]}_{n[6:]}" for s in sides] if side in SIDES else []
+            else:
+                out.append(n)
+        return tuple(dict.fromkeys(out))
 
 
 def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
@@ -180,6 +243,18 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
             known = [*NAMES, *(f"side_{n[5:]}" for n in NAMES if n.startswith("left_"))]
             raise ProgramError(
                 f"{origin}: landmarks[{i}]: unknown landmark {name!r}{closest(name, known)}"
+            )
+    for i, name in enumerate(m.anchors):
+        real = name.replace("side_", "left_", 1).replace("other_", "left_", 1)
+        if real not in NAMES:
+            known = [*NAMES, *(f"side_{n[5:]}" for n in NAMES if n.startswith("left_"))]
+            raise ProgramError(
+                f"{origin}: anchors[{i}]: unknown landmark {name!r}{closest(name, known)}"
+            )
+        if name.startswith("other_") and m.laterality != "unilateral":
+            raise ProgramError(
+                f"{origin}: anchors[{i}]: {name!r} needs a unilateral exercise "
+                f"(this one is {m.laterality})"
             )
     for i, rule in enumerate(m.form_rules):
         full = rule.angle if rule.angle in ANGLE_NAMES else f"left_{rule.angle}"
@@ -203,7 +278,11 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
         signal_angle=m.signal.angle,
         signal_space=m.signal.space,
         phases=Phases(
-            1 if m.phases.direction == "increase" else -1, m.phases.rest_deg, m.phases.peak_deg
+            1 if m.phases.direction == "increase" else -1,
+            m.phases.rest_deg,
+            m.phases.peak_deg,
+            m.phases.relative.rest,
+            m.phases.relative.peak,
         ),
         rep_min_s=m.rep_duration.min_s,
         rep_max_s=m.rep_duration.max_s,
@@ -216,6 +295,7 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
         landmarks=tuple(m.landmarks),
         min_visibility=m.min_visibility,
         feedback=dict(m.feedback),
+        anchors=tuple(m.anchors),
     )
 
 

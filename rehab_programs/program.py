@@ -19,6 +19,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CalibrationModel(_Strict):
+    rest_deg: float = Field(ge=-90, le=180, description="the patient's start position")
+    end_deg: float = Field(ge=-90, le=180, description="the furthest the patient reaches")
+
+
 class PrescribedModel(_Strict):
     exercise: str
     sets: int = Field(ge=1, le=20)
@@ -27,6 +32,9 @@ class PrescribedModel(_Strict):
     target_rom_deg: float | None = Field(default=None, ge=0, le=180)
     tempo: TempoModel | None = None
     rest_s: float = Field(default=60, ge=0, le=900)
+    calibration: CalibrationModel | None = Field(
+        default=None, description="the patient's own range; thresholds become shares of it"
+    )
     notes: str = ""
 
 
@@ -49,6 +57,17 @@ class Prescribed:
     tempo_s: tuple[float, float, float] | None
     rest_s: float
     notes: str
+    calibration_deg: tuple[float, float] | None = None  # (rest, end) of the patient's range
+
+    def engine_options(self) -> dict:
+        """Keyword arguments for `RepetitionEngine` and its drivers."""
+        return {
+            "side": self.side if self.side in ("left", "right") else "auto",
+            "target_rom_deg": self.target_rom_deg,
+            "tempo_s": self.tempo_s,
+            "reps_per_set": self.reps,
+            "calibration_deg": self.calibration_deg,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +92,19 @@ def program_from_data(data: object, origin: str, library: Library | None = None)
             except ProgramError as exc:
                 raise ProgramError(f"{origin}: exercises[{i}].exercise: {exc}") from None
         tempo = (e.tempo.up_s, e.tempo.hold_s, e.tempo.down_s) if e.tempo else None
+        calibration = None
+        if e.calibration is not None:
+            calibration = (e.calibration.rest_deg, e.calibration.end_deg)
+            try:
+                library.get(e.exercise).phases.calibrated(*calibration)
+            except ValueError as exc:
+                raise ProgramError(f"{origin}: exercises[{i}].{exc}") from None
         items.append(
             Prescribed(
-                e.exercise, e.sets, e.reps, e.side, e.target_rom_deg, tempo, e.rest_s, e.notes
+                e.exercise, e.sets, e.reps, e.side, e.target_rom_deg, tempo, e.rest_s, e.notes,
+                calibration,
             )
-        )
+        )  # fmt: skip
     return Program(m.title, m.sessions_per_week, m.therapist_notes, tuple(items))
 
 

@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--program", help="program YAML: its (first or --pick) exercise")
     c.add_argument("--pick", help="with --program: which of its exercises")
     c.add_argument("--side", choices=["auto", "left", "right"], default=None)
+    c.add_argument(
+        "--calibration",
+        metavar="REST,END",
+        help="the patient's own range in degrees (e.g. 10,80 for a stiff shoulder): "
+        "repetitions are judged against it",
+    )
     c.add_argument("--json", metavar="FILE", help="write summary, repetitions and events as JSON")
     c.add_argument("--csv", metavar="FILE", help="write one row per repetition")
     _add_video_options(c)
@@ -341,6 +347,18 @@ def _programs_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration(text: str, exercise) -> tuple[float, float]:
+    from telerehab.errors import ConfigError
+
+    try:
+        rest, end = (float(v) for v in text.split(","))
+        exercise.phases.calibrated(rest, end)
+    except ValueError as exc:
+        why = str(exc) if "calibration" in str(exc) else "expected two numbers REST,END"
+        raise ConfigError(f"--calibration {text!r}: {why}") from None
+    return rest, end
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from telerehab.errors import ConfigError
     from telerehab.pose.export import sequence_meta, write_table
@@ -359,16 +377,13 @@ def _analyze(args: argparse.Namespace) -> int:
             raise ConfigError(f"--pick {args.pick!r}: not in {args.program} (it has {known})")
         item = items[0]
         exercise = library.get(item.exercise_id)
-        options = {
-            "side": item.side if item.side in ("left", "right") else "auto",
-            "target_rom_deg": item.target_rom_deg,
-            "tempo_s": item.tempo_s,
-            "reps_per_set": item.reps,
-        }
+        options = item.engine_options()
     else:
         exercise = library.get(args.exercise)
     if args.side:
         options["side"] = args.side
+    if args.calibration:
+        options["calibration_deg"] = _calibration(args.calibration, exercise)
     seq, elapsed = _estimate(args)
     analysis = analyze_sequence(seq, exercise, **options)
     meta = sequence_meta(seq) | {"exercise": exercise.id}

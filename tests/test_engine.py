@@ -7,11 +7,14 @@ import math
 import numpy as np
 import pytest
 
+from telerehab.pose.landmarks import INDEX
 from telerehab.rehab_programs.accuracy import turning_point_errors_s
 from telerehab.rehab_programs.engine import RepetitionEngine, analyze_live, analyze_sequence
 from telerehab.rehab_programs.events import (
     Feedback,
     RepCompleted,
+    RepRejected,
+    RepStarted,
     SetCompleted,
     TrackingLost,
     TrackingRegained,
@@ -118,6 +121,108 @@ def test_tempo_rom_and_cues() -> None:
     assert r.up_s > 0 and r.down_s > 0 and math.isclose(r.excursion_deg, 75, abs_tol=1)
 
 
+def _standing_landmarks(ankle_dx: float = 0.0) -> np.ndarray:
+    """A side-on standing figure (33, 4), normalised coordinates, all visible;
+    the ankles shifted by `ankle_dx` of the frame width."""
+    lm = np.zeros((33, 4), dtype=np.float32)
+    lm[:, 3] = 1.0
+    for side in ("left", "right"):
+        lm[INDEX[f"{side}_shoulder"], :2] = (0.5, 0.2)
+        lm[INDEX[f"{side}_hip"], :2] = (0.5, 0.5)
+        lm[INDEX[f"{side}_knee"], :2] = (0.5, 0.7)
+        lm[INDEX[f"{side}_ankle"], :2] = (0.5 + ankle_dx, 0.9)
+    return lm
+
+
+def test_a_repetition_while_the_feet_travel_is_rejected() -> None:
+    """Anchors: squat-like knee angles while the feet travel across the frame
+    (walking, jumping) do not count; the same angles with the feet planted do."""
+    squat = default_library().get("squat")
+    values = _squats(3)
+    for travel, expected in ((0.0, 3), (0.6, 0)):  # 0.6 of the width: 2 trunk lengths
+        engine = RepetitionEngine(squat)
+        events = []
+        for i, v in enumerate(values):
+            dx = travel * (i % 90) / 90  # the feet move during each 3 s repetition
+            lm = _standing_landmarks(dx)
+            events += engine.step(i / 30, i, _frame_angles(float(v)), lm[:, 3], lm, (640, 480))
+        assert len(engine.reps) == expected
+        rejected = [e for e in events if isinstance(e, RepRejected)]
+        assert len(rejected) == 3 - expected == engine.summary().rejected
+        if rejected:
+            assert "ankle moved" in rejected[0].reason and "in place" in rejected[0].reason
+
+
+def _curl_angles(elbow: float, upper_arm: float) -> dict[str, float]:
+    return {
+        f"{s}_{n}": v for s in ("left", "right")
+        for n, v in (("elbow_flexion", elbow), ("upper_arm_inclination", upper_arm))
+    }  # fmt: skip
+
+
+def test_elbow_drift_is_a_fault_cued_during_the_repetition() -> None:
+    curl = default_library().get("elbow_flexion")
+    values = _squats(2, depth=120)
+    for drift, faulty in ((10.0, False), (45.0, True)):
+        engine = RepetitionEngine(curl, side="left", feedback_interval_s=0)
+        events = []
+        for i, v in enumerate(values):
+            # the upper arm swings forward in proportion to the curl
+            events += engine.step(
+                i / 30, i, _curl_angles(float(v), 5 + drift * float(v) / 125), np.ones(33)
+            )
+        assert len(engine.reps) == 2
+        assert all(("elbow_drift" in r.faults) is faulty for r in engine.reps)
+        cues = [(i, e) for i, e in enumerate(events) if isinstance(e, Feedback)]
+        if not faulty:
+            assert not cues
+            continue
+        assert [e.key for _i, e in cues] == ["curl.elbow", "curl.elbow"]  # one per repetition
+        done = [i for i, e in enumerate(events) if isinstance(e, RepCompleted)]
+        started = [i for i, e in enumerate(events) if isinstance(e, RepStarted)]
+        # each cue comes while its repetition is under way, not after it
+        assert all(s < c < d for (c, _e), s, d in zip(cues, started, done, strict=True))
+
+
+def test_short_range_is_cued_at_the_turn() -> None:
+    engine = RepetitionEngine(default_library().get("squat"), feedback_interval_s=0)
+    values = _squats(1, depth=75)  # target 80 deg
+    events: list = []
+    turn_t = math.nan
+    for i, v in enumerate(values):
+        new = engine.step(i / 30, i, _frame_angles(float(v)), np.ones(33))
+        if any(isinstance(e, Feedback) for e in new):
+            turn_t = i / 30
+        events += new
+    rep = engine.reps[0]
+    cue = next(e for e in events if isinstance(e, Feedback))
+    assert cue.key == "rep.rom" and "rom_short" in rep.faults
+    assert rep.t_peak_s < turn_t < rep.t_end_s - 0.5  # on the way back up, not at the end
+
+
+def test_calibration_counts_a_stiff_shoulder() -> None:
+    """A shoulder that abducts only to 85 deg never reaches the 120 deg turning
+    zone; calibrated to the patient's own 15-85 deg range it counts."""
+    abduction = default_library().get("shoulder_abduction")
+    values = 15 + _squats(4, depth=70) - 5  # 15 .. 85 deg
+
+    def run(**options) -> RepetitionEngine:
+        engine = RepetitionEngine(abduction, **options)
+        for i, v in enumerate(values):
+            angles = {f"{s}_shoulder_elevation": float(v) for s in ("left", "right")}
+            engine.step(i / 30, i, angles, np.ones(33))
+        return engine
+
+    assert len(run().reps) == 0
+    calibrated = run(calibration_deg=(15, 85))
+    assert len(calibrated.reps) == 4
+    assert calibrated.target_rom_deg == 70 and not any(
+        "rom_short" in r.faults for r in calibrated.reps
+    )
+    with pytest.raises(ValueError, match=r"calibration: the end of the range \(20 deg\)"):
+        RepetitionEngine(abduction, calibration_deg=(15, 20))
+
+
 # --------------------------------------------------------------------------- real clips
 
 
@@ -133,8 +238,9 @@ def analyses(pose_of, ground_truth):
 
 
 KNOWN_MISCOUNTS = {
-    "floor_press_quva013.mp4": "dim top-down clip: the elbow angle from above is foreshortened "
-    "and lost in frames ~480-550; 4 of 7 counted",
+    "floor_press_quva013.mp4": "dim clip filmed from the feet: the pose model flips the body "
+    "(shoulders below the hips) in frames ~40-176 and loses it in ~472-552, with all three "
+    "model variants; 2 of 7 counted",
 }
 
 
@@ -180,6 +286,27 @@ def test_turning_points_within_0_3_s(analyses, name: str) -> None:
 def test_no_repetitions_while_walking(analyses) -> None:
     _entry, _seq, offline, live = analyses["walking_multi_person_sports2d.mp4"]
     assert offline.summary.reps == 0 and live.summary.reps == 0
+
+
+def test_walking_clip_under_every_exercise(pose_of) -> None:
+    """The parkour clip (jumps, turns, a back flip, people walking past) is no
+    exercise. Anchors reject most of its movements; a known gap remains: at most
+    one movement is counted under a few exercises (RESULTS.md)."""
+    seq = pose_of("walking_multi_person_sports2d.mp4")
+    results = {ex.id: analyze_sequence(seq, ex) for ex in default_library()}
+    reps = {k: a.summary.reps for k, a in results.items()}
+    assert reps["squat"] == 0 and max(reps.values()) <= 1, reps
+    assert sum(a.summary.rejected for a in results.values()) >= 8
+    reasons = [e.reason for e in results["shoulder_abduction"].events if isinstance(e, RepRejected)]
+    assert reasons and all("shoulder moved" in r and "in place" in r for r in reasons)
+
+
+def test_no_drift_or_hike_faults_on_clean_clips(analyses) -> None:
+    for name in ("bicep_curl_side_medflex.mp4", "elbow_flexion_front_sagor.mp4"):
+        reps = analyses[name][2].reps
+        assert reps and not any("elbow_drift" in r.faults for r in reps), name
+    reps = analyses["shoulder_abduction_front_sagor.mp4"][2].reps
+    assert reps and not any("shoulder_hike" in r.faults for r in reps)
 
 
 def test_correct_push_ups_score_above_wrong_ones(analyses) -> None:

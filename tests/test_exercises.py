@@ -84,6 +84,27 @@ def test_exercise_errors_name_file_path_value(tmp_path: Path) -> None:
         load_exercise(bad)
 
 
+def test_anchor_errors(tmp_path: Path) -> None:
+    bad = _write(
+        tmp_path, "s.yaml", _exercise_text(**{"anchors: [side_ankle]": "anchors: [side_ankel]"})
+    )
+    with pytest.raises(
+        ProgramError,
+        match=r"anchors\[0\]: unknown landmark 'side_ankel' \(did you mean 'side_ankle'\?\)",
+    ):
+        load_exercise(bad)
+    bad = _write(
+        tmp_path, "o.yaml", _exercise_text(**{"anchors: [side_ankle]": "anchors: [other_ankle]"})
+    )
+    with pytest.raises(
+        ProgramError, match=r"anchors\[0\]: 'other_ankle' needs a unilateral exercise"
+    ):
+        load_exercise(bad)
+    hip = default_library().get("standing_hip_abduction")
+    assert hip.anchors_for("left") == ("right_ankle",)
+    assert default_library().get("squat").anchors_for("both") == ("left_ankle", "right_ankle")
+
+
 def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
     bad = _write(
         tmp_path, "broken.yaml", "title: Knee\nexercises:\n  - exercise: squat\n   sets: [3\n"
@@ -106,7 +127,11 @@ sessions_per_week: 3
 therapist_notes: Stop if pain rises above 5/10.
 exercises:
   - {exercise: squat, sets: 3, reps: 10, target_rom_deg: 90, rest_s: 60}
-  - {exercise: straight_leg_raise, sets: 2, reps: 12, side: left}
+  - exercise: straight_leg_raise
+    sets: 2
+    reps: 12
+    side: left
+    calibration: {rest_deg: 0, end_deg: 50}  # the patient's own range
   - {exercise: glute_bridge, sets: 3, reps: 10, tempo: {up_s: 2, hold_s: 3, down_s: 2}}
 """
 
@@ -115,6 +140,8 @@ def test_program_loads(tmp_path: Path) -> None:
     prog = load_program(_write(tmp_path, "knee.yaml", PROGRAM))
     assert prog.title == "Knee, week 3" and len(prog.exercises) == 3
     assert prog.exercises[1].side == "left" and prog.exercises[2].tempo_s == (2, 3, 2)
+    assert prog.exercises[1].calibration_deg == (0, 50)
+    assert prog.exercises[1].engine_options()["calibration_deg"] == (0, 50)
 
 
 @pytest.mark.parametrize(
@@ -131,6 +158,11 @@ def test_program_loads(tmp_path: Path) -> None:
         ),
         ("rest_s: 60", "exercises[0].rest_sec: unknown key (did you mean 'rest_s'?)"),
         ("sessions_per_week: 3", "sessions_per_week: required, missing"),
+        (
+            "end_deg: 50",
+            "exercises[1].calibration: the end of the range (5 deg) must lie at least 10 deg "
+            "above its rest (0 deg)",
+        ),
     ],
 )
 def test_program_errors(tmp_path: Path, change: str, message: str) -> None:
@@ -140,6 +172,7 @@ def test_program_errors(tmp_path: Path, change: str, message: str) -> None:
         "exercise: squat": "exercise: sqaut",
         "rest_s: 60": "rest_sec: 60",
         "sessions_per_week: 3": "",
+        "end_deg: 50": "end_deg: 5",
     }[change]
     path = _write(tmp_path, "knee.yaml", PROGRAM.replace(change, replacement, 1))
     with pytest.raises(ProgramError) as info:
