@@ -62,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
             backend.close()
         offline = analyze_sequence(seq, exercise)
         live = analyze_live(seq, exercise)
+        # A clip of no exercise must count nothing whatever the patient was asked to do.
+        phantom = (
+            {ex.id: analyze_sequence(seq, ex).summary.reps for ex in library}
+            if entry.get("exercise") is None
+            else {}
+        )
         marks = entry.get("rep_marks_frame")
         errors = (
             turning_point_errors_s(offline.reps, seq.t_s, marks, entry.get("marks_are", ""))
@@ -76,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                 "tolerance": entry.get("tolerance", 0),
                 "offline": offline.summary.reps,
                 "streaming": live.summary.reps,
+                "rejected": offline.summary.rejected,
+                "phantom_under_every_exercise": phantom,
                 "turning_error_s": errors,
                 "mean_quality": offline.summary.mean_quality,
                 "faults": offline.summary.faults,
@@ -101,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "mean_turning_error_s": float(np.mean(errs)) if errs else None,
         "turning_within_0_3_s_rate": float(np.mean(np.array(errs) <= 0.3)) if errs else None,
+        "no_exercise_clips_phantom_reps_all_exercises": sum(
+            sum(r["phantom_under_every_exercise"].values()) for r in rows
+        ),
     }
     print(
         f"\n{'clip':38s} {'exercise':18s} {'truth':>5s} {'off':>4s} {'live':>4s} {'tp max s':>8s}"
@@ -109,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         tp = max(r["turning_error_s"]) if r["turning_error_s"] else float("nan")
         print(f"{r['clip']:38s} {r['exercise']:18s} {r['truth']:5d} {r['offline']:4d} "
               f"{r['streaming']:4d} {tp:8.2f}")  # fmt: skip
+    for r in rows:
+        if r["phantom_under_every_exercise"]:
+            counted = {k: v for k, v in r["phantom_under_every_exercise"].items() if v}
+            print(f"{r['clip']} (no exercise) under each library exercise: {counted or 'none'}")
     print()
     for k, v in totals.items():
         print(f"{k:32s} {v:.3f}" if isinstance(v, float) else f"{k:32s} {v}")

@@ -454,6 +454,12 @@ class RepetitionEngine:
         )
         return [WrongView(t_s, views, seen, text)]
 
+    def recheck_view(self) -> None:
+        """Judge the camera view again from the next frames (a new exercise
+        begins: the patient may have turned)."""
+        self._view_ratios.clear()
+        self._view_done = False
+
     def summary(self) -> Summary:
         """Counts, means and faults so far."""
         reps = self.reps
@@ -541,28 +547,67 @@ def _angle_space_tables(
     return out
 
 
-def analyze_sequence(
-    seq: PoseSequence, exercise: Exercise, *, cutoff_hz: float = 6.0, **options: Any
-) -> Analysis:
-    """Offline driver: zero-phase filtered landmarks, then the engine frame by frame.
+class OfflineFeed:
+    """One exercise's engine fed frame by frame from a whole sequence, with the
+    landmarks zero-phase filtered once (shared by several feeds via `filtered`)."""
 
-    `options` go to `RepetitionEngine` (side, target_rom_deg, tempo_s, reps_per_set).
-    """
-    engine = RepetitionEngine(exercise, **options)
+    def __init__(
+        self,
+        seq: PoseSequence,
+        exercise: Exercise,
+        filtered: tuple[np.ndarray, np.ndarray] | None = None,
+        *,
+        cutoff_hz: float = 6.0,
+        **options: Any,
+    ) -> None:
+        self.seq = seq
+        self.exercise = exercise
+        self.options = options
+        self.image, self.world = filtered or filter_sequence(seq, cutoff_hz)
+        self.tables = _angle_space_tables(exercise, self.image, self.world, seq.width, seq.height)
+        self.engine = RepetitionEngine(exercise, **options)
+
+    def reset(self) -> None:
+        """A fresh engine: forget every repetition and state."""
+        self.engine = RepetitionEngine(self.exercise, **self.options)
+
+    def step(self, i: int) -> list[Event]:
+        """Events caused by frame `i` of the sequence."""
+        seq = self.seq
+        angles = {n: float(v[i]) for n, v in self.tables.items()}
+        return self.engine.step(
+            float(seq.t_s[i]), int(seq.index[i]), angles, seq.image[i, :, 3],
+            self.image[i], (seq.width, seq.height),
+        )  # fmt: skip
+
+    def analysis(self, events: list[Event]) -> Analysis:
+        """The engine's results so far, with `events`."""
+        return Analysis(self.engine.summary(), tuple(self.engine.reps), tuple(events))
+
+
+def filter_sequence(seq: PoseSequence, cutoff_hz: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    """(image, world) landmarks zero-phase filtered (image visibility left raw)."""
     image = seq.image.copy()
     world = seq.world
     if len(seq) > 1:
         image[:, :, :3] = butterworth(seq.image[:, :, :3], seq.t_s, cutoff_hz=cutoff_hz)
         world = butterworth(seq.world, seq.t_s, cutoff_hz=cutoff_hz)
-    tables = _angle_space_tables(exercise, image, world, seq.width, seq.height)
+    return image, world
+
+
+def analyze_sequence(
+    seq: PoseSequence, exercise: Exercise, *, cutoff_hz: float = 6.0, **options: Any
+) -> Analysis:
+    """Offline driver: zero-phase filtered landmarks, then the engine frame by frame.
+
+    `options` go to `RepetitionEngine` (side, target_rom_deg, tempo_s, reps_per_set,
+    calibration_deg).
+    """
+    feed = OfflineFeed(seq, exercise, cutoff_hz=cutoff_hz, **options)
     events: list[Event] = []
     for i in range(len(seq)):
-        angles = {n: float(v[i]) for n, v in tables.items()}
-        events += engine.step(
-            float(seq.t_s[i]), int(seq.index[i]), angles, seq.image[i, :, 3],
-            image[i], (seq.width, seq.height),
-        )  # fmt: skip
-    return Analysis(engine.summary(), tuple(engine.reps), tuple(events))
+        events += feed.step(i)
+    return feed.analysis(events)
 
 
 class LiveAnalyzer:

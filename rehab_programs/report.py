@@ -11,6 +11,7 @@ import numpy as np
 
 from .engine import Analysis
 from .events import Event, RepResult
+from .program_run import ProgramAnalysis
 
 REP_COLUMNS = tuple(f.name for f in dataclasses.fields(RepResult))
 
@@ -48,19 +49,57 @@ def analysis_to_dict(analysis: Analysis, meta: dict | None = None) -> dict:
     }
 
 
-def write_analysis_json(analysis: Analysis, path: str | Path, meta: dict | None = None) -> Path:
-    """Write `analysis_to_dict` to `path`."""
+def program_analysis_to_dict(result: ProgramAnalysis, meta: dict | None = None) -> dict:
+    """A program followed through a recording, as a JSON-ready document."""
+    exercises = []
+    for run in result.runs:
+        p = run.prescribed
+        one = analysis_to_dict(run.analysis)
+        del one["schema"], one["meta"]
+        exercises.append({
+            "exercise": p.exercise_id,
+            "prescribed": {"sets": p.sets, "reps": p.reps, "side": p.side},
+            "t_start_s": _clean(run.t_start_s),
+            "t_end_s": _clean(run.t_end_s),
+            **one,
+        })  # fmt: skip
+    return {
+        "schema": "telerehab.program_analysis/1",
+        "meta": meta or {},
+        "program": result.program.title,
+        "exercises": exercises,
+    }
+
+
+def write_analysis_json(
+    analysis: Analysis | ProgramAnalysis, path: str | Path, meta: dict | None = None
+) -> Path:
+    """Write `analysis_to_dict` (or `program_analysis_to_dict`) to `path`."""
+    doc = (
+        program_analysis_to_dict(analysis, meta)
+        if isinstance(analysis, ProgramAnalysis)
+        else analysis_to_dict(analysis, meta)
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(analysis_to_dict(analysis, meta), indent=1, allow_nan=False))
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False))
     return path
 
 
-def rep_columns(analysis: Analysis) -> dict[str, np.ndarray]:
-    """One column per RepResult field (faults joined with ';')."""
+def rep_columns(analysis: Analysis | ProgramAnalysis) -> dict[str, np.ndarray]:
+    """One column per RepResult field (faults joined with ';'); for a program,
+    an `exercise` column first."""
     cols: dict[str, np.ndarray] = {}
+    if isinstance(analysis, ProgramAnalysis):
+        reps = [r for run in analysis.runs for r in run.analysis.reps]
+        cols["exercise"] = np.array(
+            [run.prescribed.exercise_id for run in analysis.runs for _ in run.analysis.reps],
+            dtype=object,
+        )
+    else:
+        reps = list(analysis.reps)
     for name in REP_COLUMNS:
-        values = [getattr(r, name) for r in analysis.reps]
+        values = [getattr(r, name) for r in reps]
         if name == "faults":
             cols[name] = np.array([";".join(v) for v in values], dtype=object)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -90,8 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("analyze", help="repetitions, ROM, tempo and quality in a video")
     which = c.add_mutually_exclusive_group(required=True)
     which.add_argument("--exercise", help="exercise id (see `telerehab exercises list`)")
-    which.add_argument("--program", help="program YAML: its (first or --pick) exercise")
-    c.add_argument("--pick", help="with --program: which of its exercises")
+    which.add_argument(
+        "--program",
+        help="program YAML: follow its exercises in order through the video (or only --pick)",
+    )
+    c.add_argument("--pick", help="with --program: analyse only this one of its exercises")
     c.add_argument("--side", choices=["auto", "left", "right"], default=None)
     c.add_argument(
         "--calibration",
@@ -375,6 +379,13 @@ def _analyze(args: argparse.Namespace) -> int:
         if not items:
             known = ", ".join(i.exercise_id for i in prog.exercises)
             raise ConfigError(f"--pick {args.pick!r}: not in {args.program} (it has {known})")
+        if args.pick is None and len(items) > 1:
+            if args.side or args.calibration or args.annotate:
+                raise ConfigError(
+                    "--side, --calibration and --annotate apply to one exercise: give --pick, "
+                    f"or set side and calibration per exercise in {args.program}"
+                )
+            return _analyze_program(args, prog)
         item = items[0]
         exercise = library.get(item.exercise_id)
         options = item.engine_options()
@@ -402,6 +413,31 @@ def _analyze(args: argparse.Namespace) -> int:
         out = write_annotated(args.video, seq, angles, args.annotate, show=show,
                               extra_labels=_rep_labels(seq, analysis))  # fmt: skip
         print(f"overlay    {out}")
+    return 0 if seq.complete else 1
+
+
+def _analyze_program(args: argparse.Namespace, prog) -> int:
+    from telerehab.pose.export import sequence_meta, write_table
+    from telerehab.rehab_programs.program_run import analyze_program
+    from telerehab.rehab_programs.report import rep_columns, write_analysis_json
+
+    seq, elapsed = _estimate(args)
+    result = analyze_program(seq, prog)
+    meta = sequence_meta(seq) | {"program": prog.title}
+    _report(seq, elapsed, Path(args.json or args.csv or "-"))
+    for run in result.runs:
+        p = run.prescribed
+        span = (
+            "not reached"
+            if math.isnan(run.t_start_s)
+            else f"{run.t_start_s:.1f}-{run.t_end_s:.1f} s"
+        )
+        print(f"\n== {p.exercise_id}: prescribed {p.sets} x {p.reps}, {span}")
+        _print_analysis(run.analysis)
+    if args.json:
+        write_analysis_json(result, args.json, meta)
+    if args.csv:
+        write_table(rep_columns(result), args.csv, meta)
     return 0 if seq.complete else 1
 
 

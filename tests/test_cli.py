@@ -136,6 +136,8 @@ def test_analyze_writes_json_and_csv(model_dir: Path, clip, tmp_path: Path, caps
 def test_analyze_with_a_program_and_bad_input(
     model_dir: Path, clip, tmp_path: Path, capsys
 ) -> None:
+    import pyarrow.csv as pcsv
+
     program = tmp_path / "p.yaml"
     program.write_text(
         "title: Hips\nsessions_per_week: 3\nexercises:\n"
@@ -144,6 +146,30 @@ def test_analyze_with_a_program_and_bad_input(
     video = str(clip("bridge_side_physioplus.mp4"))
     assert main(["analyze", video, "--program", str(program), "--no-progress"]) == 0
     assert "glute_bridge: 1 repetition(s)" in capsys.readouterr().out
+    two = tmp_path / "two.yaml"
+    two.write_text(
+        "title: Hips\nsessions_per_week: 3\nexercises:\n"
+        "  - {exercise: glute_bridge, sets: 1, reps: 1}\n"
+        "  - {exercise: straight_leg_raise, sets: 1, reps: 10}\n"
+    )
+    out_json, out_csv = tmp_path / "prog.json", tmp_path / "prog.csv"
+    args = ["analyze", video, "--program", str(two), "--json", str(out_json), "--csv", str(out_csv)]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "== glute_bridge: prescribed 1 x 1, 0.0-" in out
+    assert "== straight_leg_raise: prescribed 1 x 10, not reached" in out
+    doc = json.loads(out_json.read_text())
+    assert doc["schema"] == "telerehab.program_analysis/1" and doc["program"] == "Hips"
+    assert [(e["exercise"], e["summary"]["reps"]) for e in doc["exercises"]] == [
+        ("glute_bridge", 1), ("straight_leg_raise", 0),
+    ]  # fmt: skip
+    assert doc["exercises"][1]["t_start_s"] is None
+    table = pcsv.read_csv(out_csv)
+    assert table.column("exercise").to_pylist() == ["glute_bridge"]
+    assert main(["analyze", video, "--program", str(two), "--side", "left"]) == 1
+    assert "give --pick" in capsys.readouterr().err
+    assert main(["analyze", video, "--exercise", "glute_bridge", "--calibration", "0"]) == 1
+    assert "--calibration '0': expected two numbers REST,END" in capsys.readouterr().err
     assert main(["analyze", video, "--exercise", "bridge_glute"]) == 1
     assert "unknown exercise 'bridge_glute'" in capsys.readouterr().err
     assert main(["analyze", video, "--program", str(program), "--pick", "squat"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,6 +23,8 @@ from telerehab.rehab_programs.events import (
 )
 from telerehab.rehab_programs.exercise import Phases
 from telerehab.rehab_programs.library import default_library
+from telerehab.rehab_programs.program import program_from_data
+from telerehab.rehab_programs.program_run import analyze_program
 from telerehab.rehab_programs.repetitions import RepetitionCounter
 
 SQUAT = Phases(direction=1, rest_deg=30, peak_deg=70)
@@ -307,6 +310,58 @@ def test_no_drift_or_hike_faults_on_clean_clips(analyses) -> None:
         assert reps and not any("elbow_drift" in r.faults for r in reps), name
     reps = analyses["shoulder_abduction_front_sagor.mp4"][2].reps
     assert reps and not any("shoulder_hike" in r.faults for r in reps)
+
+
+def _one_after_another(first, second, gap_s: float = 1.0):
+    """Two recordings of one camera set-up as one session: poses end to end."""
+    assert (first.width, first.height) == (second.width, second.height)
+    t = np.concatenate([first.t_s, second.t_s + first.t_s[-1] + gap_s])
+    return dataclasses.replace(
+        first,
+        image=np.concatenate([first.image, second.image]),
+        world=np.concatenate([first.world, second.world]),
+        t_s=t,
+        index=np.arange(len(t)),
+        n_people=np.concatenate([first.n_people, second.n_people]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "exercises", "reps"),
+    [
+        (  # same studio, same person: squats, then curls
+            "squat_side_medflex.mp4", "bicep_curl_side_medflex.mp4",
+            ("squat", "elbow_flexion", "shoulder_abduction"), (2, 2, 0),
+        ),
+        (  # same room, same person: curls, then shoulder abduction
+            "elbow_flexion_front_sagor.mp4", "shoulder_abduction_front_sagor.mp4",
+            ("elbow_flexion", "shoulder_abduction"), (6, 6),
+        ),
+    ],
+)  # fmt: skip
+def test_a_program_followed_through_one_recording(pose_of, ground_truth, first, second,
+                                                  exercises, reps) -> None:  # fmt: skip
+    seq = _one_after_another(pose_of(first), pose_of(second))
+    program = program_from_data(
+        {"title": "Session", "sessions_per_week": 3,
+         "exercises": [{"exercise": e, "sets": 1, "reps": 10} for e in exercises]},
+        "test",
+    )  # fmt: skip
+    result = analyze_program(seq, program)
+    counted = [run.analysis.summary.reps for run in result.runs]
+    tolerance = [ground_truth[first]["tolerance"], ground_truth[second]["tolerance"], 0][
+        : len(reps)
+    ]
+    assert all(abs(c - r) <= t for c, r, t in zip(counted, reps, tolerance, strict=True)), counted
+    boundary = pose_of(first).t_s[-1] + 1.0  # the second recording starts here
+    a, b = result.runs[0], result.runs[1]
+    # the second exercise starts with its first repetition, after the boundary
+    assert a.t_end_s == b.t_start_s and boundary - 1.0 <= b.t_start_s <= b.analysis.reps[0].t_peak_s
+    assert all(r.t_end_s <= boundary for r in a.analysis.reps)
+    assert all(r.t_start_s >= b.t_start_s for r in b.analysis.reps)
+    assert not any(isinstance(e, WrongView) for run in result.runs for e in run.analysis.events)
+    if len(result.runs) > 2:
+        assert math.isnan(result.runs[2].t_start_s) and not result.runs[2].analysis.reps
 
 
 def test_correct_push_ups_score_above_wrong_ones(analyses) -> None:
