@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from telerehab import cli_server
 from telerehab.errors import TelerehabError
 
 logger = logging.getLogger("telerehab")
@@ -105,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--json", metavar="FILE", help="write summary, repetitions and events as JSON")
     c.add_argument("--csv", metavar="FILE", help="write one row per repetition")
+    cli_server.add_save_options(c)
     _add_video_options(c)
     c.set_defaults(func=_analyze)
 
@@ -122,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("file")
     val.set_defaults(func=_programs_validate)
     pr.set_defaults(func=lambda a: (pr.print_help(), 2)[1])
+    cli_server.add_parsers(sub)
     return p
 
 
@@ -395,6 +398,7 @@ def _analyze(args: argparse.Namespace) -> int:
         options["side"] = args.side
     if args.calibration:
         options["calibration_deg"] = _calibration(args.calibration, exercise)
+    cli_server.check_save(args)
     seq, elapsed = _estimate(args)
     analysis = analyze_sequence(seq, exercise, **options)
     meta = sequence_meta(seq) | {"exercise": exercise.id}
@@ -404,6 +408,8 @@ def _analyze(args: argparse.Namespace) -> int:
         write_analysis_json(analysis, args.json, meta)
     if args.csv:
         write_table(rep_columns(analysis), args.csv, meta)
+    if args.save:
+        cli_server.save_analysis(args, analysis)
     if args.annotate:
         from telerehab.pose.annotate import write_annotated
         from telerehab.pose.kinematics import compute_angles
@@ -421,6 +427,7 @@ def _analyze_program(args: argparse.Namespace, prog) -> int:
     from telerehab.rehab_programs.program_run import analyze_program
     from telerehab.rehab_programs.report import rep_columns, write_analysis_json
 
+    cli_server.check_save(args)
     seq, elapsed = _estimate(args)
     result = analyze_program(seq, prog)
     meta = sequence_meta(seq) | {"program": prog.title}
@@ -438,6 +445,8 @@ def _analyze_program(args: argparse.Namespace, prog) -> int:
         write_analysis_json(result, args.json, meta)
     if args.csv:
         write_table(rep_columns(result), args.csv, meta)
+    if args.save:
+        cli_server.save_analysis(args, result)
     return 0 if seq.complete else 1
 
 

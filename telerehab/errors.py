@@ -7,7 +7,9 @@
     │   └── RegistryError      a package registry could not deliver a package
     ├── VideoError             a video cannot be opened or decoded
     ├── PoseError              the pose backend failed on valid input
-    └── ProgramError           an exercise or program file is invalid
+    ├── ProgramError           an exercise or program file is invalid
+    ├── StorageError           the database is unreachable or cannot be written
+    └── ConflictError          a record changed since it was read (nothing written)
 
 Every message names the offending input (file, variant, setting) so a user can
 act on it without reading a traceback.
@@ -60,3 +62,13 @@ class ProgramError(TelerehabError):
     what was expected: `knee.yaml: exercises[2].target_rom_deg: expected a
     number in 0..180, got 'ninety'`.
     """
+
+
+class StorageError(TelerehabError):
+    """The database cannot be reached, migrated or written; the message names
+    the database URL with its password masked."""
+
+
+class ConflictError(TelerehabError):
+    """A write lost a race: the record changed since the caller read it (a
+    program edited in two places). Nothing was written."""

@@ -32,6 +32,29 @@ class Settings(BaseSettings):
         default=True,
         description="Download missing weights on first use (TELEREHAB_AUTO_FETCH=0 to forbid).",
     )
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
+        description="Folder of the default SQLite database (TELEREHAB_DATA_DIR).",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL (TELEREHAB_DATABASE_URL), e.g. "
+        "postgresql+psycopg://user:password@host/db; empty: SQLite in data_dir.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `telerehab serve` listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `telerehab serve` uses.")
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark login cookies Secure (TELEREHAB_SECURE_COOKIES=1 behind HTTPS).",
+    )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a login lasts, in hours."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """`database_url`, or the default SQLite file in `data_dir`."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'telerehab.db'}"
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,77 @@
+"""The web app: `create_app(settings)` builds it; nothing is created at import.
+
+The database is opened (and migrated) when the app is built, so a database
+that cannot be reached stops `telerehab serve` at once with its URL named
+(password masked).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
+from telerehab.settings import Settings, get_settings
+
+from .db import Database, open_database
+from .deps import User
+from .routers import auth, exports, patients, programs, sessions, users
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+PAGES = {"login": "login.html", "therapist": "therapist.html", "patient": "patient.html"}
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
+    settings = settings or get_settings()
+    db = db or open_database(settings.resolved_database_url)
+    app = FastAPI(
+        title="telerehab", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
+    )
+    app.state.settings = settings
+    app.state.db = db
+    for router in (auth, users, patients, programs, sessions, exports):
+        app.include_router(router.router)
+
+    status = {ConfigError: 422, ProgramError: 422, ConflictError: 409, StorageError: 503}
+    for exc_type, code in status.items():
+
+        def handler(_request: Request, exc: Exception, code: int = code) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=code)
+
+        app.add_exception_handler(exc_type, handler)
+
+    @app.get("/api/exercises", tags=["exercises"])
+    def list_exercises(who: User) -> list[dict]:
+        """The exercise library, for prescribing."""
+        from telerehab.rehab_programs.library import default_library
+
+        return [{
+            "id": e.id, "name": e.name, "views": list(e.views), "laterality": e.laterality,
+            "target_rom_deg": list(e.target_rom_deg), "tempo_s": list(e.tempo_s),
+            "instructions": e.instructions,
+        } for e in default_library()]  # fmt: skip
+
+    @app.get("/api/health", tags=["health"])
+    def health() -> dict:
+        return {"ok": True, "database": db.url}
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/login")
+
+    for page, filename in PAGES.items():
+
+        def serve(filename: str = filename) -> FileResponse:
+            return FileResponse(STATIC / filename, media_type="text/html")
+
+        app.add_api_route(f"/{page}", serve, include_in_schema=False)
+
+    return app

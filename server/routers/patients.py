@@ -1,0 +1,67 @@
+"""Patients: the therapist's list (with adherence and alerts), one patient,
+their trends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, HTTPException
+from sqlalchemy.orm import Session
+
+from .. import accounts, prescriptions, records
+from ..deps import DbSession, User, require_reader
+from ..schemas import UserOut
+from ..tables import User as UserRow
+from ..trends import Trends, compute_trends
+
+router = APIRouter(prefix="/api/patients", tags=["patients"])
+
+
+def patient_trends(s: Session, patient_id: int) -> Trends:
+    version = prescriptions.active_program(s, patient_id)
+    return compute_trends(
+        patient_id, records.sessions_of(s, patient_id), version.document if version else None
+    )
+
+
+def _patient(s: Session, patient_id: int) -> UserRow:
+    user = s.get(UserRow, patient_id)
+    if user is None or user.role != "patient":
+        raise HTTPException(404, f"no patient with id {patient_id}")
+    return user
+
+
+@router.get("")
+def list_patients(s: DbSession, who: User) -> list[dict]:
+    """A therapist's patients, each with last week's adherence and alerts; a
+    patient gets themself."""
+    if who.role == "therapist":
+        people = accounts.patients_of(s, who.id)
+    elif who.role == "patient":
+        people = [_patient(s, who.id)]
+    else:
+        raise HTTPException(403, "admins manage accounts and see no clinical records")
+    out = []
+    for p in people:
+        t = patient_trends(s, p.id)
+        recent = [a for a in t.adherence if a.prescribed][-2:]
+        out.append({
+            **UserOut.model_validate(p).model_dump(),
+            "adherence": [asdict(a) for a in recent],
+            "alerts": [asdict(a) for a in t.alerts],
+            "sessions": sum(a.done for a in t.adherence),
+        })  # fmt: skip
+    return out
+
+
+@router.get("/{patient_id}")
+def get_patient(patient_id: int, s: DbSession, who: User) -> UserOut:
+    require_reader(s, who, patient_id)
+    return UserOut.model_validate(_patient(s, patient_id))
+
+
+@router.get("/{patient_id}/trends")
+def get_trends(patient_id: int, s: DbSession, who: User) -> dict:
+    require_reader(s, who, patient_id)
+    _patient(s, patient_id)
+    return asdict(patient_trends(s, patient_id))

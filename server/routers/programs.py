@@ -1,0 +1,64 @@
+"""Programs: therapists prescribe and revise (every change a new version);
+patients and their therapists read."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from sqlalchemy import select
+
+from .. import prescriptions
+from ..deps import DbSession, User, require_reader, require_therapist_of
+from ..schemas import ProgramIn, ProgramRevision, ProgramVersionOut
+from ..tables import Program, ProgramVersion
+
+router = APIRouter(prefix="/api", tags=["programs"])
+
+
+def _out(v: ProgramVersion) -> ProgramVersionOut:
+    return ProgramVersionOut(program_id=v.program_id, version=v.version, document=v.document,
+                             created_at=v.created_at, created_by=v.created_by)  # fmt: skip
+
+
+def _program(s, program_id: int) -> Program:
+    program = s.get(Program, program_id)
+    if program is None:
+        raise HTTPException(404, f"no program with id {program_id}")
+    return program
+
+
+@router.get("/patients/{patient_id}/programs")
+def list_programs(patient_id: int, s: DbSession, who: User) -> list[ProgramVersionOut]:
+    """The newest version of each of the patient's programs."""
+    require_reader(s, who, patient_id)
+    ids = s.scalars(select(Program.id).where(Program.patient_id == patient_id)
+                    .order_by(Program.id))  # fmt: skip
+    return [_out(v) for i in ids if (v := prescriptions.latest(s, i)) is not None]
+
+
+@router.post("/patients/{patient_id}/programs", status_code=201)
+def create_program(patient_id: int, body: ProgramIn, s: DbSession, who: User) -> ProgramVersionOut:
+    require_therapist_of(s, who, patient_id)
+    return _out(prescriptions.create_program(s, patient_id, body.document, who.id))
+
+
+@router.get("/programs/{program_id}")
+def get_program(program_id: int, s: DbSession, who: User) -> dict:
+    """The newest version and the history of versions."""
+    program = _program(s, program_id)
+    require_reader(s, who, program.patient_id)
+    versions = [_out(v) for v in program.versions]
+    return {"latest": versions[-1], "versions": [
+        {"version": v.version, "created_at": v.created_at, "created_by": v.created_by}
+        for v in versions
+    ]}  # fmt: skip
+
+
+@router.put("/programs/{program_id}")
+def revise_program(
+    program_id: int, body: ProgramRevision, s: DbSession, who: User
+) -> ProgramVersionOut:
+    """A new version; 409 if `based_on_version` is no longer the newest."""
+    program = _program(s, program_id)
+    require_therapist_of(s, who, program.patient_id)
+    return _out(prescriptions.revise_program(s, program_id, body.document,
+                                             body.based_on_version, who.id))  # fmt: skip

@@ -1,0 +1,62 @@
+"""Sessions: a patient's history, one session with its repetitions, and the
+pain diary (a session recorded by hand)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from sqlalchemy.orm import Session
+
+from .. import prescriptions, records
+from ..deps import DbSession, User, require_reader
+from ..schemas import RepetitionOut, SessionDetail, SessionIn, SessionOut
+from ..tables import ExerciseSession
+
+router = APIRouter(prefix="/api", tags=["sessions"])
+
+
+def session_out(x: ExerciseSession) -> SessionOut:
+    return SessionOut(
+        id=x.id, patient_id=x.patient_id, program_version_id=x.program_version_id,
+        started_at=x.started_at, ended_at=x.ended_at, status=x.status, source=x.source,
+        device=x.device, pain_before=x.pain_before, pain_after=x.pain_after, rpe=x.rpe,
+        notes=x.notes, video_consent=x.video_consent, is_demo=x.is_demo,
+        repetitions=len(x.repetitions),
+        exercises=sorted({r.exercise_id for r in x.repetitions}),
+    )  # fmt: skip
+
+
+def readable_session(s: Session, who, session_id: int) -> ExerciseSession:
+    x = s.get(ExerciseSession, session_id)
+    if x is None:
+        raise HTTPException(404, f"no session with id {session_id}")
+    require_reader(s, who, x.patient_id)
+    return x
+
+
+@router.get("/patients/{patient_id}/sessions")
+def list_sessions(patient_id: int, s: DbSession, who: User) -> list[SessionOut]:
+    require_reader(s, who, patient_id)
+    return [session_out(x) for x in records.sessions_of(s, patient_id)]
+
+
+@router.post("/patients/{patient_id}/sessions", status_code=201)
+def record_session(patient_id: int, body: SessionIn, s: DbSession, who: User) -> SessionOut:
+    """The patient records a session by hand: pain before and after, effort, notes."""
+    if who.role != "patient" or who.id != patient_id:
+        raise HTTPException(403, "only the patient records their own diary")
+    version = prescriptions.active_program(s, patient_id)
+    x = records.start_session(
+        s, patient_id, program_version_id=version.id if version else None, device="diary",
+        source="diary", pain_before=body.pain_before, started_at=body.started_at,
+    )  # fmt: skip
+    records.end_session(s, x, body.status, pain_after=body.pain_after, rpe=body.rpe,
+                        notes=body.notes)  # fmt: skip
+    return session_out(x)
+
+
+@router.get("/sessions/{session_id}")
+def get_session(session_id: int, s: DbSession, who: User) -> SessionDetail:
+    x = readable_session(s, who, session_id)
+    reps = [RepetitionOut(**{k: getattr(r, k) for k in RepetitionOut.model_fields if k != "faults"},
+                          faults=list(r.faults.get("ids", []))) for r in x.repetitions]  # fmt: skip
+    return SessionDetail(**session_out(x).model_dump(), reps=reps)

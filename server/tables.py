@@ -1,0 +1,184 @@
+"""Database tables (SQLAlchemy 2 declarative). The API's request and response
+schemas live in `schemas.py`; these are storage only.
+
+What is kept: users, care relationships (therapist <-> patient), programs with
+every version, sessions (program version, times, status, device, pain before /
+after, effort, notes, video consent), per-set summaries and per-repetition
+measurements. No video and no frames: `video_consent` records only whether the
+patient allowed recording in that session.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("patient", "therapist", "admin")
+SESSION_STATUSES = ("in_progress", "complete", "interrupted")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the only clock the tables use."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CareLink(Base):
+    """A therapist treats a patient: the therapist may see and prescribe."""
+
+    __tablename__ = "care_links"
+    __table_args__ = (UniqueConstraint("therapist_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuthToken(Base):
+    """A login: a browser cookie (with its CSRF token) or a bearer token.
+    Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # cookie | bearer
+    csrf_token: Mapped[str] = mapped_column(String(64), default="")
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Program(Base):
+    """A patient's prescription; its content lives in versions."""
+
+    __tablename__ = "programs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the latest version number
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    versions: Mapped[list[ProgramVersion]] = relationship(
+        back_populates="program", order_by="ProgramVersion.version"
+    )
+
+
+class ProgramVersion(Base):
+    """One immutable version of a program: the validated program document."""
+
+    __tablename__ = "program_versions"
+    __table_args__ = (UniqueConstraint("program_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    program: Mapped[Program] = relationship(back_populates="versions")
+
+
+class ExerciseSession(Base):
+    """One exercise session of a patient."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    program_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("program_versions.id", ondelete="SET NULL")
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="in_progress")
+    device: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(16), default="live")  # live | video
+    pain_before: Mapped[int | None] = mapped_column(Integer, default=None)
+    pain_after: Mapped[int | None] = mapped_column(Integer, default=None)
+    rpe: Mapped[int | None] = mapped_column(Integer, default=None)  # Borg CR10 effort
+    notes: Mapped[str] = mapped_column(Text, default="")
+    video_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    sets: Mapped[list[SetSummary]] = relationship(
+        back_populates="session", order_by="SetSummary.id", cascade="all, delete-orphan"
+    )
+    repetitions: Mapped[list[Repetition]] = relationship(
+        back_populates="session", order_by="Repetition.id", cascade="all, delete-orphan"
+    )
+
+
+class SetSummary(Base):
+    __tablename__ = "set_summaries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    exercise_id: Mapped[str] = mapped_column(String(64))
+    set_index: Mapped[int] = mapped_column(Integer)
+    reps: Mapped[int] = mapped_column(Integer)
+    target_reps: Mapped[int | None] = mapped_column(Integer, default=None)
+    mean_excursion_deg: Mapped[float | None] = mapped_column(Float, default=None)
+    mean_quality: Mapped[float | None] = mapped_column(Float, default=None)
+    session: Mapped[ExerciseSession] = relationship(back_populates="sets")
+
+
+class Repetition(Base):
+    """One completed repetition, as `RepResult` measured it."""
+
+    __tablename__ = "repetitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    exercise_id: Mapped[str] = mapped_column(String(64))
+    set_index: Mapped[int] = mapped_column(Integer, default=1)
+    index: Mapped[int] = mapped_column(Integer)
+    side: Mapped[str] = mapped_column(String(8))
+    t_start_s: Mapped[float] = mapped_column(Float)
+    t_peak_s: Mapped[float] = mapped_column(Float)
+    t_end_s: Mapped[float] = mapped_column(Float)
+    frame_peak: Mapped[int] = mapped_column(Integer, default=-1)
+    rom_min_deg: Mapped[float] = mapped_column(Float)
+    rom_max_deg: Mapped[float] = mapped_column(Float)
+    excursion_deg: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    up_s: Mapped[float] = mapped_column(Float)
+    hold_s: Mapped[float] = mapped_column(Float)
+    down_s: Mapped[float] = mapped_column(Float)
+    quality: Mapped[int] = mapped_column(Integer)
+    faults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"ids": [...]}
+    session: Mapped[ExerciseSession] = relationship(back_populates="repetitions")

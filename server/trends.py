@@ -1,0 +1,196 @@
+"""What a therapist acts on: ROM over weeks against the target band, adherence,
+pain before and after, quality, and alerts. Pure functions over stored rows.
+
+Weeks are ISO weeks (Monday to Sunday, UTC). Alerts:
+- `pain_rising`: the mean pain before exercise over the last 3 sessions is at
+  least 2 points (of 10) above the 3 sessions before them; or the latest
+  session ended at least 3 points more painful than it began;
+- `rom_falling`: an exercise's mean ROM in its latest week is more than 10%
+  (and at least 5 deg) below the week before;
+- `missed_sessions`: the last complete week had fewer sessions than prescribed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from telerehab.rehab_programs.library import Library, default_library
+
+from .tables import ExerciseSession
+
+PAIN_RISE = 2.0
+PAIN_FLARE = 3
+ROM_DROP_SHARE = 0.10
+ROM_DROP_MIN_DEG = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class WeekValue:
+    week: str  # ISO week, e.g. 2026-W47
+    value: float | None
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class RomTrend:
+    exercise_id: str
+    target_min_deg: float
+    target_max_deg: float
+    weeks: tuple[WeekValue, ...]  # mean excursion per week
+
+
+@dataclass(frozen=True, slots=True)
+class Adherence:
+    week: str
+    done: int
+    prescribed: int
+
+
+@dataclass(frozen=True, slots=True)
+class PainPoint:
+    session_id: int
+    day: str
+    before: int | None
+    after: int | None
+    change: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trends:
+    patient_id: int
+    weeks: tuple[str, ...]
+    rom: tuple[RomTrend, ...]
+    adherence: tuple[Adherence, ...]
+    pain: tuple[PainPoint, ...]
+    quality: tuple[WeekValue, ...]
+    alerts: tuple[Alert, ...] = field(default_factory=tuple)
+
+
+def iso_week(t: datetime | date) -> str:
+    """`2026-W47` for a time (UTC) or a date."""
+    if isinstance(t, datetime):
+        t = (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).date()
+    y, w, _ = t.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def _week_range(first: date, last: date) -> list[str]:
+    start = first - timedelta(days=first.weekday())
+    weeks = []
+    while start <= last:
+        weeks.append(iso_week(start))
+        start += timedelta(days=7)
+    return weeks
+
+
+def _day(t: datetime) -> date:
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).date()
+
+
+def compute_trends(
+    patient_id: int,
+    sessions: list[ExerciseSession],
+    program: dict | None,
+    *,
+    today: date | None = None,
+    library: Library | None = None,
+) -> Trends:
+    """Trends of one patient from their sessions (with repetitions loaded) and
+    the program document in force (for targets and sessions per week)."""
+    library = library or default_library()
+    today = today or datetime.now(UTC).date()
+    done_sessions = [x for x in sessions if x.status in ("complete", "interrupted")]
+    first = min((_day(x.started_at) for x in sessions), default=today)
+    weeks = _week_range(first, today)
+
+    targets: dict[str, tuple[float, float]] = {}
+    per_week_prescribed = int(program.get("sessions_per_week", 0)) if program else 0
+    for item in (program or {}).get("exercises", []):
+        ex = library.get(item["exercise"])
+        lo, hi = ex.target_rom_deg
+        if item.get("target_rom_deg") is not None:
+            lo = float(item["target_rom_deg"])
+        targets[ex.id] = (lo, max(lo, hi))
+
+    rom: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    quality: dict[str, list[float]] = defaultdict(list)
+    for x in done_sessions:
+        wk = iso_week(x.started_at)
+        for r in x.repetitions:
+            rom[r.exercise_id][wk].append(r.excursion_deg)
+            quality[wk].append(float(r.quality))
+    rom_trends = []
+    for ex_id in sorted(rom):
+        lo, hi = targets.get(ex_id) or library.get(ex_id).target_rom_deg
+        rom_trends.append(RomTrend(ex_id, lo, hi, tuple(
+            WeekValue(w, _mean(rom[ex_id].get(w, [])), len(rom[ex_id].get(w, []))) for w in weeks
+        )))  # fmt: skip
+    done_per_week: dict[str, int] = defaultdict(int)
+    for x in done_sessions:
+        done_per_week[iso_week(x.started_at)] += 1
+    adherence = tuple(Adherence(w, done_per_week.get(w, 0), per_week_prescribed) for w in weeks)
+    pain = tuple(
+        PainPoint(
+            x.id, _day(x.started_at).isoformat(), x.pain_before, x.pain_after,
+            None if x.pain_before is None or x.pain_after is None else x.pain_after - x.pain_before,
+        )
+        for x in done_sessions
+    )  # fmt: skip
+    quality_weeks = tuple(WeekValue(w, _mean(quality.get(w, [])), len(quality.get(w, [])))
+                          for w in weeks)  # fmt: skip
+    alerts = _alerts(pain, rom_trends, adherence, today)
+    return Trends(patient_id, tuple(weeks), tuple(rom_trends), adherence, pain, quality_weeks,
+                  alerts)  # fmt: skip
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(sum(values) / len(values)) if values else None
+
+
+def _alerts(
+    pain: tuple[PainPoint, ...],
+    rom: list[RomTrend],
+    adherence: tuple[Adherence, ...],
+    today: date,
+) -> tuple[Alert, ...]:
+    alerts: list[Alert] = []
+    before = [p.before for p in pain if p.before is not None]
+    if len(before) >= 6:
+        recent, earlier = before[-3:], before[-6:-3]
+        rise = sum(recent) / 3 - sum(earlier) / 3
+        if rise >= PAIN_RISE:
+            alerts.append(Alert("pain_rising", (
+                f"pain before exercise rose from {sum(earlier) / 3:.1f} to "
+                f"{sum(recent) / 3:.1f} /10 over the last 6 sessions"
+            )))  # fmt: skip
+    if pain and pain[-1].change is not None and pain[-1].change >= PAIN_FLARE:
+        p = pain[-1]
+        alerts.append(Alert("pain_rising", (
+            f"the session of {p.day} ended at {p.after}/10 pain, {p.change} more than it began"
+        )))  # fmt: skip
+    for trend in rom:
+        seen = [w for w in trend.weeks if w.value is not None]
+        if len(seen) >= 2:
+            prev, last = float(seen[-2].value or 0.0), float(seen[-1].value or 0.0)
+            drop = prev - last
+            if drop >= ROM_DROP_MIN_DEG and drop > ROM_DROP_SHARE * prev:
+                alerts.append(Alert("rom_falling", (
+                    f"{trend.exercise_id}: mean ROM fell from {prev:.0f} to {last:.0f} deg "
+                    f"({seen[-2].week} to {seen[-1].week})"
+                )))  # fmt: skip
+    this_week = iso_week(today)
+    complete = [a for a in adherence if a.week != this_week]
+    if complete and complete[-1].prescribed and complete[-1].done < complete[-1].prescribed:
+        a = complete[-1]
+        alerts.append(Alert("missed_sessions", (
+            f"{a.done} of {a.prescribed} prescribed sessions done in {a.week}"
+        )))  # fmt: skip
+    return tuple(alerts)

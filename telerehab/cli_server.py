@@ -1,0 +1,202 @@
+"""The server-side subcommands: `serve`, `users`, `db`, and `analyze --save`.
+Thin calls into `telerehab.server`; imported only when one of them runs."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from telerehab.errors import ConfigError
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register serve, users and db on the main parser."""
+    sv = sub.add_parser("serve", help="start the web app (therapist and patient pages, API)")
+    sv.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    sv.add_argument(
+        "--demo", action="store_true",
+        help="seed a demo therapist, patient, program and sessions from the shared clips",
+    )  # fmt: skip
+    sv.add_argument("--demo-data", type=Path, default=Path("..") / "shared" / "data",
+                    help="folder with clips/ for --demo (default ../shared/data)")  # fmt: skip
+    sv.set_defaults(func=_serve)
+
+    us = sub.add_parser("users", help="accounts")
+    ussub = us.add_subparsers(title="users commands", metavar="ACTION")
+    cr = ussub.add_parser("create", help="create an account (password from the terminal or stdin)")
+    cr.add_argument("--email", required=True)
+    cr.add_argument("--name", required=True)
+    cr.add_argument("--role", required=True, choices=["patient", "therapist", "admin"])
+    cr.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    cr.set_defaults(func=_users_create)
+    ln = ussub.add_parser("link", help="make a therapist the therapist of a patient")
+    ln.add_argument("--therapist", required=True, help="therapist e-mail")
+    ln.add_argument("--patient", required=True, help="patient e-mail")
+    ln.set_defaults(func=_users_link)
+    ussub.add_parser("list", help="every account").set_defaults(func=_users_list)
+    us.set_defaults(func=lambda a: (us.print_help(), 2)[1])
+
+    db = sub.add_parser("db", help="the database")
+    dbsub = db.add_subparsers(title="db commands", metavar="ACTION")
+    dbsub.add_parser("upgrade", help="create or migrate the database to the newest schema"
+                     ).set_defaults(func=_db_upgrade)  # fmt: skip
+    db.set_defaults(func=lambda a: (db.print_help(), 2)[1])
+
+
+def add_save_options(parser: argparse.ArgumentParser) -> None:
+    """`analyze --save --patient ...`."""
+    parser.add_argument("--save", action="store_true",
+                        help="store the analysis as a session of --patient")  # fmt: skip
+    parser.add_argument("--patient", help="patient e-mail or id (with --save)")
+    parser.add_argument("--pain-before", type=int, help="0-10, with --save")
+    parser.add_argument("--pain-after", type=int, help="0-10, with --save")
+
+
+def _database():
+    from telerehab.server.db import open_database
+    from telerehab.settings import get_settings
+
+    return open_database(get_settings().resolved_database_url)
+
+
+def _user_by(s, key: str, role: str | None = None):
+    from sqlalchemy import select
+
+    from telerehab.server.tables import User
+
+    user = s.get(User, int(key)) if key.isdigit() else s.scalar(
+        select(User).where(User.email == key.strip().lower())
+    )  # fmt: skip
+    if user is None or (role and user.role != role):
+        raise ConfigError(f"no {role or 'user'} {key!r}")
+    return user
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from telerehab.server.db import current_revision
+
+    db = _database()
+    print(f"database {db.url} at revision {current_revision(db.engine)}")
+    db.close()
+    return 0
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    from telerehab.server import accounts
+
+    if args.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ")
+    db = _database()
+    try:
+        with db.session() as s:
+            user = accounts.create_user(s, args.email, args.name, args.role, password)
+            print(f"created {user.role} {user.email} (id {user.id})")
+    finally:
+        db.close()
+    return 0
+
+
+def _users_link(args: argparse.Namespace) -> int:
+    from telerehab.server import accounts
+
+    db = _database()
+    try:
+        with db.session() as s:
+            t = _user_by(s, args.therapist, "therapist")
+            p = _user_by(s, args.patient, "patient")
+            accounts.link(s, t.id, p.id)
+            print(f"{t.email} now treats {p.email}")
+    finally:
+        db.close()
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from telerehab.server.tables import User
+
+    db = _database()
+    try:
+        with db.session() as s:
+            for u in s.scalars(select(User).order_by(User.id)):
+                print(f"{u.id:5d}  {u.role:9s}  {u.email:32s}  {u.name}")
+    finally:
+        db.close()
+    return 0
+
+
+def save_analysis(args: argparse.Namespace, result) -> None:
+    """Store an analysis (one exercise or a program) for `--patient`."""
+    from telerehab.server import records
+
+    if not args.patient:
+        raise ConfigError("--save needs --patient (an e-mail or id)")
+    db = _database()
+    try:
+        with db.session() as s:
+            patient = _user_by(s, args.patient, "patient")
+            session = records.save_analysis(
+                s, patient.id, result, device=f"video file {Path(args.video).name}",
+                pain_before=args.pain_before, pain_after=args.pain_after,
+            )  # fmt: skip
+            print(f"saved      session {session.id} of {patient.email} in {db.url}")
+    finally:
+        db.close()
+
+
+def check_save(args: argparse.Namespace) -> None:
+    """Fail before any video work if --save cannot succeed."""
+    if getattr(args, "save", False):
+        if not args.patient:
+            raise ConfigError("--save needs --patient (an e-mail or id)")
+        db = _database()
+        try:
+            with db.session() as s:
+                _user_by(s, args.patient, "patient")
+        finally:
+            db.close()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from telerehab.server.app import create_app
+    from telerehab.settings import get_settings
+
+    settings = get_settings()
+    db = _database()
+    print(f"database   {db.url}")
+    if args.demo:
+        from telerehab.server.demo import seed_demo
+
+        print(f"demo       analysing the shared clips in {args.demo_data} (first start only)")
+        logins = seed_demo(db, args.demo_data.resolve())
+        print(f"demo       therapist {logins.therapist[0]} / {logins.therapist[1]}")
+        print(f"demo       patient   {logins.patient[0]} / {logins.patient[1]}")
+    app = create_app(settings, db)
+    host = args.host or settings.host
+    port = settings.port if args.port is None else args.port
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
+
+    original = server.startup
+
+    async def startup(sockets=None) -> None:
+        await original(sockets)
+        for s in server.servers:
+            for sock in s.sockets:
+                bound = sock.getsockname()
+                print(f"serving    http://{bound[0]}:{bound[1]}/  (Ctrl+C to stop)", flush=True)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+    db.close()
+    return 0

@@ -1,0 +1,266 @@
+"""Records, accounts and the API, on SQLite and on the local PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
+from telerehab.rehab_programs.events import RepResult
+from telerehab.server import accounts, prescriptions, records
+from telerehab.server.db import current_revision, open_database
+from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
+from telerehab.server.trends import compute_trends
+
+POSTGRES = os.environ.get(
+    "TELEREHAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PROGRAM = {
+    "title": "Knee rehab",
+    "sessions_per_week": 3,
+    "exercises": [{"exercise": "squat", "sets": 2, "reps": 3, "target_rom_deg": 90}],
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database: a SQLite file, or a new schema in PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'records.db'}"
+        return
+    schema = f"telerehab_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(POSTGRES)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # no server, no driver, no database
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}: {exc.__class__.__name__}: {exc}")
+    sep = "&" if "?" in POSTGRES else "?"
+    yield f"{POSTGRES}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(db_url):
+    database = open_database(db_url)
+    yield database
+    database.close()
+
+
+def _rep(i: int, excursion: float, quality: int = 90, faults: tuple[str, ...] = ()) -> RepResult:
+    return RepResult(
+        index=i, side="left", t_start_s=i * 3.0, t_peak_s=i * 3.0 + 1, t_end_s=i * 3.0 + 2.5,
+        frame_peak=30 * i, rom_min_deg=5, rom_max_deg=5 + excursion, excursion_deg=excursion,
+        duration_s=2.5, up_s=1, hold_s=0.2, down_s=1.3, quality=quality, faults=faults,
+    )  # fmt: skip
+
+
+def _people(s):
+    t = accounts.create_user(s, "t@clinic.org", "Thea Therapist", "therapist", "therapist-pw")
+    p = accounts.create_user(s, "p@home.org", "Pat Patient", "patient", "patient-pw-1")
+    accounts.link(s, t.id, p.id)
+    return t, p
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def test_migrated_on_first_start_and_idempotent(db_url) -> None:
+    first = open_database(db_url)
+    assert current_revision(first.engine) == "0001"
+    first.close()
+    again = open_database(db_url)  # a second start migrates nothing and loses nothing
+    assert current_revision(again.engine) == "0001"
+    again.close()
+
+
+def test_sqlite_default_uses_wal(tmp_path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    db.close()
+
+
+def test_a_session_keeps_everything_measured(db) -> None:
+    with db.session() as s:
+        t, p = _people(s)
+        version = prescriptions.create_program(s, p.id, PROGRAM, t.id)
+        x = records.start_session(s, p.id, program_version_id=version.id, device="laptop",
+                                  pain_before=4)  # fmt: skip
+        reps = [_rep(1, 80), _rep(2, 85, 70, ("trunk_lean",))]
+        for r in reps:
+            records.add_repetition(s, x, "squat", r)
+        records.add_set(s, x, "squat", 1, reps, 3)
+        records.end_session(s, x, "complete", pain_after=3, rpe=5, notes="felt fine")
+        sid = x.id
+    with db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert (x.status, x.pain_before, x.pain_after, x.rpe, x.video_consent) == (
+            "complete", 4, 3, 5, False,
+        )  # fmt: skip
+        assert [r.excursion_deg for r in x.repetitions] == [80, 85]
+        assert x.repetitions[1].faults == {"ids": ["trunk_lean"]}
+        assert x.sets[0].reps == 2 and x.sets[0].target_reps == 3
+        assert x.sets[0].mean_quality == 80
+
+
+def test_a_disconnect_mid_set_keeps_completed_repetitions(db) -> None:
+    with db.session() as s:
+        _t, p = _people(s)
+        x = records.start_session(s, p.id)
+        sid = x.id
+    for i in (1, 2):  # each repetition committed as it completes
+        with db.session() as s:
+            records.add_repetition(s, s.get(ExerciseSession, sid), "squat", _rep(i, 80))
+    with db.session() as s:  # the client is gone: the server marks the session
+        records.end_session(s, s.get(ExerciseSession, sid), "interrupted")
+    with db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert x.status == "interrupted" and len(x.repetitions) == 2
+
+
+def test_duplicate_user_is_refused_and_nothing_lost(db) -> None:
+    with db.session() as s:
+        _people(s)
+    taken = r"a user with e-mail 'p@home\.org' already exists"
+    with pytest.raises(ConflictError, match=taken), db.session() as s:
+        accounts.create_user(s, "P@home.org ", "Someone", "patient", "another-pw-1")
+    with db.session() as s:
+        assert accounts.authenticate(s, "p@home.org", "patient-pw-1") is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("x", "N", "patient", "long-enough-pw"), "email: 'x' is not an e-mail address"),
+        (("a@b.org", "N", "nurse", "long-enough-pw"), "role: expected one of"),
+        (("a@b.org", "N", "patient", "short"), "password: at least 10 characters, got 5"),
+    ],
+)
+def test_bad_accounts_are_named(db, args, message) -> None:
+    with pytest.raises(ConfigError, match=message), db.session() as s:
+        accounts.create_user(s, *args)
+
+
+def test_passwords_are_argon2_and_change_ends_logins(db) -> None:
+    with db.session() as s:
+        _t, p = _people(s)
+        assert p.password_hash.startswith("$argon2id$")
+        assert accounts.authenticate(s, "p@home.org", "wrong-password") is None
+        secret, _ = accounts.issue_token(s, p, "bearer")
+        assert accounts.principal_for(s, secret).role == "patient"
+        accounts.change_password(s, p.id, "patient-pw-1", "a-new-password")
+        assert accounts.principal_for(s, secret) is None
+        assert accounts.authenticate(s, "p@home.org", "a-new-password") is not None
+
+
+def test_every_program_change_is_a_version_and_conflicts_are_refused(db) -> None:
+    with db.session() as s:
+        t, p = _people(s)
+        v1 = prescriptions.create_program(s, p.id, PROGRAM, t.id)
+        pid = v1.program_id
+    edited = {**PROGRAM, "sessions_per_week": 4}
+    with db.session() as s:
+        assert prescriptions.revise_program(s, pid, edited, 1, t.id).version == 2
+    stale = "based on version 1, but version 2 was saved"
+    with pytest.raises(ConflictError, match=stale), db.session() as s:
+        prescriptions.revise_program(s, pid, {**PROGRAM, "title": "Lost?"}, 1, t.id)
+    with pytest.raises(ProgramError, match=r"exercises\[0\].sets"), db.session() as s:
+        bad = {**PROGRAM, "exercises": [{"exercise": "squat", "sets": "many", "reps": 3}]}
+        prescriptions.revise_program(s, pid, bad, 2, t.id)
+    with db.session() as s:
+        versions = s.scalars(select(ProgramVersion).where(ProgramVersion.program_id == pid)
+                             .order_by(ProgramVersion.version)).all()  # fmt: skip
+        assert [v.version for v in versions] == [1, 2]
+        assert versions[0].document == PROGRAM and versions[1].document == edited
+
+
+def test_concurrent_edits_of_one_program(db) -> None:
+    """Eight editors, all starting from version 1, at the same time: exactly one
+    wins, the others get a conflict, and no version is overwritten."""
+    with db.session() as s:
+        t, p = _people(s)
+        pid = prescriptions.create_program(s, p.id, PROGRAM, t.id).program_id
+        tid = t.id
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def edit(k: int) -> None:
+        barrier.wait()
+        try:
+            with db.session() as s:
+                prescriptions.revise_program(s, pid, {**PROGRAM, "title": f"edit {k}"}, 1, tid)
+            outcomes.append("saved")
+        except ConflictError:
+            outcomes.append("conflict")
+        except StorageError:  # SQLite's writer lock timing out counts as a refusal
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=edit, args=(k,)) for k in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcomes) == ["conflict"] * 7 + ["saved"]
+    with db.session() as s:
+        assert prescriptions.latest(s, pid).version == 2
+        assert len(s.scalars(select(ProgramVersion).where(ProgramVersion.program_id == pid))
+                   .all()) == 2  # fmt: skip
+
+
+def test_unreachable_database_is_named_with_password_masked() -> None:
+    url = "postgresql+psycopg://clinic:s3cret-pw@127.0.0.1:9/records"
+    with pytest.raises(StorageError) as info:
+        open_database(url)
+    msg = str(info.value)
+    assert "postgresql+psycopg://clinic:***@127.0.0.1:9/records is unreachable" in msg
+    assert "s3cret-pw" not in msg
+
+
+# --------------------------------------------------------------------------- trends
+
+
+def _session(sid: int, day: date, before, after, excursions=(), status="complete"):
+    x = ExerciseSession(id=sid, patient_id=1, status=status, pain_before=before,
+                        pain_after=after, started_at=datetime(day.year, day.month, day.day,
+                                                              10, tzinfo=UTC))  # fmt: skip
+    x.repetitions = [Repetition(exercise_id="squat", excursion_deg=e, quality=q)
+                     for e, q in excursions]  # fmt: skip
+    return x
+
+
+def test_trends_and_alerts() -> None:
+    today = date(2026, 11, 25)  # a Wednesday of 2026-W48
+    plan = [  # (day, pain before, ROM): W46 three sessions, W47 two of three, W48 one so far
+        (date(2026, 11, 9), 2, 90), (date(2026, 11, 11), 2, 90), (date(2026, 11, 13), 2, 90),
+        (date(2026, 11, 16), 4, 70), (date(2026, 11, 18), 5, 70),
+        (date(2026, 11, 24), 5, 60),
+    ]  # fmt: skip
+    sessions = [
+        _session(k + 1, day, before, before + 1, [(rom, 80)] * 3)
+        for k, (day, before, rom) in enumerate(plan)
+    ]
+    t = compute_trends(1, sessions, PROGRAM, today=today)
+    assert t.weeks == ("2026-W46", "2026-W47", "2026-W48")
+    squat = t.rom[0]
+    assert squat.exercise_id == "squat"
+    assert (squat.target_min_deg, squat.target_max_deg) == (90, 120)  # prescribed, library max
+    assert [w.value for w in squat.weeks] == [90, 70, 60]
+    assert [(a.done, a.prescribed) for a in t.adherence] == [(3, 3), (2, 3), (1, 3)]
+    assert [p.change for p in t.pain] == [1] * 6
+    assert [w.value for w in t.quality] == [80, 80, 80]
+    kinds = sorted(a.kind for a in t.alerts)
+    assert kinds == ["missed_sessions", "pain_rising", "rom_falling"], t.alerts
+    messages = " ".join(a.message for a in t.alerts)
+    assert "pain before exercise rose from 2.0 to 4.7 /10" in messages
+    assert "squat: mean ROM fell from 70 to 60 deg (2026-W47 to 2026-W48)" in messages
+    assert "2 of 3 prescribed sessions done in 2026-W47" in messages
+    calm = compute_trends(1, sessions[:3], PROGRAM, today=date(2026, 11, 14))
+    assert calm.alerts == ()
