@@ -1,0 +1,247 @@
+"""The HTTP API: login, CSRF, the authorization matrix, exports, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from telerehab.rehab_programs.events import RepResult
+from telerehab.server import accounts, prescriptions, records
+from telerehab.server.app import create_app
+from telerehab.server.db import open_database
+from telerehab.settings import Settings
+
+PROGRAM = {
+    "title": "Knee rehab",
+    "sessions_per_week": 3,
+    "exercises": [
+        {"exercise": "squat", "sets": 2, "reps": 3, "target_rom_deg": 90},
+        {"exercise": "shoulder_abduction", "sets": 1, "reps": 6},
+    ],
+}
+PASSWORD = "correct-horse-1"
+ROLES = ("anonymous", "patient", "other_patient", "therapist", "other_therapist", "admin")
+
+
+def _rep(i: int, side: str = "left", excursion: float = 85.0) -> RepResult:
+    return RepResult(
+        index=i, side=side, t_start_s=i * 3.0, t_peak_s=i * 3.0 + 1, t_end_s=i * 3.0 + 2.5,
+        frame_peak=30 * i, rom_min_deg=5, rom_max_deg=5 + excursion, excursion_deg=excursion,
+        duration_s=2.5, up_s=1, hold_s=0.2, down_s=1.3, quality=90, faults=("trunk_lean",),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    """An app on a fresh SQLite file with two care teams, a program and a session."""
+    db = open_database(f"sqlite:///{tmp_path / 'api.db'}")
+    app = create_app(Settings(data_dir=tmp_path), db)
+    ids: dict[str, int] = {}
+    with db.session() as s:
+        for role, email, kind in (
+            ("admin", "admin@clinic.org", "admin"),
+            ("therapist", "thea@clinic.org", "therapist"),
+            ("other_therapist", "otto@clinic.org", "therapist"),
+            ("patient", "pat@home.org", "patient"),
+            ("other_patient", "olga@home.org", "patient"),
+        ):
+            ids[role] = accounts.create_user(s, email, role.title(), kind, PASSWORD).id
+        accounts.link(s, ids["therapist"], ids["patient"])
+        accounts.link(s, ids["other_therapist"], ids["other_patient"])
+        version = prescriptions.create_program(s, ids["patient"], PROGRAM, ids["therapist"])
+        ids["program"] = version.program_id
+        x = records.start_session(s, ids["patient"], program_version_id=version.id, pain_before=3)
+        for i in (1, 2):
+            records.add_repetition(s, x, "squat", _rep(i))
+        records.add_repetition(s, x, "shoulder_abduction", _rep(3, "both", 150))
+        records.end_session(s, x, "complete", pain_after=2, rpe=4)
+        ids["session"] = x.id
+        tokens = {
+            role: accounts.issue_token(s, s.get(accounts.User, ids[role]), "bearer")[0]
+            for role in ROLES[1:]
+        }
+    yield app, ids, tokens
+    db.close()
+
+
+def _client(app, token: str | None = None) -> TestClient:
+    c = TestClient(app)
+    if token:
+        c.headers["Authorization"] = f"Bearer {token}"
+    return c
+
+
+# (method, path template, body, roles allowed). "P" is the patient of "therapist".
+MATRIX = [
+    ("GET", "/api/auth/me", None, {"patient", "other_patient", "therapist", "other_therapist",
+                                   "admin"}),
+    ("POST", "/api/auth/password", {"current": "wrong-one-pw", "new": "whatever-new-1"},
+     {"patient", "other_patient", "therapist", "other_therapist", "admin"}),
+    ("POST", "/api/auth/logout", None, {"patient", "other_patient", "therapist",
+                                        "other_therapist", "admin"}),
+    ("GET", "/api/users", None, {"admin"}),
+    ("POST", "/api/users", {"email": "new@home.org", "name": "New", "role": "patient",
+                            "password": PASSWORD}, {"admin"}),
+    ("POST", "/api/care-links", {"therapist_id": "{other_therapist}", "patient_id": "{patient}"},
+     {"admin"}),
+    ("GET", "/api/exercises", None, {"patient", "other_patient", "therapist", "other_therapist",
+                                     "admin"}),
+    ("GET", "/api/patients", None, {"patient", "other_patient", "therapist", "other_therapist"}),
+    ("GET", "/api/patients/{patient}", None, {"patient", "therapist"}),
+    ("GET", "/api/patients/{patient}/trends", None, {"patient", "therapist"}),
+    ("GET", "/api/patients/{patient}/programs", None, {"patient", "therapist"}),
+    ("POST", "/api/patients/{patient}/programs", {"document": PROGRAM}, {"therapist"}),
+    ("GET", "/api/programs/{program}", None, {"patient", "therapist"}),
+    ("PUT", "/api/programs/{program}", {"document": PROGRAM, "based_on_version": 1},
+     {"therapist"}),
+    ("GET", "/api/patients/{patient}/sessions", None, {"patient", "therapist"}),
+    ("POST", "/api/patients/{patient}/sessions", {"pain_before": 4, "pain_after": 3},
+     {"patient"}),
+    ("GET", "/api/sessions/{session}", None, {"patient", "therapist"}),
+    ("GET", "/api/sessions/{session}/export.csv", None, {"patient", "therapist"}),
+    ("GET", "/api/patients/{patient}/export.csv", None, {"patient", "therapist"}),
+    ("GET", "/api/patients/{patient}/fhir", None, {"patient", "therapist"}),
+]  # fmt: skip
+PUBLIC = {("POST", "/api/auth/login"), ("GET", "/api/health")}
+
+
+def _fill(value, ids: dict[str, int]):
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids[value[1:-1]]
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    return value
+
+
+def test_the_matrix_covers_every_endpoint(world) -> None:
+    app, _ids, _tokens = world
+    routes = {
+        (method.upper(), re.sub(r"\{(\w+?)_id\}", r"{\1}", path))
+        for path, ops in app.openapi()["paths"].items()
+        for method in ops
+    }
+    covered = {(m, p) for m, p, _b, _r in MATRIX} | PUBLIC
+    assert routes == covered
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), MATRIX,
+                         ids=[f"{m} {p}" for m, p, _b, _a in MATRIX])  # fmt: skip
+def test_authorization_matrix(world, method, path, body, allowed) -> None:
+    """Every endpoint with every role: the allowed ones get through, everyone
+    else (anonymous, the foreign patient, the foreign therapist, the admin for
+    clinical records) is denied with 401 or 403."""
+    app, ids, tokens = world
+    url = path.format(**ids)
+    for role in ROLES:
+        c = _client(app, tokens.get(role))
+        r = c.request(method, url, json=_fill(body, ids) if body else None)
+        if role in allowed:
+            ok = r.status_code < 400 or (path == "/api/auth/password" and r.status_code == 422)
+            assert ok, f"{role} {method} {url}: {r.status_code} {r.text}"
+        else:
+            expected = 401 if role == "anonymous" else 403
+            assert r.status_code == expected, f"{role} {method} {url}: {r.status_code} {r.text}"
+
+
+def test_cookie_login_needs_csrf_and_logout_ends_it(world) -> None:
+    app, ids, _tokens = world
+    c = TestClient(app)
+    r = c.post("/api/auth/login", json={"email": "THEA@clinic.org", "password": PASSWORD})
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    csrf = r.json()["csrf_token"]
+    url = f"/api/patients/{ids['patient']}/programs"
+    denied = c.post(url, json={"document": PROGRAM})
+    assert denied.status_code == 403 and "X-CSRF-Token" in denied.json()["detail"]
+    assert (
+        c.post(url, json={"document": PROGRAM}, headers={"X-CSRF-Token": csrf}).status_code == 201
+    )
+    assert c.get("/api/auth/me").json()["role"] == "therapist"
+    assert c.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert c.get("/api/auth/me").status_code == 401
+    wrong = c.post("/api/auth/login", json={"email": "thea@clinic.org", "password": "nope-nope"})
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong e-mail or password"
+
+
+def test_bad_input_is_named_and_loses_nothing(world) -> None:
+    app, ids, tokens = world
+    therapist = _client(app, tokens["therapist"])
+    admin = _client(app, tokens["admin"])
+    programs = f"/api/patients/{ids['patient']}/programs"
+    before = therapist.get(programs).json()
+    r = therapist.post(programs, content=b'{"document": {', headers={
+        "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 422 and "JSON decode error" in str(r.json()["detail"])
+    bad = {**PROGRAM, "exercises": [{"exercise": "sqaut", "sets": 2, "reps": 3}]}
+    r = therapist.post(programs, json={"document": bad})
+    assert r.status_code == 422
+    assert "exercises[0].exercise: unknown exercise 'sqaut' (did you mean 'squat'?)" in r.text
+    assert therapist.get(programs).json() == before
+    r = admin.post("/api/users", json={"email": "pat@home.org", "name": "Again",
+                                       "role": "patient", "password": PASSWORD})  # fmt: skip
+    assert r.status_code == 409 and "already exists" in r.json()["detail"]
+    url = f"/api/programs/{ids['program']}"
+    assert therapist.put(url, json={"document": PROGRAM, "based_on_version": 1}).status_code == 200
+    stale = therapist.put(url, json={"document": {**PROGRAM, "title": "Mine"},
+                                     "based_on_version": 1})  # fmt: skip
+    assert stale.status_code == 409 and "reload it" in stale.json()["detail"]
+    latest = therapist.get(url).json()
+    assert latest["latest"]["version"] == 2 and latest["latest"]["document"] == PROGRAM
+    assert [v["version"] for v in latest["versions"]] == [1, 2]
+    pain = _client(app, tokens["patient"]).post(
+        f"/api/patients/{ids['patient']}/sessions", json={"pain_before": 11}
+    )
+    assert pain.status_code == 422 and "pain_before" in pain.text
+
+
+def test_trends_and_csv_exports(world) -> None:
+    app, ids, tokens = world
+    c = _client(app, tokens["therapist"])
+    trends = c.get(f"/api/patients/{ids['patient']}/trends").json()
+    assert {r["exercise_id"] for r in trends["rom"]} == {"squat", "shoulder_abduction"}
+    assert trends["pain"][0]["before"] == 3 and trends["pain"][0]["change"] == -1
+    rows = list(csv.DictReader(io.StringIO(
+        c.get(f"/api/sessions/{ids['session']}/export.csv").text)))  # fmt: skip
+    assert [r["exercise_id"] for r in rows] == ["squat", "squat", "shoulder_abduction"]
+    assert rows[0]["excursion_deg"] == "85.0" and rows[0]["faults"] == "trunk_lean"
+    whole = c.get(f"/api/patients/{ids['patient']}/export.csv")
+    assert whole.headers["content-type"].startswith("text/csv")
+    assert len(list(csv.DictReader(io.StringIO(whole.text)))) == 3
+    listed = c.get("/api/patients").json()
+    assert [p["email"] for p in listed] == ["pat@home.org"] and listed[0]["sessions"] == 1
+
+
+def test_fhir_bundle_is_valid_r4(world) -> None:
+    """Validated by the SMART on FHIR models generated from FHIR 4.0.1 (strict)."""
+    from fhirclient.models.bundle import Bundle
+
+    app, ids, tokens = world
+    r = _client(app, tokens["patient"]).get(f"/api/patients/{ids['patient']}/fhir")
+    assert r.headers["content-type"].startswith("application/fhir+json")
+    doc = r.json()
+    bundle = Bundle(doc, strict=True)  # raises FHIRValidationError on any schema error
+    assert bundle.type == "collection"
+    resources = [e["resource"] for e in doc["entry"]]
+    assert resources[0]["resourceType"] == "Patient"
+    pain = [x for x in resources if x.get("code", {}).get("coding", [{}])[0].get("code")
+            == "72514-3"]  # fmt: skip
+    assert sorted(x["valueInteger"] for x in pain) == [2, 3]
+    rom = [x for x in resources if "valueQuantity" in x]
+    assert {x["valueQuantity"]["code"] for x in rom} == {"deg"}
+    assert {x["valueQuantity"]["system"] for x in rom} == {"http://unitsofmeasure.org"}
+    by_joint = {x["bodySite"]["coding"][0]["display"]: x for x in rom}
+    knee = by_joint["Knee joint structure"]
+    assert knee["valueQuantity"]["value"] == 85.0
+    assert knee["component"][0]["valueCodeableConcept"]["coding"][0]["display"] == "Left"
+    shoulder = by_joint["Shoulder joint structure"]
+    assert shoulder["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "51440002"
+    adherence = [x for x in resources if "valueRatio" in x]
+    assert adherence and adherence[-1]["valueRatio"]["denominator"]["value"] == 3
