@@ -7,6 +7,7 @@ are named as such.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,13 @@ class DemoLogins:
     patient: tuple[str, str]
 
 
-def seed_demo(db: Database, data_dir: Path, *, variant: str = "full") -> DemoLogins:
+def seed_demo(
+    db: Database,
+    data_dir: Path,
+    *,
+    variant: str = "full",
+    progress: Callable[[str], None] = logger.info,
+) -> DemoLogins:
     """Create the demo accounts, program and sessions (once; a second call only
     returns the logins). Raises ConfigError naming `data_dir` if clips are missing."""
     logins = DemoLogins(THERAPIST[::2], PATIENT[::2])
@@ -63,7 +70,7 @@ def seed_demo(db: Database, data_dir: Path, *, variant: str = "full") -> DemoLog
             f"--demo analyses the shared clips, but {data_dir / 'clips'} lacks "
             f"{', '.join(missing)} (give the folder with --demo-data)"
         )
-    analyses = _analyse(data_dir, variant)
+    analyses = _analyse(data_dir, variant, progress)
     with db.session() as s:
         therapist = accounts.create_user(s, THERAPIST[0], THERAPIST[1], "therapist", THERAPIST[2],
                                          is_demo=True)  # fmt: skip
@@ -93,7 +100,7 @@ def seed_demo(db: Database, data_dir: Path, *, variant: str = "full") -> DemoLog
     return logins
 
 
-def _analyse(data_dir: Path, variant: str) -> dict:
+def _analyse(data_dir: Path, variant: str, progress: Callable[[str], None]) -> dict:
     from telerehab.pose.backend import create_backend
     from telerehab.pose.estimator import estimate_video
     from telerehab.rehab_programs.engine import analyze_sequence
@@ -102,7 +109,7 @@ def _analyse(data_dir: Path, variant: str) -> dict:
     library = default_library()
     out = {}
     for exercise_id, name in CLIPS.items():
-        logger.warning("demo: analysing %s as %s", name, exercise_id)
+        progress(f"analysing {name} as {exercise_id}")
         backend = create_backend("mediapipe", variant=variant, mode="video")
         try:
             seq = estimate_video(data_dir / "clips" / name, backend)

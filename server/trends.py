@@ -165,8 +165,7 @@ def _alerts(
     before = [p.before for p in pain if p.before is not None]
     if len(before) >= 6:
         recent, earlier = before[-3:], before[-6:-3]
-        rise = sum(recent) / 3 - sum(earlier) / 3
-        if rise >= PAIN_RISE:
+        if sum(recent) - sum(earlier) >= 3 * PAIN_RISE:  # whole numbers: no rounding error
             alerts.append(Alert("pain_rising", (
                 f"pain before exercise rose from {sum(earlier) / 3:.1f} to "
                 f"{sum(recent) / 3:.1f} /10 over the last 6 sessions"

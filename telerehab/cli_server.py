@@ -178,7 +178,8 @@ def _serve(args: argparse.Namespace) -> int:
         from telerehab.server.demo import seed_demo
 
         print(f"demo       analysing the shared clips in {args.demo_data} (first start only)")
-        logins = seed_demo(db, args.demo_data.resolve())
+        logins = seed_demo(db, args.demo_data.resolve(),
+                           progress=lambda m: print(f"demo       {m}", flush=True))  # fmt: skip
         print(f"demo       therapist {logins.therapist[0]} / {logins.therapist[1]}")
         print(f"demo       patient   {logins.patient[0]} / {logins.patient[1]}")
     app = create_app(settings, db)
