@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from telerehab.errors import ConfigError
+from telerehab.pose.estimator import PoseSequence
 
 from . import accounts, prescriptions, records
 from .db import Database
@@ -57,9 +58,11 @@ def seed_demo(
     *,
     variant: str = "full",
     progress: Callable[[str], None] = logger.info,
+    poses: Callable[[Path], PoseSequence] | None = None,
 ) -> DemoLogins:
     """Create the demo accounts, program and sessions (once; a second call only
-    returns the logins). Raises ConfigError naming `data_dir` if clips are missing."""
+    returns the logins). Raises ConfigError naming `data_dir` if clips are missing.
+    `poses` turns a clip into poses (default: the BlazePose `variant`)."""
     logins = DemoLogins(THERAPIST[::2], PATIENT[::2])
     with db.session() as s:
         if s.scalar(select(User.id).where(User.email == PATIENT[0])) is not None:
@@ -70,7 +73,7 @@ def seed_demo(
             f"--demo analyses the shared clips, but {data_dir / 'clips'} lacks "
             f"{', '.join(missing)} (give the folder with --demo-data)"
         )
-    analyses = _analyse(data_dir, variant, progress)
+    analyses = _analyse(data_dir, poses or _estimator(variant), progress)
     with db.session() as s:
         therapist = accounts.create_user(s, THERAPIST[0], THERAPIST[1], "therapist", THERAPIST[2],
                                          is_demo=True)  # fmt: skip
@@ -100,9 +103,23 @@ def seed_demo(
     return logins
 
 
-def _analyse(data_dir: Path, variant: str, progress: Callable[[str], None]) -> dict:
-    from telerehab.pose.backend import create_backend
-    from telerehab.pose.estimator import estimate_video
+def _estimator(variant: str) -> Callable[[Path], PoseSequence]:
+    def run(path: Path) -> PoseSequence:
+        from telerehab.pose.backend import create_backend
+        from telerehab.pose.estimator import estimate_video
+
+        backend = create_backend("mediapipe", variant=variant, mode="video")
+        try:
+            return estimate_video(path, backend)
+        finally:
+            backend.close()
+
+    return run
+
+
+def _analyse(
+    data_dir: Path, poses: Callable[[Path], PoseSequence], progress: Callable[[str], None]
+) -> dict:
     from telerehab.rehab_programs.engine import analyze_sequence
     from telerehab.rehab_programs.library import default_library
 
@@ -110,12 +127,9 @@ def _analyse(data_dir: Path, variant: str, progress: Callable[[str], None]) -> d
     out = {}
     for exercise_id, name in CLIPS.items():
         progress(f"analysing {name} as {exercise_id}")
-        backend = create_backend("mediapipe", variant=variant, mode="video")
-        try:
-            seq = estimate_video(data_dir / "clips" / name, backend)
-        finally:
-            backend.close()
+        seq = poses(data_dir / "clips" / name)
         item = next(i for i in PROGRAM["exercises"] if i["exercise"] == exercise_id)
-        side = item.get("side", "auto")
-        out[exercise_id] = analyze_sequence(seq, library.get(exercise_id), side=side)
+        out[exercise_id] = analyze_sequence(
+            seq, library.get(exercise_id), side=item.get("side", "auto")
+        )
     return out

@@ -1,0 +1,132 @@
+"""`telerehab serve`, `users`, `db` and `analyze --save`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from telerehab.cli import main
+from telerehab.server.db import open_database
+from telerehab.server.demo import CLIPS, PATIENT, SCHEDULE, seed_demo
+from telerehab.server.tables import ExerciseSession, Repetition, User
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_dir(tmp_path, fresh_settings):
+    fresh_settings.setenv("TELEREHAB_DATA_DIR", str(tmp_path / "data"))
+    fresh_settings.delenv("TELEREHAB_DATABASE_URL", raising=False)
+    return tmp_path / "data"
+
+
+def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkeypatch) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0001" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", _Stdin("patient-password-1\n"))
+    assert main(["users", "create", "--email", "Pat@Home.org", "--name", "Pat Lee",
+                 "--role", "patient", "--password-stdin"]) == 0  # fmt: skip
+    assert "created patient pat@home.org (id 1)" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", _Stdin("patient-password-1\n"))
+    assert main(["users", "create", "--email", "pat@home.org", "--name", "Again",
+                 "--role", "patient", "--password-stdin"]) == 1  # fmt: skip
+    assert "a user with e-mail 'pat@home.org' already exists" in capsys.readouterr().err
+    video = str(clip("bridge_side_physioplus.mp4"))
+    args = ["analyze", video, "--exercise", "glute_bridge", "--no-progress"]
+    assert main([*args, "--save", "--patient", "nobody@home.org"]) == 1
+    assert "no patient 'nobody@home.org'" in capsys.readouterr().err  # checked before analysing
+    assert main([*args, "--save", "--patient", "pat@home.org", "--pain-before", "3"]) == 0
+    assert "saved      session 1 of pat@home.org" in capsys.readouterr().out
+    db = open_database(f"sqlite:///{data_dir / 'telerehab.db'}")
+    with db.session() as s:
+        x = s.get(ExerciseSession, 1)
+        assert (x.status, x.source, x.pain_before) == ("complete", "video", 3)
+        assert [r.exercise_id for r in x.repetitions] == ["glute_bridge"]
+    db.close()
+
+
+class _Stdin:
+    def __init__(self, text: str) -> None:
+        self._lines = iter(text.splitlines(keepends=True))
+
+    def readline(self) -> str:
+        return next(self._lines, "")
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_demo_seeds_real_analyses_once(tmp_path, pose_of, ground_truth) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'demo.db'}")
+    seen: list[str] = []
+    logins = seed_demo(db, REPO.parent / "shared" / "data", progress=seen.append,
+                       poses=lambda path: pose_of(path.name))  # fmt: skip
+    assert logins.patient == (PATIENT[0], PATIENT[2]) and len(seen) == len(CLIPS)
+    with db.session() as s:
+        users = s.scalars(select(User)).all()
+        assert {u.role for u in users} == {"therapist", "patient"}
+        assert all(u.is_demo and "demo" in u.name for u in users)
+        sessions = s.scalars(select(ExerciseSession)).all()
+        assert len(sessions) == len(SCHEDULE) and all(x.is_demo for x in sessions)
+        squats = s.scalar(select(func.count()).select_from(Repetition)
+                          .where(Repetition.exercise_id == "squat"))  # fmt: skip
+        # 2 sets a session, each the real count of the shared squat clip
+        assert squats == len(SCHEDULE) * 2 * ground_truth[CLIPS["squat"]]["reps"]
+    seed_demo(db, REPO.parent / "shared" / "data", poses=lambda p: pytest.fail("re-analysed"))
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ExerciseSession)) == len(SCHEDULE)
+    with pytest.raises(Exception, match=r"lacks squat_side_yuyoujiang.mp4"):
+        seed_demo(open_database(f"sqlite:///{tmp_path / 'other.db'}"), tmp_path)
+    db.close()
+
+
+def _serve(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "telerehab.cli", "serve", "--port", "0", *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def test_serve_prints_its_url_and_answers(tmp_path) -> None:
+    env = {**os.environ, "TELEREHAB_DATA_DIR": str(tmp_path)}
+    env.pop("TELEREHAB_DATABASE_URL", None)
+    proc = _serve(env)
+    try:
+        url, lines = None, []
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("serving"):
+                url = line.split()[1]
+        assert url, "".join(lines)
+        with urllib.request.urlopen(f"{url}api/health", timeout=10) as r:
+            health = json.loads(r.read())
+        assert health == {"ok": True, "database": f"sqlite:///{tmp_path / 'telerehab.db'}"}
+        with urllib.request.urlopen(f"{url}login", timeout=10) as r:
+            page = r.read().decode()
+        assert '<label for="email">' in page
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def test_serve_names_an_unreachable_database(tmp_path) -> None:
+    env = {**os.environ, "TELEREHAB_DATABASE_URL":
+           "postgresql+psycopg://clinic:hunter2-pw@127.0.0.1:9/records"}  # fmt: skip
+    proc = _serve(env)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "postgresql+psycopg://clinic:***@127.0.0.1:9/records is unreachable" in out
+    assert "hunter2" not in out
