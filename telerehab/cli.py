@@ -368,11 +368,10 @@ def _calibration(text: str, exercise) -> tuple[float, float]:
 
 def _analyze(args: argparse.Namespace) -> int:
     from telerehab.errors import ConfigError
-    from telerehab.pose.export import sequence_meta, write_table
+    from telerehab.pose.export import sequence_meta
     from telerehab.rehab_programs.engine import analyze_sequence
     from telerehab.rehab_programs.library import default_library
     from telerehab.rehab_programs.program import load_program
-    from telerehab.rehab_programs.report import rep_columns, write_analysis_json
 
     library = default_library()
     options: dict = {}
@@ -404,12 +403,7 @@ def _analyze(args: argparse.Namespace) -> int:
     meta = sequence_meta(seq) | {"exercise": exercise.id}
     _report(seq, elapsed, Path(args.json or args.csv or "-"))
     _print_analysis(analysis)
-    if args.json:
-        write_analysis_json(analysis, args.json, meta)
-    if args.csv:
-        write_table(rep_columns(analysis), args.csv, meta)
-    if args.save:
-        cli_server.save_analysis(args, analysis)
+    _write_results(args, analysis, meta)
     if args.annotate:
         from telerehab.pose.annotate import write_annotated
         from telerehab.pose.kinematics import compute_angles
@@ -423,9 +417,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _analyze_program(args: argparse.Namespace, prog) -> int:
-    from telerehab.pose.export import sequence_meta, write_table
+    from telerehab.pose.export import sequence_meta
     from telerehab.rehab_programs.program_run import analyze_program
-    from telerehab.rehab_programs.report import rep_columns, write_analysis_json
 
     cli_server.check_save(args)
     seq, elapsed = _estimate(args)
@@ -441,13 +434,21 @@ def _analyze_program(args: argparse.Namespace, prog) -> int:
         )
         print(f"\n== {p.exercise_id}: prescribed {p.sets} x {p.reps}, {span}")
         _print_analysis(run.analysis)
+    _write_results(args, result, meta)
+    return 0 if seq.complete else 1
+
+
+def _write_results(args: argparse.Namespace, result, meta: dict) -> None:
+    """--json, --csv and --save for an analysis or a program analysis."""
+    from telerehab.pose.export import write_table
+    from telerehab.rehab_programs.report import rep_columns, write_analysis_json
+
     if args.json:
         write_analysis_json(result, args.json, meta)
     if args.csv:
         write_table(rep_columns(result), args.csv, meta)
     if args.save:
         cli_server.save_analysis(args, result)
-    return 0 if seq.complete else 1
 
 
 def _print_analysis(analysis) -> None:

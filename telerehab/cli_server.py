@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from telerehab.errors import ConfigError
@@ -62,6 +63,17 @@ def _database():
     return open_database(get_settings().resolved_database_url)
 
 
+@contextmanager
+def _transaction():
+    """(database, session) for one command, committed on success, always closed."""
+    db = _database()
+    try:
+        with db.session() as s:
+            yield db, s
+    finally:
+        db.close()
+
+
 def _user_by(s, key: str, role: str | None = None):
     from sqlalchemy import select
 
@@ -93,28 +105,20 @@ def _users_create(args: argparse.Namespace) -> int:
         password = getpass.getpass("password: ")
         if getpass.getpass("again: ") != password:
             raise ConfigError("the two passwords differ")
-    db = _database()
-    try:
-        with db.session() as s:
-            user = accounts.create_user(s, args.email, args.name, args.role, password)
-            print(f"created {user.role} {user.email} (id {user.id})")
-    finally:
-        db.close()
+    with _transaction() as (_db, s):
+        user = accounts.create_user(s, args.email, args.name, args.role, password)
+        print(f"created {user.role} {user.email} (id {user.id})")
     return 0
 
 
 def _users_link(args: argparse.Namespace) -> int:
     from telerehab.server import accounts
 
-    db = _database()
-    try:
-        with db.session() as s:
-            t = _user_by(s, args.therapist, "therapist")
-            p = _user_by(s, args.patient, "patient")
-            accounts.link(s, t.id, p.id)
-            print(f"{t.email} now treats {p.email}")
-    finally:
-        db.close()
+    with _transaction() as (_db, s):
+        t = _user_by(s, args.therapist, "therapist")
+        p = _user_by(s, args.patient, "patient")
+        accounts.link(s, t.id, p.id)
+        print(f"{t.email} now treats {p.email}")
     return 0
 
 
@@ -123,13 +127,9 @@ def _users_list(args: argparse.Namespace) -> int:
 
     from telerehab.server.tables import User
 
-    db = _database()
-    try:
-        with db.session() as s:
-            for u in s.scalars(select(User).order_by(User.id)):
-                print(f"{u.id:5d}  {u.role:9s}  {u.email:32s}  {u.name}")
-    finally:
-        db.close()
+    with _transaction() as (_db, s):
+        for u in s.scalars(select(User).order_by(User.id)):
+            print(f"{u.id:5d}  {u.role:9s}  {u.email:32s}  {u.name}")
     return 0
 
 
@@ -139,17 +139,13 @@ def save_analysis(args: argparse.Namespace, result) -> None:
 
     if not args.patient:
         raise ConfigError("--save needs --patient (an e-mail or id)")
-    db = _database()
-    try:
-        with db.session() as s:
-            patient = _user_by(s, args.patient, "patient")
-            session = records.save_analysis(
-                s, patient.id, result, device=f"video file {Path(args.video).name}",
-                pain_before=args.pain_before, pain_after=args.pain_after,
-            )  # fmt: skip
-            print(f"saved      session {session.id} of {patient.email} in {db.url}")
-    finally:
-        db.close()
+    with _transaction() as (db, s):
+        patient = _user_by(s, args.patient, "patient")
+        session = records.save_analysis(
+            s, patient.id, result, device=f"video file {Path(args.video).name}",
+            pain_before=args.pain_before, pain_after=args.pain_after,
+        )  # fmt: skip
+        print(f"saved      session {session.id} of {patient.email} in {db.url}")
 
 
 def check_save(args: argparse.Namespace) -> None:
@@ -157,12 +153,8 @@ def check_save(args: argparse.Namespace) -> None:
     if getattr(args, "save", False):
         if not args.patient:
             raise ConfigError("--save needs --patient (an e-mail or id)")
-        db = _database()
-        try:
-            with db.session() as s:
-                _user_by(s, args.patient, "patient")
-        finally:
-            db.close()
+        with _transaction() as (_db, s):
+            _user_by(s, args.patient, "patient")
 
 
 def _serve(args: argparse.Namespace) -> int:

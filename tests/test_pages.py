@@ -129,6 +129,7 @@ def _login(driver, base: str, email: str, password: str) -> None:
 def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     base, analysis = site
     _login(browser, base, "thea@clinic.org", "wrong-password")
@@ -154,9 +155,25 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     reps = browser.find_element(By.ID, "ex0-reps")
     reps.clear()
     reps.send_keys("8")
+    Select(browser.find_element(By.ID, "add-exercise")).select_by_visible_text(
+        "Elbow flexion (curl)"
+    )
+    browser.find_element(By.ID, "add").click()
+    Select(browser.find_element(By.ID, "ex1-side")).select_by_value("left")
+    for key, value in (("up_s", "2"), ("hold_s", "1"), ("down_s", "3")):
+        browser.find_element(By.ID, f"ex1-{key}").send_keys(value)
+    _labelled(browser)
     browser.find_element(By.CSS_SELECTOR, "#program button[type=submit]").click()
     _text(browser, "#program-msg", "Saved as version 2.")
-    assert "version 2" in browser.find_element(By.ID, "program").text
+    assert "Version 2" in browser.find_element(By.ID, "program").text
+    browser.execute_script("document.getElementById('program').scrollIntoView()")
+    browser.save_screenshot(str(SCREENS / "therapist_program.png"))
+    saved = browser.execute_async_script(
+        f"const done = arguments[0];fetch('/api/programs/{1}').then(r => r.json()).then(done);"
+    )["latest"]["document"]["exercises"]
+    assert saved[0]["reps"] == 8
+    assert saved[1] == {"exercise": "elbow_flexion", "sets": 2, "reps": 10, "side": "left",
+                        "tempo": {"up_s": 2, "hold_s": 1, "down_s": 3}}  # fmt: skip
     browser.find_element(By.ID, "logout").click()
     _wait(browser, "#email")
 
