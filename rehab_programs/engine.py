@@ -621,6 +621,7 @@ class LiveAnalyzer:
         self.exercise = exercise
         self._filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
         self._xy_filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
+        self.last_angles: dict[str, float] = {}  # the smoothed angles of the last frame
 
     def process(self, frame: PoseFrame) -> list[Event]:
         """Events caused by this frame."""
@@ -632,6 +633,7 @@ class LiveAnalyzer:
         raw = np.array([tables[n][0] for n in names])
         smooth = self._filter(raw, frame.t_s)
         angles = dict(zip(names, (float(v) for v in smooth), strict=True))
+        self.last_angles = angles
         landmarks = frame.image_landmarks.copy()
         landmarks[:, :2] = self._xy_filter(landmarks[:, :2], frame.t_s)
         return self.engine.step(

@@ -8,6 +8,7 @@ that cannot be reached stops `telerehab serve` at once with its URL named
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,24 +20,53 @@ from telerehab.settings import Settings, get_settings
 
 from .db import Database, open_database
 from .deps import User
-from .routers import auth, exports, patients, programs, sessions, users
+from .routers import auth, exports, live, patients, programs, sessions, users
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = {"login": "login.html", "therapist": "therapist.html", "patient": "patient.html"}
+PAGES = {
+    "login": "login.html",
+    "therapist": "therapist.html",
+    "patient": "patient.html",
+    "live": "live.html",
+    "watch": "watch.html",
+}
+
+
+def estimator_factory(variant: str):
+    """A callable that builds one live session's pose estimator (in its worker)."""
+
+    def build():
+        from telerehab.pose.backend import create_backend
+        from telerehab.pose.estimator import PoseEstimator
+
+        return PoseEstimator(create_backend("mediapipe", variant=variant, mode="video"))
+
+    return build
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
     db = db or open_database(settings.resolved_database_url)
+    registry = live.Registry()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        await registry.close_all()  # end live sessions, close peer connections
+
     app = FastAPI(
-        title="telerehab", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json"
-    )
+        title="telerehab", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )  # fmt: skip
     app.state.settings = settings
     app.state.db = db
-    for router in (auth, users, patients, programs, sessions, exports):
+    app.state.live = registry
+    app.state.estimator_factory = estimator_factory
+    for router in (auth, users, patients, programs, sessions, exports, live):
         app.include_router(router.router)
+    app.include_router(live.ws_router)
 
     status = {ConfigError: 422, ProgramError: 422, ConflictError: 409, StorageError: 503}
     for exc_type, code in status.items():

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         default=12, gt=0, le=24 * 30, description="How long a login lasts, in hours."
     )
 
+    live_variant: ModelVariant = Field(
+        default="lite", description="BlazePose model of live sessions (latency first)."
+    )
+    resume_window_s: float = Field(
+        default=600, ge=0, description="How long an interrupted live session may be resumed."
+    )
+    ice_servers: str = Field(
+        default="", description="Comma-separated STUN/TURN URLs for WebRTC (none on a LAN)."
+    )
+
     @property
     def resolved_database_url(self) -> str:
         """`database_url`, or the default SQLite file in `data_dir`."""

@@ -1,0 +1,351 @@
+"""Live sessions: frames in from WebRTC, typed messages out, repetitions stored
+as they complete.
+
+Threads: the event loop only hands decoded frames to `LatestFrame`, a slot that
+keeps the newest frame and counts every one it drops. One worker thread per
+session converts, runs the pose model and the streaming engine, stores each
+completed repetition at once (a patient who disconnects mid-set keeps them),
+and hands messages back to the loop with `call_soon_threadsafe`, where the
+hub delivers them to the patient's DataChannel and to therapists' WebSockets.
+
+Messages are JSON objects with `v` (schema version, 1) and `type`:
+pose, rep, feedback, set, exercise, status, tracking, view, rejected, summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from telerehab.pose.estimator import PoseEstimator
+from telerehab.pose.video import VideoFrame
+from telerehab.rehab_programs.engine import LiveAnalyzer
+from telerehab.rehab_programs.events import (
+    Feedback,
+    RepCompleted,
+    RepRejected,
+    SetCompleted,
+    TrackingLost,
+    TrackingRegained,
+    WrongView,
+)
+from telerehab.rehab_programs.library import default_library
+from telerehab.rehab_programs.program import Prescribed
+
+from . import records
+from .db import Database
+from .tables import ExerciseSession
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = 1
+STATUS_EVERY_S = 1.0
+
+
+def message(kind: str, **fields: Any) -> dict:
+    """A typed, versioned message."""
+    return {"v": SCHEMA, "type": kind, **{k: _plain(v) for k, v in fields.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class LatestFrame:
+    """A one-frame slot: `put` replaces an unprocessed frame (counted as
+    dropped), `get` waits for the next one. Latency stays bounded."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._closed = False
+        self.received = 0
+        self.dropped = 0
+
+    def put(self, item: Any) -> None:
+        with self._cond:
+            self.received += 1
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+
+    def get(self, timeout: float = 0.5) -> Any:
+        """The newest frame, or None after `timeout` or once closed."""
+        with self._cond:
+            if self._item is None and not self._closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+@dataclass
+class IncomingFrame:
+    """A decoded WebRTC frame (an `av.VideoFrame`) and when it arrived."""
+
+    frame: Any
+    t_s: float  # media time from the first frame of the stream
+    arrived: float  # time.monotonic() on arrival
+
+
+@dataclass
+class LiveSession:
+    """One patient's live session following their program in order."""
+
+    session_id: int
+    patient_id: int
+    plan: list[Prescribed]
+    db: Database
+    estimator_factory: Callable[[], PoseEstimator]
+    video_consent: bool = False
+    state: str = "created"  # created, ready, running, paused, interrupted, ended, error
+    exercise_index: int = 0
+    set_index: int = 1
+    reps_total: int = 0
+    interrupted_at: float | None = None
+    listeners: list[Callable[[dict], None]] = field(default_factory=list)
+    history: deque = field(default_factory=lambda: deque(maxlen=200))
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=90))
+    processed: int = 0
+
+    def __post_init__(self) -> None:
+        self.slot = LatestFrame()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._analyzer: LiveAnalyzer | None = None
+        self._estimator: PoseEstimator | None = None
+        self._first_pts: float | None = None
+        self._last_status = 0.0
+        self._done_at: deque[float] = deque(maxlen=60)
+        self.relay_track: Any = None  # the patient's video, only with consent
+
+    # ----------------------------------------------------------------- control
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the worker now: the pose model loads in it, off the event loop,
+        while the patient gets ready; the state becomes "ready" when it has."""
+        self.loop = loop
+        if self._worker is None:
+            self._worker = threading.Thread(
+                target=self._run, name=f"live-session-{self.session_id}", daemon=True
+            )
+            self._worker.start()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Frames flow: the patient's video is connected."""
+        self.prepare(loop)
+        self._set_state("running")
+
+    def pause(self) -> None:
+        self._set_state("paused")
+
+    def resume(self) -> None:
+        self.interrupted_at = None
+        self._set_state("running")
+
+    def interrupt(self) -> None:
+        """The patient's connection is gone: keep everything, allow a resume."""
+        if self.state in ("ended", "interrupted"):
+            return
+        self.interrupted_at = time.monotonic()
+        with self.db.session() as s:
+            records.end_session(s, s.get(ExerciseSession, self.session_id), "interrupted")
+        self._set_state("interrupted")
+
+    def end(self) -> dict:
+        """Stop the worker; the caller closes the session record."""
+        self._stop.set()
+        self.slot.close()
+        if self._worker is not None:
+            self._worker.join(10)
+        summary = self.summary()
+        self._set_state("ended")
+        self._emit(message("summary", **summary))
+        return summary
+
+    def submit(self, frame: Any, pts_s: float) -> None:
+        """From the event loop: a decoded frame (never blocks)."""
+        if self.state != "running":
+            return
+        if self._first_pts is None:
+            self._first_pts = pts_s
+        self.slot.put(IncomingFrame(frame, pts_s - self._first_pts, time.monotonic()))
+
+    # ----------------------------------------------------------------- worker
+
+    def _run(self) -> None:
+        try:
+            self._estimator = self.estimator_factory()
+        except Exception as exc:  # the model cannot load: say so, never hang
+            logger.exception("session %s: pose model failed to load", self.session_id)
+            self.state = "error"
+            self._emit(message("status", state="error", text=f"pose model failed: {exc}"))
+            return
+        if self.state == "created":
+            self._set_state("ready")
+        self._begin_exercise()
+        index = 0
+        while not self._stop.is_set():
+            item = self.slot.get()
+            if item is None:
+                continue
+            try:
+                self._process(item, index)
+            except Exception:  # one bad frame must not end the session: log and count it
+                logger.exception("session %s: frame %d dropped", self.session_id, index)
+                self.slot.dropped += 1
+            index += 1
+        if self._estimator is not None:
+            self._estimator.backend.close()
+
+    def _begin_exercise(self) -> None:
+        if self.exercise_index >= len(self.plan):
+            return
+        item = self.plan[self.exercise_index]
+        exercise = default_library().get(item.exercise_id)
+        self._analyzer = LiveAnalyzer(exercise, **item.engine_options())
+        self.set_index = 1
+        self._emit(message(
+            "exercise", index=self.exercise_index, exercise=exercise.id, name=exercise.name,
+            sets=item.sets, reps=item.reps, rest_s=item.rest_s, views=list(exercise.views),
+            target_rom_deg=self._analyzer.engine.target_rom_deg,
+            instructions=exercise.instructions, of=len(self.plan),
+        ))  # fmt: skip
+
+    def _process(self, item: IncomingFrame, index: int) -> None:
+        rgb = item.frame.to_ndarray(format="rgb24")
+        estimator, analyzer = self._estimator, self._analyzer
+        if estimator is None or analyzer is None:
+            return
+        pose = estimator.process(VideoFrame(rgb, item.t_s, index))
+        events = analyzer.process(pose)
+        self.processed += 1
+        self._done_at.append(time.monotonic())
+        latency_ms = (time.monotonic() - item.arrived) * 1000
+        self.latencies_ms.append(latency_ms)
+        lm = pose.image_landmarks
+        angles = dict(analyzer.last_angles)
+        self._emit(message(
+            "pose", t_s=item.t_s, frame=index, n_people=pose.n_people,
+            landmarks=None if not pose.detected else np.round(lm[:, [0, 1, 3]], 4).tolist(),
+            angles=angles, server_ms=latency_ms,
+        ))  # fmt: skip
+        for event in events:
+            self._on_event(event, item.t_s)
+        now = time.monotonic()
+        if now - self._last_status >= STATUS_EVERY_S:
+            self._last_status = now
+            self._emit(self.status())
+
+    def _on_event(self, event: Any, t_s: float) -> None:
+        item = self.plan[self.exercise_index]
+        if isinstance(event, RepCompleted):
+            with self.db.session() as s:  # stored now: a disconnect loses nothing
+                records.add_repetition(s, s.get(ExerciseSession, self.session_id),
+                                       item.exercise_id, event.rep, self.set_index)  # fmt: skip
+            self.reps_total += 1
+            in_set = len(self._analyzer.engine.reps) - (self.set_index - 1) * item.reps
+            self._emit(
+                message(
+                    "rep",
+                    exercise=item.exercise_id,
+                    set=self.set_index,
+                    count=in_set,
+                    total=self.reps_total,
+                    rep=asdict(event.rep),
+                )
+            )
+        elif isinstance(event, SetCompleted):
+            reps = self._analyzer.engine.reps[-item.reps :]
+            with self.db.session() as s:
+                records.add_set(s, s.get(ExerciseSession, self.session_id), item.exercise_id,
+                                self.set_index, list(reps), item.reps)  # fmt: skip
+            self._emit(message("set", exercise=item.exercise_id, set=self.set_index,
+                               sets=item.sets, reps=item.reps, rest_s=item.rest_s))  # fmt: skip
+            if self.set_index < item.sets:
+                self.set_index += 1
+            elif self.exercise_index + 1 < len(self.plan):
+                self.exercise_index += 1
+                self._begin_exercise()
+            else:  # extra repetitions still count, in the last set
+                self._emit(message("status", state=self.state, text="program complete"))
+        elif isinstance(event, Feedback):
+            self._emit(message("feedback", key=event.key, text=event.text))
+        elif isinstance(event, TrackingLost):
+            self._emit(message("tracking", lost=True, text=event.reason))
+        elif isinstance(event, TrackingRegained):
+            self._emit(message("tracking", lost=False, text="tracking regained"))
+        elif isinstance(event, WrongView):
+            self._emit(message("view", expected=list(event.expected), seen=event.seen,
+                               text=event.text))  # fmt: skip
+        elif isinstance(event, RepRejected):
+            self._emit(message("rejected", text=event.reason))
+
+    # ----------------------------------------------------------------- out
+
+    def status(self) -> dict:
+        lat = sorted(self.latencies_ms)
+        p50 = lat[len(lat) // 2] if lat else None
+        done = self._done_at
+        fps = (
+            (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else None
+        )
+        return message(
+            "status", state=self.state, received=self.slot.received, dropped=self.slot.dropped,
+            processed=self.processed, latency_ms_p50=p50, fps=fps,
+            exercise_index=self.exercise_index, set=self.set_index, total=self.reps_total,
+        )  # fmt: skip
+
+    def summary(self) -> dict:
+        engine = self._analyzer.engine if self._analyzer else None
+        return {
+            "total": self.reps_total,
+            "received": self.slot.received,
+            "dropped": self.slot.dropped,
+            "processed": self.processed,
+            "last_exercise": engine.exercise.id if engine else None,
+        }
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self._emit(self.status())
+
+    def _emit(self, msg: dict) -> None:
+        """From any thread: deliver on the event loop."""
+        if msg["type"] != "pose":
+            self.history.append(msg)  # replayed to a therapist who joins late
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is shutting down
+            loop.call_soon_threadsafe(self._deliver, msg)
+
+    def _deliver(self, msg: dict) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(msg)
+            except Exception:  # a broken listener must not stop the others
+                logger.exception("session %s: a listener failed", self.session_id)

@@ -1,0 +1,224 @@
+"""Live sessions: start, WebRTC offer / answer, pause, resume, end, watch, and
+the therapists' WebSocket (`/ws/sessions/{id}`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field
+
+from telerehab.rehab_programs.program import program_from_data
+
+from .. import accounts, prescriptions, records
+from ..deps import COOKIE, DbSession, User, require_reader, require_therapist_of
+from ..live import LiveSession
+from ..rtc import PeerSet, answer_patient, answer_watcher, ice_configuration
+from ..tables import ExerciseSession
+
+router = APIRouter(prefix="/api/live", tags=["live"])
+ws_router = APIRouter()
+
+
+class StartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pain_before: int | None = Field(default=None, ge=0, le=10)
+    video_consent: bool = False
+    device: str = Field(default="", max_length=200)
+
+
+class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sdp: str = Field(max_length=100_000)
+    type: str = Field(pattern="^offer$")
+
+
+class EndIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pain_after: int | None = Field(default=None, ge=0, le=10)
+    rpe: int | None = Field(default=None, ge=0, le=10)
+    notes: str = Field(default="", max_length=5000)
+
+
+class Registry:
+    """The live sessions of this server process."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[int, tuple[LiveSession, PeerSet]] = {}
+
+    def get(self, session_id: int) -> tuple[LiveSession, PeerSet]:
+        found = self.sessions.get(session_id)
+        if found is None:
+            raise HTTPException(404, f"session {session_id} is not live on this server")
+        return found
+
+    async def close_all(self) -> None:
+        for live, peers in list(self.sessions.values()):
+            await peers.close()
+            await asyncio.to_thread(live.end)
+        self.sessions.clear()
+
+
+def registry(request: Request) -> Registry:
+    return request.app.state.live
+
+
+def _owner(who, live: LiveSession) -> None:
+    if who.role != "patient" or who.id != live.patient_id:
+        raise HTTPException(403, "only the patient controls their live session")
+
+
+@router.post("/sessions", status_code=201)
+async def start(body: StartIn, request: Request, s: DbSession, who: User) -> dict:
+    """Open a live session on the patient's current program."""
+    if who.role != "patient":
+        raise HTTPException(403, "only a patient starts a live session")
+    version = prescriptions.active_program(s, who.id)
+    if version is None:
+        raise HTTPException(409, "no program prescribed yet: ask your therapist")
+    plan = list(program_from_data(version.document, f"program {version.program_id}").exercises)
+    x = records.start_session(
+        s, who.id, program_version_id=version.id, device=body.device,
+        pain_before=body.pain_before, video_consent=body.video_consent,
+    )  # fmt: skip
+    s.flush()
+    settings = request.app.state.settings
+    live = LiveSession(x.id, who.id, plan, request.app.state.db,
+                       request.app.state.estimator_factory(settings.live_variant),
+                       video_consent=body.video_consent)  # fmt: skip
+    registry(request).sessions[x.id] = (live, PeerSet())
+    live.prepare(asyncio.get_running_loop())  # the model loads while the patient gets ready
+    return {"id": x.id, "exercises": [p.exercise_id for p in plan],
+            "program_version": version.version}  # fmt: skip
+
+
+@router.get("/sessions")
+def list_live(request: Request, s: DbSession, who: User) -> list[dict]:
+    """Live sessions the caller may see (therapists: their patients')."""
+    out = []
+    for live, _peers in registry(request).sessions.values():
+        if accounts.can_read_patient(s, who, live.patient_id):
+            out.append({"id": live.session_id, "patient_id": live.patient_id,
+                        "state": live.state, "video": live.video_consent})  # fmt: skip
+    return out
+
+
+@router.get("/sessions/{session_id}")
+def status(session_id: int, request: Request, s: DbSession, who: User) -> dict:
+    live, _ = registry(request).get(session_id)
+    require_reader(s, who, live.patient_id)
+    return live.status()
+
+
+@router.post("/sessions/{session_id}/offer")
+async def offer(session_id: int, body: OfferIn, request: Request, s: DbSession, who: User) -> dict:
+    """The patient's SDP offer (also how an interrupted session is resumed)."""
+    live, peers = registry(request).get(session_id)
+    _owner(who, live)
+    if live.state == "ended":
+        raise HTTPException(409, f"session {session_id} has ended")
+    if live.state == "interrupted":
+        _check_window(request, live)
+        x = s.get(ExerciseSession, session_id)
+        x.status, x.ended_at = "in_progress", None
+        live.resume()
+    config = ice_configuration(request.app.state.settings.ice_servers)
+    answer = await answer_patient(live, peers, body.model_dump(), config)
+    live.start(asyncio.get_running_loop())
+    return answer
+
+
+def _check_window(request: Request, live: LiveSession) -> None:
+    window = request.app.state.settings.resume_window_s
+    if live.interrupted_at is not None and time.monotonic() - live.interrupted_at > window:
+        raise HTTPException(409, f"session {live.session_id} was interrupted more than "
+                                 f"{window:g} s ago and can no longer be resumed")  # fmt: skip
+
+
+@router.post("/sessions/{session_id}/pause")
+def pause(session_id: int, request: Request, who: User) -> dict:
+    live, _ = registry(request).get(session_id)
+    _owner(who, live)
+    live.pause()
+    return live.status()
+
+
+@router.post("/sessions/{session_id}/resume")
+def resume(session_id: int, request: Request, s: DbSession, who: User) -> dict:
+    live, _ = registry(request).get(session_id)
+    _owner(who, live)
+    if live.state == "interrupted":
+        _check_window(request, live)
+        x = s.get(ExerciseSession, session_id)
+        x.status, x.ended_at = "in_progress", None
+    live.resume()
+    return live.status()
+
+
+@router.post("/sessions/{session_id}/end")
+async def end(session_id: int, body: EndIn, request: Request, s: DbSession, who: User) -> dict:
+    """Finish: pain after, effort; the record is closed as complete."""
+    live, peers = registry(request).get(session_id)
+    _owner(who, live)
+    summary = await asyncio.to_thread(live.end)
+    await peers.close()
+    records.end_session(s, s.get(ExerciseSession, session_id), "complete",
+                        pain_after=body.pain_after, rpe=body.rpe, notes=body.notes)  # fmt: skip
+    del registry(request).sessions[session_id]
+    return summary
+
+
+@router.post("/sessions/{session_id}/watch")
+async def watch(session_id: int, body: OfferIn, request: Request, s: DbSession, who: User) -> dict:
+    """A therapist receives the patient's video, only if the patient consented."""
+    live, peers = registry(request).get(session_id)
+    require_therapist_of(s, who, live.patient_id)
+    if not live.video_consent:
+        raise HTTPException(403, "the patient has not consented to video in this session")
+    config = ice_configuration(request.app.state.settings.ice_servers)
+    return await answer_watcher(live, peers, body.model_dump(), config)
+
+
+@ws_router.websocket("/ws/sessions/{session_id}")
+async def session_feed(websocket: WebSocket, session_id: int) -> None:
+    """Every message of a live session, for the patient and their therapists
+    (cookie or `?token=` bearer login); history first, then as it happens."""
+    app = websocket.app
+    secret = websocket.cookies.get(COOKIE) or websocket.query_params.get("token")
+    found = app.state.live.sessions.get(session_id)
+    with app.state.db.session() as s:
+        who = accounts.principal_for(s, secret) if secret else None
+        allowed = (
+            found is not None
+            and who is not None
+            and accounts.can_read_patient(s, who, found[0].patient_id)
+        )
+    if not allowed:
+        await websocket.close(code=4403 if who else 4401)
+        return
+    live = found[0]
+    await websocket.accept()
+    queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=500)
+
+    def listener(msg: dict) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a slow viewer misses pose frames
+            queue.put_nowait(msg)
+
+    for msg in list(live.history):
+        listener(msg)
+    live.listeners.append(listener)
+    try:
+        while True:
+            msg = await queue.get()
+            await websocket.send_json(msg)
+            if msg["type"] == "summary":
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if listener in live.listeners:
+            live.listeners.remove(listener)
+    with contextlib.suppress(RuntimeError):
+        await websocket.close()
