@@ -122,9 +122,25 @@ async def answer_patient(
         if pc.connectionState in ("failed", "closed") and peers.patient is pc:
             live.interrupt()
 
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type=offer["type"]))
-    await pc.setLocalDescription(await pc.createAnswer())
+    await _negotiate(pc, offer)
     return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+
+async def _negotiate(pc: RTCPeerConnection, offer: dict) -> None:
+    lines = offer["sdp"].replace("\r\n", "\n").split("\n")
+    if not lines or lines[0] != "v=0" or not any(line.startswith("m=video") for line in lines):
+        await pc.close()
+        raise SdpError("invalid SDP offer: expected an SDP (v=0) with a video section (m=video)")
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type=offer["type"]))
+    except ValueError as exc:  # aiortc's SDP parser names what is wrong
+        await pc.close()
+        raise SdpError(f"invalid SDP offer: {exc}") from None
+    await pc.setLocalDescription(await pc.createAnswer())
+
+
+class SdpError(ValueError):
+    """The client's SDP offer could not be used."""
 
 
 async def answer_watcher(
@@ -135,6 +151,5 @@ async def answer_watcher(
     peers.watchers.append(pc)
     if live.relay_track is not None:
         pc.addTrack(peers.relay.subscribe(live.relay_track, buffered=False))
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type=offer["type"]))
-    await pc.setLocalDescription(await pc.createAnswer())
+    await _negotiate(pc, offer)
     return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}

@@ -15,7 +15,7 @@ from telerehab.rehab_programs.program import program_from_data
 from .. import accounts, prescriptions, records
 from ..deps import COOKIE, DbSession, User, require_reader, require_therapist_of
 from ..live import LiveSession
-from ..rtc import PeerSet, answer_patient, answer_watcher, ice_configuration
+from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
 from ..tables import ExerciseSession
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -125,7 +125,10 @@ async def offer(session_id: int, body: OfferIn, request: Request, s: DbSession, 
         x.status, x.ended_at = "in_progress", None
         live.resume()
     config = ice_configuration(request.app.state.settings.ice_servers)
-    answer = await answer_patient(live, peers, body.model_dump(), config)
+    try:
+        answer = await answer_patient(live, peers, body.model_dump(), config)
+    except SdpError as exc:
+        raise HTTPException(422, str(exc)) from None
     live.start(asyncio.get_running_loop())
     return answer
 
@@ -178,7 +181,10 @@ async def watch(session_id: int, body: OfferIn, request: Request, s: DbSession, 
     if not live.video_consent:
         raise HTTPException(403, "the patient has not consented to video in this session")
     config = ice_configuration(request.app.state.settings.ice_servers)
-    return await answer_watcher(live, peers, body.model_dump(), config)
+    try:
+        return await answer_watcher(live, peers, body.model_dump(), config)
+    except SdpError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @ws_router.websocket("/ws/sessions/{session_id}")

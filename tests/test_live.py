@@ -1,0 +1,241 @@
+"""Live sessions with real clients: aiortc's own peer streams a shared clip
+(MediaPlayer) into the server; a therapist listens on the WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer
+
+from telerehab.rehab_programs.engine import analyze_sequence
+from telerehab.rehab_programs.library import default_library
+from telerehab.server import accounts, prescriptions
+from telerehab.server.app import create_app
+from telerehab.server.db import open_database
+from telerehab.server.tables import ExerciseSession
+from telerehab.settings import Settings
+
+CLIP = "squat_side_medflex.mp4"
+PROGRAM = {
+    "title": "Squats, live",
+    "sessions_per_week": 3,
+    "exercises": [{"exercise": "squat", "sets": 2, "reps": 1, "rest_s": 30}],
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, store):
+    """A real server on a loopback port, with a therapist and a patient."""
+    import uvicorn
+
+    folder = tmp_path_factory.mktemp("live")
+    db = open_database(f"sqlite:///{folder / 'live.db'}")
+    with db.session() as s:
+        t = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "therapist-pw-1")
+        p = accounts.create_user(s, "pat@home.org", "Pat", "patient", "patient-pw-1")
+        accounts.link(s, t.id, p.id)
+        prescriptions.create_program(s, p.id, PROGRAM, t.id)
+    app = create_app(Settings(data_dir=folder, resume_window_s=60), db)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    yield f"127.0.0.1:{port}", db
+    srv.should_exit = True
+    thread.join(15)
+    db.close()
+
+
+async def _login(c: httpx.AsyncClient, email: str, password: str) -> str:
+    r = await c.post("/api/auth/login", json={"email": email, "password": password,
+                                               "kind": "bearer"})  # fmt: skip
+    token = r.json()["token"]
+    c.headers["Authorization"] = f"Bearer {token}"
+    return token
+
+
+async def _until(check, timeout: float = 30.0, what: str = "") -> None:
+    """Wait by polling state, never by a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def _connect(c, sid: int, clip: Path, messages: list):
+    pc = RTCPeerConnection()
+    channel = pc.createDataChannel("results")
+    channel.on("message", lambda m: messages.append(json.loads(m)))
+    player = MediaPlayer(str(clip))
+    pc.addTrack(player.video)
+    await pc.setLocalDescription(await pc.createOffer())
+    r = await c.post(f"/api/live/sessions/{sid}/offer",
+                     json={"sdp": pc.localDescription.sdp, "type": "offer"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    await pc.setRemoteDescription(RTCSessionDescription(**r.json()))
+    return pc, player
+
+
+async def _ready(c, sid: int) -> None:
+    async def ready() -> bool:
+        return (await c.get(f"/api/live/sessions/{sid}")).json()["state"] == "ready"
+
+    await _until(ready, what="the pose model to load")
+
+
+def test_a_clip_streamed_live_counts_what_analyze_counts(server, clip, pose_of) -> None:
+    """The repetitions reported live equal `analyze` on the same clip; the
+    therapist's WebSocket receives the same events; each is stored."""
+    host, db = server
+    expected = analyze_sequence(pose_of(CLIP), default_library().get("squat")).summary.reps
+
+    async def run():
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c, \
+                httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as t:  # fmt: skip
+            await _login(c, "pat@home.org", "patient-pw-1")
+            token = await _login(t, "thea@clinic.org", "therapist-pw-1")
+            sid = (await c.post("/api/live/sessions", json={"pain_before": 3})).json()["id"]
+            assert [x["id"] for x in (await t.get("/api/live/sessions")).json()] == [sid]
+            feed: list[dict] = []
+
+            async def therapist() -> None:
+                async with websockets.connect(f"ws://{host}/ws/sessions/{sid}?token={token}") as ws:
+                    async for raw in ws:
+                        feed.append(json.loads(raw))
+                        if feed[-1]["type"] == "summary":
+                            return
+
+            watching = asyncio.create_task(therapist())
+            await _ready(c, sid)
+            messages: list[dict] = []
+            pc, player = await _connect(c, sid, clip(CLIP), messages)
+
+            async def played() -> bool:
+                return player.video.readyState == "ended"
+
+            await _until(played, timeout=60, what="the clip to play")
+
+            async def drained() -> bool:
+                s = (await c.get(f"/api/live/sessions/{sid}")).json()
+                return s["processed"] + s["dropped"] >= s["received"]
+
+            await _until(drained, what="the last frames")
+            summary = (await c.post(f"/api/live/sessions/{sid}/end",
+                                    json={"pain_after": 2, "rpe": 4})).json()  # fmt: skip
+            await pc.close()
+            await asyncio.wait_for(watching, 10)
+            return sid, messages, feed, summary
+
+    sid, messages, feed, summary = asyncio.run(run())
+    reps = [m for m in messages if m["type"] == "rep"]
+    assert len(reps) == expected == summary["total"]
+    assert all(m["v"] == 1 for m in messages)
+    poses = [m for m in messages if m["type"] == "pose"]
+    assert poses and len(next(p for p in poses if p["landmarks"])["landmarks"]) == 33
+    assert "right_knee_flexion" in poses[-1]["angles"]
+    sets = [m for m in messages if m["type"] == "set"]
+    assert [m["set"] for m in sets] == [1, 2][:expected]  # 2 sets of 1 repetition
+    assert (
+        summary["received"] >= 200
+        and summary["processed"] + summary["dropped"] == (summary["received"])
+    )
+    # the therapist saw the same repetitions, at the same times
+    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep"] == [
+        m["rep"]["t_end_s"] for m in reps
+    ]
+    with db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert x.status == "complete" and (x.pain_before, x.pain_after, x.rpe) == (3, 2, 4)
+        assert len(x.repetitions) == expected and len(x.sets) == expected
+
+
+def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server, clip) -> None:
+    host, db = server
+
+    async def run():
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c:
+            await _login(c, "pat@home.org", "patient-pw-1")
+            sid = (await c.post("/api/live/sessions", json={})).json()["id"]
+            await _ready(c, sid)
+            messages: list[dict] = []
+            pc, _player = await _connect(c, sid, clip(CLIP), messages)
+
+            async def first_rep() -> bool:
+                return any(m["type"] == "rep" for m in messages)
+
+            await _until(first_rep, timeout=60, what="the first repetition")
+            await pc.close()  # the patient's browser is gone, mid-way
+
+            async def interrupted() -> bool:
+                return (await c.get(f"/api/live/sessions/{sid}")).json()["state"] == "interrupted"
+
+            await _until(interrupted, timeout=60, what="the session to be marked interrupted")
+            with db.session() as s:
+                x = s.get(ExerciseSession, sid)
+                stored = (x.status, len(x.repetitions))
+            again: list[dict] = []
+            pc2, _ = await _connect(c, sid, clip(CLIP), again)  # resumed within the window
+
+            async def running() -> bool:
+                return (await c.get(f"/api/live/sessions/{sid}")).json()["state"] == "running"
+
+            await _until(running, what="the session to run again")
+            r = await c.post(f"/api/live/sessions/{sid}/end", json={})
+            await pc2.close()
+            return sid, stored, r.json()
+
+    sid, stored, summary = asyncio.run(run())
+    assert stored[0] == "interrupted" and stored[1] >= 1
+    assert summary["total"] >= stored[1]
+    with db.session() as s:
+        assert s.get(ExerciseSession, sid).status == "complete"
+
+
+def test_live_access_is_checked(server) -> None:
+    host, _db = server
+
+    async def run():
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c, \
+                httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as t:  # fmt: skip
+            await _login(c, "pat@home.org", "patient-pw-1")
+            token = await _login(t, "thea@clinic.org", "therapist-pw-1")
+            r0 = await t.post("/api/live/sessions", json={})
+            assert r0.status_code == 403, r0.text
+            sid = (await c.post("/api/live/sessions", json={})).json()["id"]
+            no_video = {"sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", "type": "offer"}
+            bad = await c.post(f"/api/live/sessions/{sid}/offer", json=no_video)
+            assert bad.status_code == 422 and "invalid SDP offer" in bad.text
+            assert (await t.post(f"/api/live/sessions/{sid}/pause")).status_code == 403
+            watch = await t.post(f"/api/live/sessions/{sid}/watch",
+                                 json={"sdp": "v=0", "type": "offer"})  # fmt: skip
+            assert watch.status_code == 403 and "not consented to video" in watch.text
+            codes = []
+            for url in (f"ws://{host}/ws/sessions/{sid}", f"ws://{host}/ws/sessions/{sid}?token=x"):
+                with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+                    async with websockets.connect(url):
+                        pass
+                codes.append(info.value.response.status_code)
+            assert codes == [403, 403]  # the handshake is refused
+            async with websockets.connect(f"ws://{host}/ws/sessions/{sid}?token={token}") as ws:
+                first = json.loads(await ws.recv())  # the therapist of this patient may watch
+                assert first["v"] == 1 and first["type"] in ("status", "exercise")
+            await c.post(f"/api/live/sessions/{sid}/end", json={})
+            return token
+
+    asyncio.run(run())
