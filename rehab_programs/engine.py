@@ -140,6 +140,7 @@ class RepetitionEngine:
         self.reps: list[RepResult] = []
         self.partials = 0
         self.rejected = 0
+        self.last_signal_deg = math.nan  # the primary signal at the last frame (NaN: unseen)
         self._anchors = _AnchorTrack()
         self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
         self._side_score = dict.fromkeys(SIDES, 0.0)
@@ -157,6 +158,11 @@ class RepetitionEngine:
         )
         sides = (None,) if exercise.laterality == "midline" else SIDES
         self._landmark_idx = {s: [INDEX[n] for n in exercise.landmarks_for(s)] for s in sides}
+
+    @property
+    def rest_deg(self) -> float:
+        """Where the patient rests between repetitions (the counter's rest extreme)."""
+        return self.counter.rest_value_deg
 
     @property
     def side(self) -> str:
@@ -186,6 +192,7 @@ class RepetitionEngine:
         if image_landmarks is not None and size is not None and not self._view_done:
             events += self._check_view(t_s, image_landmarks, size)
         value = self._signal(angles, visibility)
+        self.last_signal_deg = value
         if math.isfinite(value):
             if self._lost:
                 events.append(TrackingRegained(t_s))

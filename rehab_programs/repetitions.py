@@ -63,6 +63,11 @@ class RepetitionCounter:
         # next one starts from, so its range of motion counts from there.
         self._rest_extreme = math.nan
 
+    @property
+    def rest_value_deg(self) -> float:
+        """The furthest rest-side value since the last repetition (NaN before any)."""
+        return self._rest_extreme
+
     def update(self, t_s: float, value: float, frame: int) -> tuple[str, Cycle] | None:
         """Advance by one sample. Returns None, or (outcome, cycle) with outcome
         one of "started", "completed", "partial", "too_short", "too_long",

@@ -251,7 +251,9 @@ class LiveSession:
         self._emit(message(
             "pose", t_s=item.t_s, frame=index, n_people=pose.n_people,
             landmarks=None if not pose.detected else np.round(lm[:, [0, 1, 3]], 4).tolist(),
-            angles=angles, server_ms=latency_ms,
+            angles=angles, server_ms=latency_ms, signal_deg=analyzer.engine.last_signal_deg,
+            rest_deg=analyzer.engine.rest_deg, target_rom_deg=analyzer.engine.target_rom_deg,
+            direction=analyzer.exercise.phases.direction,
         ))  # fmt: skip
         for event in events:
             self._on_event(event, item.t_s)

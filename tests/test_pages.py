@@ -204,3 +204,105 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     # the browser's own range check stops it, or the API names the field
     time.sleep(0.5)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 5
+
+
+# --------------------------------------------------------------------------- live session
+
+
+def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 4.0) -> tuple[Path, float]:
+    """A fake-camera file made from a shared clip: the first frame held for
+    `lead_s` (the patient gets ready), the clip, then the last frame held."""
+    import av
+
+    with av.open(str(clip)) as src:
+        stream = src.streams.video[0]
+        fps = float(stream.average_rate or 30)
+        frames = [f.reformat(width=640, height=360, format="yuv420p")
+                  for f in src.decode(stream)]  # fmt: skip
+    with av.open(str(out), "w", format="yuv4mpegpipe") as dst:
+        st = dst.add_stream("rawvideo", rate=round(fps))
+        st.width, st.height, st.pix_fmt = 640, 360, "yuv420p"
+        held = [frames[0]] * int(lead_s * fps) + frames + [frames[-1]] * int(tail_s * fps)
+        for i, f in enumerate(held):
+            frame = av.VideoFrame.from_ndarray(f.to_ndarray(), format="yuv420p")
+            frame.pts = i
+            for packet in st.encode(frame):
+                dst.mux(packet)
+        for packet in st.encode():
+            dst.mux(packet)
+    return out, len(held) / fps
+
+
+@pytest.fixture
+def camera_browser(tmp_path, clip):
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("Chromium absent: apt-get install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    y4m, _duration = _y4m(clip("squat_side_medflex.mp4"), tmp_path / "squat.y4m")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1400", "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={y4m}",
+                "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_live_session_in_chromium_with_a_fake_camera(camera_browser, site, pose_of) -> None:
+    """The patient page streams the fake camera (a shared squat clip) over
+    WebRTC, ends showing the count `analyze` gives, and a therapist's
+    WebSocket receives the same repetitions."""
+    import asyncio
+    import json
+
+    import websockets
+    from selenium.webdriver.common.by import By
+
+    base, _analysis = site
+    expected = analyze_sequence(pose_of("squat_side_medflex.mp4"),
+                                default_library().get("squat")).summary.reps  # fmt: skip
+    browser = camera_browser
+    _login(browser, base, "pat@home.org", "patient-pw-1")
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/live")
+    _labelled(browser)
+    browser.find_element(By.ID, "pain-before").send_keys("3")
+    browser.find_element(By.ID, "start-btn").click()
+    _text(browser, "#exercise-h", "Squat", timeout=30)
+    sid = int(browser.execute_script(
+        "return fetch('/api/live/sessions').then(r => r.json()).then(x => x[0].id)"))  # fmt: skip
+    token = browser.execute_script(  # a therapist watching on the WebSocket, with a bearer token
+        "return fetch('/api/auth/login', {method: 'POST', headers: {'Content-Type': "
+        "'application/json'}, body: JSON.stringify({email: 'thea@clinic.org', password: "
+        "'therapist-pw-1', kind: 'bearer'})}).then(r => r.json()).then(x => x.token)"
+    )
+    feed: list[dict] = []
+
+    async def watch() -> None:
+        url = base.replace("http", "ws") + f"/ws/sessions/{sid}?token={token}"
+        async with websockets.connect(url) as ws:
+            async for raw in ws:
+                feed.append(json.loads(raw))
+                if feed[-1]["type"] == "summary":
+                    return
+
+    thread = threading.Thread(target=lambda: asyncio.run(watch()), daemon=True)
+    thread.start()
+    _text(browser, "#count", str(expected), timeout=60)
+    time.sleep(1.0)  # into the held last frame: no movement, nothing more to count
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENS / "live_patient.png"))
+    assert browser.find_element(By.ID, "count").text == str(expected)
+    browser.find_element(By.ID, "finish").click()
+    browser.find_element(By.ID, "pain-after").send_keys("2")
+    browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
+    _text(browser, "#summary-text", f"{expected} repetition")
+    thread.join(15)
+    assert len([m for m in feed if m["type"] == "rep"]) == expected
+    assert feed[-1]["type"] == "summary" and feed[-1]["total"] == expected
