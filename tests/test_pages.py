@@ -209,7 +209,7 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
 # --------------------------------------------------------------------------- live session
 
 
-def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 4.0) -> tuple[Path, float]:
+def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0) -> tuple[Path, float]:
     """A fake-camera file made from a shared clip: the first frame held for
     `lead_s` (the patient gets ready), the clip, then the last frame held."""
     import av
@@ -254,10 +254,12 @@ def camera_browser(tmp_path, clip):
     driver.quit()
 
 
-def test_live_session_in_chromium_with_a_fake_camera(camera_browser, site, pose_of) -> None:
+def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, site,
+                                                     pose_of) -> None:  # fmt: skip
     """The patient page streams the fake camera (a shared squat clip) over
-    WebRTC, ends showing the count `analyze` gives, and a therapist's
-    WebSocket receives the same repetitions."""
+    WebRTC and ends showing the count `analyze` gives. A therapist's WebSocket
+    receives the same repetitions, and the therapist's live page shows them
+    with the patient's video, which the patient consented to share."""
     import asyncio
     import json
 
@@ -267,12 +269,13 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, site, pose_
     base, _analysis = site
     expected = analyze_sequence(pose_of("squat_side_medflex.mp4"),
                                 default_library().get("squat")).summary.reps  # fmt: skip
-    browser = camera_browser
+    therapist, browser = browser, camera_browser
     _login(browser, base, "pat@home.org", "patient-pw-1")
     _wait(browser, "#charts svg")
     browser.get(f"{base}/live")
     _labelled(browser)
     browser.find_element(By.ID, "pain-before").send_keys("3")
+    browser.find_element(By.ID, "consent").click()
     browser.find_element(By.ID, "start-btn").click()
     _text(browser, "#exercise-h", "Squat", timeout=30)
     sid = int(browser.execute_script(
@@ -294,6 +297,16 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, site, pose_
 
     thread = threading.Thread(target=lambda: asyncio.run(watch()), daemon=True)
     thread.start()
+    _login(therapist, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(therapist, "#live a").click()
+    _text(therapist, "#count", str(expected), timeout=60)
+    _wait(therapist, "#video-btn:not([hidden])").click()
+    deadline = time.monotonic() + 20
+    while not therapist.execute_script("return document.getElementById('video').videoWidth"):
+        assert time.monotonic() < deadline, "the relayed video never played"
+        time.sleep(0.2)
+    assert therapist.find_elements(By.CSS_SELECTOR, "#reps tbody tr")
+    therapist.save_screenshot(str(SCREENS / "live_therapist.png"))
     _text(browser, "#count", str(expected), timeout=60)
     time.sleep(1.0)  # into the held last frame: no movement, nothing more to count
     SCREENS.mkdir(parents=True, exist_ok=True)
