@@ -120,7 +120,7 @@ async def answer_patient(
     async def on_state() -> None:
         logger.info("session %s: patient connection %s", live.session_id, pc.connectionState)
         if pc.connectionState in ("failed", "closed") and peers.patient is pc:
-            live.interrupt()
+            await asyncio.to_thread(live.interrupt)  # writes the record: off the loop
 
     await _negotiate(pc, offer)
     return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}

@@ -71,27 +71,39 @@ def _owner(who, live: LiveSession) -> None:
 
 
 @router.post("/sessions", status_code=201)
-async def start(body: StartIn, request: Request, s: DbSession, who: User) -> dict:
+async def start(body: StartIn, request: Request, who: User) -> dict:
     """Open a live session on the patient's current program."""
     if who.role != "patient":
         raise HTTPException(403, "only a patient starts a live session")
-    version = prescriptions.active_program(s, who.id)
-    if version is None:
-        raise HTTPException(409, "no program prescribed yet: ask your therapist")
-    plan = list(program_from_data(version.document, f"program {version.program_id}").exercises)
-    x = records.start_session(
-        s, who.id, program_version_id=version.id, device=body.device,
-        pain_before=body.pain_before, video_consent=body.video_consent,
-    )  # fmt: skip
-    s.flush()
+    db = request.app.state.db
+
+    def create() -> tuple[int, list, int]:
+        # Database work off the event loop: SQLite may wait for its write lock.
+        with db.session() as s:
+            version = prescriptions.active_program(s, who.id)
+            if version is None:
+                raise HTTPException(409, "no program prescribed yet: ask your therapist")
+            doc = program_from_data(version.document, f"program {version.program_id}")
+            x = records.start_session(
+                s, who.id, program_version_id=version.id, device=body.device,
+                pain_before=body.pain_before, video_consent=body.video_consent,
+            )  # fmt: skip
+            return x.id, list(doc.exercises), version.version
+
+    sid, plan, version = await asyncio.to_thread(create)
     settings = request.app.state.settings
-    live = LiveSession(x.id, who.id, plan, request.app.state.db,
+    live = LiveSession(sid, who.id, plan, db,
                        request.app.state.estimator_factory(settings.live_variant),
                        video_consent=body.video_consent)  # fmt: skip
-    registry(request).sessions[x.id] = (live, PeerSet())
+    registry(request).sessions[sid] = (live, PeerSet())
     live.prepare(asyncio.get_running_loop())  # the model loads while the patient gets ready
-    return {"id": x.id, "exercises": [p.exercise_id for p in plan],
-            "program_version": version.version}  # fmt: skip
+    return {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}
+
+
+def _reopen(db, session_id: int) -> None:
+    with db.session() as s:
+        x = s.get(ExerciseSession, session_id)
+        x.status, x.ended_at = "in_progress", None
 
 
 @router.get("/sessions")
@@ -113,7 +125,7 @@ def status(session_id: int, request: Request, s: DbSession, who: User) -> dict:
 
 
 @router.post("/sessions/{session_id}/offer")
-async def offer(session_id: int, body: OfferIn, request: Request, s: DbSession, who: User) -> dict:
+async def offer(session_id: int, body: OfferIn, request: Request, who: User) -> dict:
     """The patient's SDP offer (also how an interrupted session is resumed)."""
     live, peers = registry(request).get(session_id)
     _owner(who, live)
@@ -121,8 +133,7 @@ async def offer(session_id: int, body: OfferIn, request: Request, s: DbSession, 
         raise HTTPException(409, f"session {session_id} has ended")
     if live.state == "interrupted":
         _check_window(request, live)
-        x = s.get(ExerciseSession, session_id)
-        x.status, x.ended_at = "in_progress", None
+        await asyncio.to_thread(_reopen, request.app.state.db, session_id)
         live.resume()
     config = ice_configuration(request.app.state.settings.ice_servers)
     try:
@@ -149,35 +160,46 @@ def pause(session_id: int, request: Request, who: User) -> dict:
 
 
 @router.post("/sessions/{session_id}/resume")
-def resume(session_id: int, request: Request, s: DbSession, who: User) -> dict:
+def resume(session_id: int, request: Request, who: User) -> dict:
     live, _ = registry(request).get(session_id)
     _owner(who, live)
     if live.state == "interrupted":
         _check_window(request, live)
-        x = s.get(ExerciseSession, session_id)
-        x.status, x.ended_at = "in_progress", None
+        _reopen(request.app.state.db, session_id)
     live.resume()
     return live.status()
 
 
 @router.post("/sessions/{session_id}/end")
-async def end(session_id: int, body: EndIn, request: Request, s: DbSession, who: User) -> dict:
+async def end(session_id: int, body: EndIn, request: Request, who: User) -> dict:
     """Finish: pain after, effort; the record is closed as complete."""
     live, peers = registry(request).get(session_id)
     _owner(who, live)
+    del registry(request).sessions[session_id]
     summary = await asyncio.to_thread(live.end)
     await peers.close()
-    records.end_session(s, s.get(ExerciseSession, session_id), "complete",
-                        pain_after=body.pain_after, rpe=body.rpe, notes=body.notes)  # fmt: skip
-    del registry(request).sessions[session_id]
+
+    def close() -> None:
+        with request.app.state.db.session() as s:
+            x = s.get(ExerciseSession, session_id)
+            records.end_session(
+                s, x, "complete", pain_after=body.pain_after, rpe=body.rpe, notes=body.notes
+            )
+
+    await asyncio.to_thread(close)
     return summary
 
 
 @router.post("/sessions/{session_id}/watch")
-async def watch(session_id: int, body: OfferIn, request: Request, s: DbSession, who: User) -> dict:
+async def watch(session_id: int, body: OfferIn, request: Request, who: User) -> dict:
     """A therapist receives the patient's video, only if the patient consented."""
     live, peers = registry(request).get(session_id)
-    require_therapist_of(s, who, live.patient_id)
+
+    def check() -> None:
+        with request.app.state.db.session() as s:
+            require_therapist_of(s, who, live.patient_id)
+
+    await asyncio.to_thread(check)
     if not live.video_consent:
         raise HTTPException(403, "the patient has not consented to video in this session")
     config = ice_configuration(request.app.state.settings.ice_servers)

@@ -1,0 +1,216 @@
+"""Live-session latency and capacity: real aiortc clients stream a shared clip
+(640x480, 30 fps, looped) into a real server over loopback WebRTC.
+
+    python benchmarks/live_latency.py [--clip FILE] [--seconds 15]
+        [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--out FILE.json]
+
+Glass-to-feedback latency is measured at the client: from the moment a frame
+is handed to the client's encoder to the moment its `pose` message arrives
+back on the DataChannel. It is matched by media time: the server stamps each
+result with the frame's time since the first frame of the stream.
+
+Per configuration (model variant : concurrent sessions) it prints p50 / p95
+latency, the effective result rate per session and the share of frames the
+server dropped (latest frame wins). A session "holds" at >= 15 results/s with
+p95 < 250 ms. Clients and server share this machine's cores, so the capacity
+is a lower bound for a server whose patients encode on their own devices.
+Not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import platform
+import socket
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CLIP = REPO.parent / "shared" / "data" / "clips" / "squat_side_yuyoujiang.mp4"
+FPS = 30
+HOLD_FPS, HOLD_P95_MS = 15.0, 250.0
+
+
+def _frames(clip: Path) -> list[np.ndarray]:
+    """The clip as 640x480 YUV frames (decoded once, looped while streaming)."""
+    import av
+
+    with av.open(str(clip)) as src:
+        return [f.reformat(width=640, height=480, format="yuv420p").to_ndarray()
+                for f in src.decode(video=0)]  # fmt: skip
+
+
+def _track(frames: list[np.ndarray], sent: dict[int, float]):
+    import av
+    from aiortc.mediastreams import MediaStreamTrack
+
+    class ClipTrack(MediaStreamTrack):
+        """30 fps from a list of frames, paced in real time; remembers when
+        each frame left for the encoder."""
+
+        kind = "video"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+            self.t0: float | None = None
+
+        async def recv(self):
+            if self.t0 is None:
+                self.t0 = time.monotonic()
+            due = self.t0 + self.n / FPS
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            frame = av.VideoFrame.from_ndarray(frames[self.n % len(frames)], format="yuv420p")
+            frame.pts = self.n * (90000 // FPS)
+            frame.time_base = fractions.Fraction(1, 90000)
+            sent[self.n] = time.monotonic()
+            self.n += 1
+            return frame
+
+    return ClipTrack()
+
+
+async def _session(base: str, email: str, frames, seconds: float) -> dict:
+    import httpx
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        r = await c.post("/api/auth/login", json={"email": email, "password": "benchmark-pw-1",
+                                                   "kind": "bearer"})  # fmt: skip
+        c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        sid = (await c.post("/api/live/sessions", json={})).json()["id"]
+        while (await c.get(f"/api/live/sessions/{sid}")).json()["state"] != "ready":
+            await asyncio.sleep(0.1)
+        sent: dict[int, float] = {}
+        latencies: list[float] = []
+        results = 0
+        pc = RTCPeerConnection()
+        channel = pc.createDataChannel("results")
+        started = time.monotonic()
+
+        def on_message(raw: str) -> None:
+            nonlocal results
+            m = json.loads(raw)
+            if m["type"] != "pose" or time.monotonic() - started < 2.0:  # skip warm-up
+                return
+            results += 1
+            n = round(m["t_s"] * FPS)
+            if n in sent:
+                latencies.append((time.monotonic() - sent[n]) * 1000)
+
+        channel.on("message", on_message)
+        pc.addTrack(_track(frames, sent))
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
+        answer = (await c.post(f"/api/live/sessions/{sid}/offer", json=offer)).json()
+        await pc.setRemoteDescription(RTCSessionDescription(**answer))
+        await asyncio.sleep(seconds + 2.0)
+        status = (await c.get(f"/api/live/sessions/{sid}")).json()
+        await c.post(f"/api/live/sessions/{sid}/end", json={})
+        await pc.close()
+    lat = np.array(latencies) if latencies else np.array([np.nan])
+    return {
+        "results_per_s": results / seconds,
+        "p50_ms": float(np.nanpercentile(lat, 50)),
+        "p95_ms": float(np.nanpercentile(lat, 95)),
+        "received": status["received"],
+        "dropped": status["dropped"],
+        "dropped_share": status["dropped"] / max(1, status["received"]),
+        "server_p50_ms": status["latency_ms_p50"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    from telerehab.server import accounts, prescriptions
+    from telerehab.server.app import create_app
+    from telerehab.server.db import open_database
+    from telerehab.settings import Settings
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
+    p.add_argument("--seconds", type=float, default=15.0)
+    configs = ["lite:1", "full:1", "lite:2", "lite:3", "lite:4", "lite:5"]
+    p.add_argument("--configs", nargs="+", default=configs)
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "live_latency.json")
+    args = p.parse_args(argv)
+    frames = _frames(args.clip)
+    most = max(int(c.split(":")[1]) for c in args.configs)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_database(f"sqlite:///{tmp}/bench.db")
+        with db.session() as s:
+            for k in range(most):
+                user = accounts.create_user(s, f"p{k}@bench.org", f"P{k}", "patient",
+                                            "benchmark-pw-1")  # fmt: skip
+                squats = [{"exercise": "squat", "sets": 1, "reps": 100}]
+                program = {"title": "Benchmark", "sessions_per_week": 3, "exercises": squats}
+                prescriptions.create_program(s, user.id, program, None)
+        for config in args.configs:
+            variant, n = config.split(":")
+            app = create_app(Settings(data_dir=Path(tmp), live_variant=variant), db)
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                   log_level="warning"))  # fmt: skip
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            while not server.started:
+                time.sleep(0.05)
+
+            async def run(n: int = int(n), port: int = port) -> list[dict]:
+                base = f"http://127.0.0.1:{port}"
+                return list(await asyncio.gather(*(
+                    _session(base, f"p{k}@bench.org", frames, args.seconds) for k in range(n)
+                )))  # fmt: skip
+
+            sessions = asyncio.run(run())
+            server.should_exit = True
+            thread.join(15)
+            row = {
+                "variant": variant, "sessions": int(n),
+                "results_per_s": float(np.mean([s["results_per_s"] for s in sessions])),
+                "p50_ms": float(np.mean([s["p50_ms"] for s in sessions])),
+                "p95_ms": float(np.max([s["p95_ms"] for s in sessions])),
+                "dropped_share": float(np.mean([s["dropped_share"] for s in sessions])),
+                "per_session": sessions,
+            }  # fmt: skip
+            row["holds"] = row["results_per_s"] >= HOLD_FPS and row["p95_ms"] < HOLD_P95_MS
+            rows.append(row)
+            print(f"{variant:5s} x{n}: {row['results_per_s']:5.1f} results/s per session, "
+                  f"p50 {row['p50_ms']:6.1f} ms, p95 {row['p95_ms']:6.1f} ms, dropped "
+                  f"{row['dropped_share']:.0%}, holds {row['holds']}", flush=True)  # fmt: skip
+        db.close()
+    print(f"\n{'model':6s} {'sessions':>8s} {'results/s':>10s} {'p50 ms':>8s} {'p95 ms':>8s} "
+          f"{'dropped':>8s} {'holds':>6s}")  # fmt: skip
+    for r in rows:
+        print(f"{r['variant']:6s} {r['sessions']:8d} {r['results_per_s']:10.1f} {r['p50_ms']:8.1f} "
+              f"{r['p95_ms']:8.1f} {r['dropped_share']:8.0%} {r['holds']!s:>6s}")  # fmt: skip
+    holding = [r["sessions"] for r in rows if r["variant"] == "lite" and r["holds"]]
+    print(
+        f"\nmost concurrent lite sessions holding >= {HOLD_FPS:g}/s with p95 < "
+        f"{HOLD_P95_MS:g} ms: {max(holding, default=0)}"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {platform.processor()}",
+        "clip": str(args.clip), "seconds": args.seconds, "rows": rows,
+    }, indent=1))  # fmt: skip
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
