@@ -319,3 +319,20 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     thread.join(15)
     assert len([m for m in feed if m["type"] == "rep"]) == expected
     assert feed[-1]["type"] == "summary" and feed[-1]["total"] == expected
+
+
+def test_live_page_without_a_camera_says_what_to_do(browser, site) -> None:
+    """Chromium here has no camera and no fake one: the page says so plainly
+    and will not start."""
+    from selenium.webdriver.common.by import By
+
+    base, _analysis = site
+    _login(browser, base, "pat@home.org", "patient-pw-1")
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/live")
+    _wait(browser, "#camera-error:not(:empty)")
+    text = browser.find_element(By.ID, "camera-error").text
+    assert ("Camera access was denied. Allow the camera" in text) or (
+        "The camera could not be opened" in text and "connected" in text
+    ), text
+    assert not browser.find_element(By.ID, "start-btn").is_enabled()
