@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     configs = ["lite:1", "full:1", "lite:2", "lite:3", "lite:4", "lite:5"]
     p.add_argument("--configs", nargs="+", default=configs)
+    p.add_argument("--max-people", type=int, default=1, help="people the live model looks for")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "live_latency.json")
     args = p.parse_args(argv)
     frames = _frames(args.clip)
@@ -158,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                 prescriptions.create_program(s, user.id, program, None)
         for config in args.configs:
             variant, n = config.split(":")
-            app = create_app(Settings(data_dir=Path(tmp), live_variant=variant), db)
+            settings = Settings(data_dir=Path(tmp), live_variant=variant,
+                                live_max_people=args.max_people)  # fmt: skip
+            app = create_app(settings, db)
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 port = sock.getsockname()[1]
@@ -206,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}",
-        "clip": str(args.clip), "seconds": args.seconds, "rows": rows,
+        "clip": str(args.clip), "seconds": args.seconds, "max_people": args.max_people,
+        "rows": rows,
     }, indent=1))  # fmt: skip
     print(f"written {args.out}")
     return 0

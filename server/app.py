@@ -33,14 +33,16 @@ PAGES = {
 }
 
 
-def estimator_factory(variant: str):
+def estimator_factory(variant: str, max_people: int = 4):
     """A callable that builds one live session's pose estimator (in its worker)."""
 
     def build():
         from telerehab.pose.backend import create_backend
         from telerehab.pose.estimator import PoseEstimator
 
-        return PoseEstimator(create_backend("mediapipe", variant=variant, mode="video"))
+        backend = create_backend("mediapipe", variant=variant, mode="video",
+                                 max_people=max_people)  # fmt: skip
+        return PoseEstimator(backend)
 
     return build
 

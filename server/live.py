@@ -204,9 +204,10 @@ class LiveSession:
             self.state = "error"
             self._emit(message("status", state="error", text=f"pose model failed: {exc}"))
             return
+        self._begin_exercise()
+        self._warm_up()
         if self.state == "created":
             self._set_state("ready")
-        self._begin_exercise()
         index = 0
         while not self._stop.is_set():
             item = self.slot.get()
@@ -234,6 +235,17 @@ class LiveSession:
             target_rom_deg=self._analyzer.engine.target_rom_deg,
             instructions=exercise.instructions, of=len(self.plan),
         ))  # fmt: skip
+
+    def _warm_up(self) -> None:
+        """Load the compiled kernels (numba's cache) before the first patient
+        frame, on a throwaway engine: the first repetition is not delayed."""
+        if self._analyzer is None:
+            return
+        from telerehab.pose.frame import PoseFrame
+
+        probe = LiveAnalyzer(self._analyzer.exercise)
+        for k in range(3):
+            probe.process(PoseFrame.empty(k / 30, k, 0, 640, 480))
 
     def _process(self, item: IncomingFrame, index: int) -> None:
         rgb = item.frame.to_ndarray(format="rgb24")

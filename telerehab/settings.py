@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     live_variant: ModelVariant = Field(
         default="lite", description="BlazePose model of live sessions (latency first)."
     )
+    live_max_people: int = Field(
+        default=4,
+        ge=1,
+        le=8,
+        description="People the live pose model looks for; 1 tracks from frame to frame "
+        "and runs the person detector only when tracking is lost (about half the cost).",
+    )
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."
     )

@@ -93,7 +93,8 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
     sid, plan, version = await asyncio.to_thread(create)
     settings = request.app.state.settings
     live = LiveSession(sid, who.id, plan, db,
-                       request.app.state.estimator_factory(settings.live_variant),
+                       request.app.state.estimator_factory(settings.live_variant,
+                                                           settings.live_max_people),
                        video_consent=body.video_consent)  # fmt: skip
     registry(request).sessions[sid] = (live, PeerSet())
     live.prepare(asyncio.get_running_loop())  # the model loads while the patient gets ready
