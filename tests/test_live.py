@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
 from telerehab.settings import Settings
+from tests.conftest import running
 
 CLIP = "squat_side_medflex.mp4"
 PROGRAM = {
@@ -35,7 +34,6 @@ PROGRAM = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, store):
     """A real server on a loopback port, with a therapist and a patient."""
-    import uvicorn
 
     folder = tmp_path_factory.mktemp("live")
     db = open_database(f"sqlite:///{folder / 'live.db'}")
@@ -45,19 +43,8 @@ def server(tmp_path_factory, store):
         accounts.link(s, t.id, p.id)
         prescriptions.create_program(s, p.id, PROGRAM, t.id)
     app = create_app(Settings(data_dir=folder, resume_window_s=60), db)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"127.0.0.1:{port}", db
-    srv.should_exit = True
-    thread.join(15)
+    with running(app) as port:
+        yield f"127.0.0.1:{port}", db
     db.close()
 
 

@@ -5,7 +5,6 @@ Screenshots are written to benchmarks/out/screens/ for a person to look at."""
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from telerehab.server import accounts, prescriptions, records
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.settings import Settings
+from tests.conftest import running
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENS = REPO / "benchmarks" / "out" / "screens"
@@ -53,7 +53,6 @@ def browser():
 def site(tmp_path_factory, pose_of):
     """A server on a free loopback port: a therapist, a patient, a program and
     four sessions holding the real analysis of a squat clip."""
-    import uvicorn
 
     folder = tmp_path_factory.mktemp("site")
     db = open_database(f"sqlite:///{folder / 'site.db'}")
@@ -68,19 +67,8 @@ def site(tmp_path_factory, pose_of):
             records.save_analysis(s, p.id, analysis, pain_before=before, pain_after=after,
                                   started_at=start + timedelta(days=4 * k))  # fmt: skip
     app = create_app(Settings(data_dir=folder), db)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}", analysis
-    server.should_exit = True
-    thread.join(10)
+    with running(app) as port:
+        yield f"http://127.0.0.1:{port}", analysis
     db.close()
 
 

@@ -39,6 +39,25 @@ const TR = {
   fmtDay(iso) { return new Date(iso).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" }); },
 };
 
+// BlazePose connections drawn as the live skeleton (landmark indices).
+TR.EDGES = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 24], [23, 24], [23, 25],
+  [25, 27], [24, 26], [26, 28], [27, 31], [28, 32], [0, 11], [0, 12]];
+
+// The skeleton of one `pose` message ([x, y, visibility] x 33, normalised) on a canvas.
+TR.drawSkeleton = function (canvas, landmarks, width, height) {
+  canvas.width = width; canvas.height = height;
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, width, height);
+  if (!landmarks) return;
+  g.lineWidth = 4; g.strokeStyle = "#3cf"; g.fillStyle = "#ff0";
+  for (const [a, b] of TR.EDGES) {
+    const p = landmarks[a], q = landmarks[b];
+    if (p[2] < 0.5 || q[2] < 0.5) continue;
+    g.beginPath(); g.moveTo(p[0] * width, p[1] * height); g.lineTo(q[0] * width, q[1] * height); g.stroke();
+  }
+  for (const p of landmarks) if (p[2] >= 0.5) { g.beginPath(); g.arc(p[0] * width, p[1] * height, 4, 0, 7); g.fill(); }
+};
+
 // A line chart as SVG. series: [{name, color, points: [[xLabel, y|null], ...]}],
 // band: [lo, hi] shaded (the target range); bars: draw bars instead of lines.
 TR.chart = function ({ title, series, band = null, yMax = null, bars = false, desc = "" }) {
