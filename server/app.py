@@ -52,11 +52,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or get_settings()
     db = db or open_database(settings.resolved_database_url)
     registry = live.Registry()
+    fanout = None
+    if settings.redis_url:
+        from .fanout import Fanout
+
+        fanout = Fanout(settings.redis_url, settings.redis_prefix)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         await registry.close_all()  # end live sessions, close peer connections
+        if fanout is not None:
+            await fanout.close()
 
     app = FastAPI(
         title="telerehab", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
@@ -65,6 +72,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.live = registry
+    app.state.fanout = fanout
     app.state.estimator_factory = estimator_factory
     for router in (auth, users, patients, programs, sessions, exports, live):
         app.include_router(router.router)

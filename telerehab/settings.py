@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."
     )
+    redis_url: str = Field(
+        default="",
+        description="Redis for fan-out of live sessions between server processes "
+        "(TELEREHAB_REDIS_URL, e.g. redis://127.0.0.1:6379/0); empty: one process.",
+    )
+    redis_prefix: str = Field(default="telerehab", description="Prefix of the Redis keys.")
     ice_servers: str = Field(
         default="", description="Comma-separated STUN/TURN URLs for WebRTC (none on a LAN)."
     )

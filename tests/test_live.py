@@ -226,3 +226,68 @@ def test_live_access_is_checked(server) -> None:
             return token
 
     asyncio.run(run())
+
+
+def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store, clip) -> None:
+    """The patient streams to server A; the therapist's WebSocket reaches
+    server B, which follows the session through Redis (127.0.0.1:6379)."""
+    import uuid
+
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.skip(f"Redis not reachable at {url}: {exc}")
+    prefix = f"telerehab-test-{uuid.uuid4().hex[:8]}"
+    db = open_database(f"sqlite:///{tmp_path / 'shared.db'}")
+    with db.session() as s:
+        t = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "therapist-pw-1")
+        p = accounts.create_user(s, "pat@home.org", "Pat", "patient", "patient-pw-1")
+        accounts.link(s, t.id, p.id)
+        prescriptions.create_program(s, p.id, PROGRAM, t.id)
+    settings = Settings(data_dir=tmp_path, redis_url=url, redis_prefix=prefix)
+    a, b = create_app(settings, db), create_app(settings, db)
+
+    async def run(host_a: str, host_b: str):
+        async with httpx.AsyncClient(base_url=f"http://{host_a}", timeout=30) as c, \
+                httpx.AsyncClient(base_url=f"http://{host_b}", timeout=30) as t:  # fmt: skip
+            await _login(c, "pat@home.org", "patient-pw-1")
+            token = await _login(t, "thea@clinic.org", "therapist-pw-1")
+            sid = (await c.post("/api/live/sessions", json={})).json()["id"]
+            await _ready(c, sid)
+            assert [x["id"] for x in (await t.get("/api/live/sessions")).json()] == [sid]
+            feed: list[dict] = []
+
+            async def therapist() -> None:
+                async with websockets.connect(
+                    f"ws://{host_b}/ws/sessions/{sid}?token={token}"
+                ) as ws:
+                    async for raw in ws:
+                        feed.append(json.loads(raw))
+                        if feed[-1]["type"] == "summary":
+                            return
+
+            watching = asyncio.create_task(therapist())
+            messages: list[dict] = []
+            pc, player = await _connect(c, sid, clip(CLIP), messages)
+
+            async def played() -> bool:
+                return player.video.readyState == "ended"
+
+            await _until(played, timeout=60, what="the clip to play")
+            summary = (await c.post(f"/api/live/sessions/{sid}/end", json={})).json()
+            await pc.close()
+            await asyncio.wait_for(watching, 15)
+            return messages, feed, summary
+
+    with running(a) as port_a, running(b) as port_b:
+        messages, feed, summary = asyncio.run(run(f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"))
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    db.close()
+    reps = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+    assert reps and len(reps) == summary["total"]
+    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep"] == reps
+    assert any(m["type"] == "pose" for m in feed) and feed[-1]["type"] == "summary"

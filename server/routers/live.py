@@ -97,6 +97,9 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
                                                            settings.live_max_people),
                        video_consent=body.video_consent)  # fmt: skip
     registry(request).sessions[sid] = (live, PeerSet())
+    fanout = request.app.state.fanout
+    if fanout is not None:  # other server processes' therapists follow through Redis
+        live.listeners.append(fanout.listener(sid, who.id, body.video_consent))
     live.prepare(asyncio.get_running_loop())  # the model loads while the patient gets ready
     return {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}
 
@@ -108,14 +111,23 @@ def _reopen(db, session_id: int) -> None:
 
 
 @router.get("/sessions")
-def list_live(request: Request, s: DbSession, who: User) -> list[dict]:
-    """Live sessions the caller may see (therapists: their patients')."""
-    out = []
-    for live, _peers in registry(request).sessions.values():
-        if accounts.can_read_patient(s, who, live.patient_id):
-            out.append({"id": live.session_id, "patient_id": live.patient_id,
-                        "state": live.state, "video": live.video_consent})  # fmt: skip
-    return out
+async def list_live(request: Request, who: User) -> list[dict]:
+    """Live sessions the caller may see (therapists: their patients'), in this
+    process and, with Redis, in the others."""
+    found = {live.session_id: {"patient_id": live.patient_id, "state": live.state,
+                               "video": live.video_consent}
+             for live, _peers in registry(request).sessions.values()}  # fmt: skip
+    fanout = request.app.state.fanout
+    if fanout is not None:
+        for sid, entry in (await fanout.sessions()).items():
+            found.setdefault(sid, entry)
+
+    def visible() -> list[dict]:
+        with request.app.state.db.session() as s:
+            return [{"id": sid, **entry} for sid, entry in sorted(found.items())
+                    if accounts.can_read_patient(s, who, entry["patient_id"])]  # fmt: skip
+
+    return await asyncio.to_thread(visible)
 
 
 @router.get("/sessions/{session_id}")
@@ -217,18 +229,31 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     app = websocket.app
     secret = websocket.cookies.get(COOKIE) or websocket.query_params.get("token")
     found = app.state.live.sessions.get(session_id)
-    with app.state.db.session() as s:
-        who = accounts.principal_for(s, secret) if secret else None
-        allowed = (
-            found is not None
-            and who is not None
-            and accounts.can_read_patient(s, who, found[0].patient_id)
-        )
+    fanout = app.state.fanout
+    patient_id = found[0].patient_id if found else None
+    if found is None and fanout is not None:  # held by another server process?
+        entry = (await fanout.sessions()).get(session_id)
+        patient_id = entry["patient_id"] if entry else None
+
+    def check() -> tuple[object, bool]:
+        with app.state.db.session() as s:
+            who = accounts.principal_for(s, secret) if secret else None
+            ok = (
+                patient_id is not None
+                and who is not None
+                and accounts.can_read_patient(s, who, patient_id)
+            )
+            return who, ok
+
+    who, allowed = await asyncio.to_thread(check)
     if not allowed:
         await websocket.close(code=4403 if who else 4401)
         return
-    live = found[0]
     await websocket.accept()
+    if found is None:
+        await _relay_remote(websocket, fanout, session_id)
+        return
+    live = found[0]
     queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=500)
 
     def listener(msg: dict) -> None:
@@ -249,5 +274,18 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     finally:
         if listener in live.listeners:
             live.listeners.remove(listener)
+    with contextlib.suppress(RuntimeError):
+        await websocket.close()
+
+
+async def _relay_remote(websocket: WebSocket, fanout, session_id: int) -> None:
+    """A session held by another process: its messages through Redis."""
+    try:
+        async for msg in fanout.follow(session_id):
+            await websocket.send_json(msg)
+            if msg["type"] == "summary":
+                break
+    except WebSocketDisconnect:
+        return
     with contextlib.suppress(RuntimeError):
         await websocket.close()
