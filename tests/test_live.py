@@ -31,17 +31,22 @@ PROGRAM = {
 }
 
 
+def _seed(db) -> None:
+    """A therapist and their patient, with the live program prescribed."""
+    with db.session() as s:
+        t = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "therapist-pw-1")
+        p = accounts.create_user(s, "pat@home.org", "Pat", "patient", "patient-pw-1")
+        accounts.link(s, t.id, p.id)
+        prescriptions.create_program(s, p.id, PROGRAM, t.id)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, store):
     """A real server on a loopback port, with a therapist and a patient."""
 
     folder = tmp_path_factory.mktemp("live")
     db = open_database(f"sqlite:///{folder / 'live.db'}")
-    with db.session() as s:
-        t = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "therapist-pw-1")
-        p = accounts.create_user(s, "pat@home.org", "Pat", "patient", "patient-pw-1")
-        accounts.link(s, t.id, p.id)
-        prescriptions.create_program(s, p.id, PROGRAM, t.id)
+    _seed(db)
     app = create_app(Settings(data_dir=folder, resume_window_s=60), db)
     with running(app) as port:
         yield f"127.0.0.1:{port}", db
@@ -241,11 +246,7 @@ def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store
         pytest.skip(f"Redis not reachable at {url}: {exc}")
     prefix = f"telerehab-test-{uuid.uuid4().hex[:8]}"
     db = open_database(f"sqlite:///{tmp_path / 'shared.db'}")
-    with db.session() as s:
-        t = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "therapist-pw-1")
-        p = accounts.create_user(s, "pat@home.org", "Pat", "patient", "patient-pw-1")
-        accounts.link(s, t.id, p.id)
-        prescriptions.create_program(s, p.id, PROGRAM, t.id)
+    _seed(db)
     settings = Settings(data_dir=tmp_path, redis_url=url, redis_prefix=prefix)
     a, b = create_app(settings, db), create_app(settings, db)
 
