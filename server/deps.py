@@ -17,15 +17,10 @@ from sqlalchemy.orm import Session
 
 from . import accounts
 from .accounts import Principal
-from .db import Database
 
 COOKIE = "telerehab_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-def get_db(request: Request) -> Database:
-    return request.app.state.db
 
 
 def get_session(request: Request) -> Iterator[Session]:

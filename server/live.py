@@ -128,13 +128,13 @@ class LiveSession:
     history: deque = field(default_factory=lambda: deque(maxlen=200))
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=90))
     processed: int = 0
+    failed: int = 0  # frames whose processing raised (logged)
 
     def __post_init__(self) -> None:
         self.slot = LatestFrame()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._lock = threading.Lock()
         self._analyzer: LiveAnalyzer | None = None
         self._estimator: PoseEstimator | None = None
         self._first_pts: float | None = None
@@ -216,8 +216,8 @@ class LiveSession:
             try:
                 self._process(item, index)
             except Exception:  # one bad frame must not end the session: log and count it
-                logger.exception("session %s: frame %d dropped", self.session_id, index)
-                self.slot.dropped += 1
+                logger.exception("session %s: frame %d failed", self.session_id, index)
+                self.failed += 1
             index += 1
         if self._estimator is not None:
             self._estimator.backend.close()
@@ -329,7 +329,7 @@ class LiveSession:
         )
         return message(
             "status", state=self.state, received=self.slot.received, dropped=self.slot.dropped,
-            processed=self.processed, latency_ms_p50=p50, fps=fps,
+            processed=self.processed, failed=self.failed, latency_ms_p50=p50, fps=fps,
             exercise_index=self.exercise_index, set=self.set_index, total=self.reps_total,
         )  # fmt: skip
 
@@ -340,6 +340,7 @@ class LiveSession:
             "received": self.slot.received,
             "dropped": self.slot.dropped,
             "processed": self.processed,
+            "failed": self.failed,
             "last_exercise": engine.exercise.id if engine else None,
         }
 
@@ -349,8 +350,6 @@ class LiveSession:
 
     def _emit(self, msg: dict) -> None:
         """From any thread: deliver on the event loop."""
-        if msg["type"] != "pose":
-            self.history.append(msg)  # replayed to a therapist who joins late
         loop = self.loop
         if loop is None or loop.is_closed():
             return
@@ -358,6 +357,8 @@ class LiveSession:
             loop.call_soon_threadsafe(self._deliver, msg)
 
     def _deliver(self, msg: dict) -> None:
+        if msg["type"] != "pose":  # on the loop: readers of the history run there too
+            self.history.append(msg)  # replayed to a therapist who joins late
         for listener in list(self.listeners):
             try:
                 listener(msg)
