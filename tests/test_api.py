@@ -266,3 +266,17 @@ def test_fhir_bundle_is_valid_r4(world) -> None:
     assert shoulder["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "51440002"
     adherence = [x for x in resources if "valueRatio" in x]
     assert adherence and adherence[-1]["valueRatio"]["denominator"]["value"] == 3
+
+
+def test_server_shutdown_records_live_sessions_as_interrupted(world) -> None:
+    from telerehab.server.tables import ExerciseSession
+
+    app, _ids, tokens = world
+    with TestClient(app) as patient:
+        patient.headers["Authorization"] = f"Bearer {tokens['patient']}"
+        sid = patient.post("/api/live/sessions", json={"pain_before": 4}).json()["id"]
+        assert patient.get(f"/api/live/sessions/{sid}").status_code == 200
+    # the server stopped with the session still live: nothing is left "in progress"
+    with app.state.db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert (x.status, x.pain_before) == ("interrupted", 4) and x.ended_at is not None

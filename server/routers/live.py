@@ -55,8 +55,11 @@ class Registry:
         return found
 
     async def close_all(self) -> None:
+        """Server shutdown: every session still live is recorded as interrupted
+        (with all its repetitions), then stopped."""
         for live, peers in list(self.sessions.values()):
             await peers.close()
+            await asyncio.to_thread(live.interrupt)
             await asyncio.to_thread(live.end)
         self.sessions.clear()
 
