@@ -29,7 +29,9 @@ def get_session(request: Request) -> Iterator[Session]:
         yield s
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits before the response leaves, so a
+# client never acts on a write that is not yet (or never) stored.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _secret(request: Request) -> str | None:

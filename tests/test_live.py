@@ -61,6 +61,12 @@ async def _login(c: httpx.AsyncClient, email: str, password: str) -> str:
     return token
 
 
+async def _start(c: httpx.AsyncClient, body: dict) -> int:
+    r = await c.post("/api/live/sessions", json=body)
+    assert r.status_code == 201, f"{r.status_code} {r.text}"
+    return r.json()["id"]
+
+
 async def _until(check, timeout: float = 30.0, what: str = "") -> None:
     """Wait by polling state, never by a fixed sleep."""
     deadline = time.monotonic() + timeout
@@ -102,7 +108,7 @@ def test_a_clip_streamed_live_counts_what_analyze_counts(server, clip, pose_of) 
                 httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as t:  # fmt: skip
             await _login(c, "pat@home.org", "patient-pw-1")
             token = await _login(t, "thea@clinic.org", "therapist-pw-1")
-            sid = (await c.post("/api/live/sessions", json={"pain_before": 3})).json()["id"]
+            sid = await _start(c, {"pain_before": 3})
             assert [x["id"] for x in (await t.get("/api/live/sessions")).json()] == [sid]
             feed: list[dict] = []
 
@@ -163,7 +169,7 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
     async def run():
         async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c:
             await _login(c, "pat@home.org", "patient-pw-1")
-            sid = (await c.post("/api/live/sessions", json={})).json()["id"]
+            sid = await _start(c, {})
             await _ready(c, sid)
             messages: list[dict] = []
             pc, _player = await _connect(c, sid, clip(CLIP), messages)
@@ -209,7 +215,7 @@ def test_live_access_is_checked(server) -> None:
             token = await _login(t, "thea@clinic.org", "therapist-pw-1")
             r0 = await t.post("/api/live/sessions", json={})
             assert r0.status_code == 403, r0.text
-            sid = (await c.post("/api/live/sessions", json={})).json()["id"]
+            sid = await _start(c, {})
             no_video = {"sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", "type": "offer"}
             bad = await c.post(f"/api/live/sessions/{sid}/offer", json=no_video)
             assert bad.status_code == 422 and "invalid SDP offer" in bad.text
@@ -255,7 +261,7 @@ def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store
                 httpx.AsyncClient(base_url=f"http://{host_b}", timeout=30) as t:  # fmt: skip
             await _login(c, "pat@home.org", "patient-pw-1")
             token = await _login(t, "thea@clinic.org", "therapist-pw-1")
-            sid = (await c.post("/api/live/sessions", json={})).json()["id"]
+            sid = await _start(c, {})
             await _ready(c, sid)
             assert [x["id"] for x in (await t.get("/api/live/sessions")).json()] == [sid]
             feed: list[dict] = []
