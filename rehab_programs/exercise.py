@@ -229,6 +229,19 @@ class Exercise:
         return tuple(dict.fromkeys(out))
 
 
+def _check_landmarks(origin: str, field: str, names: list[str], prefixes: tuple[str, ...]) -> None:
+    """Every name is a landmark, or one with a side prefix (`side_knee`)."""
+    known = [*NAMES, *(f"side_{n[5:]}" for n in NAMES if n.startswith("left_"))]
+    for i, name in enumerate(names):
+        real = name
+        for prefix in prefixes:
+            real = real.replace(prefix, "left_", 1)
+        if real not in NAMES:
+            raise ProgramError(
+                f"{origin}: {field}[{i}]: unknown landmark {name!r}{closest(name, known)}"
+            )
+
+
 def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
     """Check cross-references the schema cannot express, then freeze."""
     sided = m.laterality != "midline"
@@ -237,20 +250,9 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
         bases = {n.split("_", 1)[1] if n.startswith(SIDES) else n for n in ANGLE_NAMES}
         hint = closest(m.signal.angle, bases)
         raise ProgramError(f"{origin}: signal.angle: unknown angle {m.signal.angle!r}{hint}")
-    for i, name in enumerate(m.landmarks):
-        real = name.replace("side_", "left_", 1)
-        if real not in NAMES:
-            known = [*NAMES, *(f"side_{n[5:]}" for n in NAMES if n.startswith("left_"))]
-            raise ProgramError(
-                f"{origin}: landmarks[{i}]: unknown landmark {name!r}{closest(name, known)}"
-            )
+    _check_landmarks(origin, "landmarks", m.landmarks, ("side_",))
+    _check_landmarks(origin, "anchors", m.anchors, ("side_", "other_"))
     for i, name in enumerate(m.anchors):
-        real = name.replace("side_", "left_", 1).replace("other_", "left_", 1)
-        if real not in NAMES:
-            known = [*NAMES, *(f"side_{n[5:]}" for n in NAMES if n.startswith("left_"))]
-            raise ProgramError(
-                f"{origin}: anchors[{i}]: unknown landmark {name!r}{closest(name, known)}"
-            )
         if name.startswith("other_") and m.laterality != "unilateral":
             raise ProgramError(
                 f"{origin}: anchors[{i}]: {name!r} needs a unilateral exercise "

@@ -16,15 +16,16 @@ from .program_run import ProgramAnalysis
 REP_COLUMNS = tuple(f.name for f in dataclasses.fields(RepResult))
 
 
-def _clean(value: object) -> object:
+def json_ready(value: object) -> object:
+    """`value` for JSON: floats rounded to 4 places, NaN as None, tuples as lists."""
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, float):
         return round(value, 4)
-    if isinstance(value, tuple):
-        return [_clean(v) for v in value]
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     return value
 
 
@@ -35,7 +36,7 @@ def event_to_dict(event: Event) -> dict:
     fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     if "rep" in fields:
         fields["rep"] = dataclasses.asdict(fields["rep"])
-    return {"type": kind, **_clean(fields)}  # type: ignore[dict-item]
+    return {"type": kind, **json_ready(fields)}  # type: ignore[dict-item]
 
 
 def analysis_to_dict(analysis: Analysis, meta: dict | None = None) -> dict:
@@ -43,8 +44,8 @@ def analysis_to_dict(analysis: Analysis, meta: dict | None = None) -> dict:
     return {
         "schema": "telerehab.analysis/1",
         "meta": meta or {},
-        "summary": _clean(dataclasses.asdict(analysis.summary)),
-        "reps": [_clean(dataclasses.asdict(r)) for r in analysis.reps],
+        "summary": json_ready(dataclasses.asdict(analysis.summary)),
+        "reps": [json_ready(dataclasses.asdict(r)) for r in analysis.reps],
         "events": [event_to_dict(e) for e in analysis.events],
     }
 
@@ -59,8 +60,8 @@ def program_analysis_to_dict(result: ProgramAnalysis, meta: dict | None = None) 
         exercises.append({
             "exercise": p.exercise_id,
             "prescribed": {"sets": p.sets, "reps": p.reps, "side": p.side},
-            "t_start_s": _clean(run.t_start_s),
-            "t_end_s": _clean(run.t_end_s),
+            "t_start_s": json_ready(run.t_start_s),
+            "t_end_s": json_ready(run.t_end_s),
             **one,
         })  # fmt: skip
     return {

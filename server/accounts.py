@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from telerehab.errors import ConfigError, ConflictError
 
-from .tables import ROLES, AuthToken, CareLink, User, utcnow
+from .tables import ROLES, AuthToken, CareLink, User, as_utc, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's maintained defaults
 MIN_PASSWORD = 10
@@ -122,7 +122,7 @@ def principal_for(s: Session, secret: str) -> Principal | None:
     token = s.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(secret)))
     if token is None:
         return None
-    if token.expires_at is not None and _aware(token.expires_at) < utcnow():
+    if token.expires_at is not None and as_utc(token.expires_at) < utcnow():
         s.delete(token)
         return None
     user = s.get(User, token.user_id)
@@ -134,13 +134,6 @@ def principal_for(s: Session, secret: str) -> Principal | None:
 def revoke(s: Session, secret: str) -> None:
     """End one login."""
     s.execute(delete(AuthToken).where(AuthToken.token_hash == _digest(secret)))
-
-
-def _aware(t: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they were stored in UTC."""
-    from datetime import UTC
-
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def link(s: Session, therapist_id: int, patient_id: int) -> CareLink:

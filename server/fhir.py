@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from telerehab.rehab_programs.library import Library, default_library
 
-from .tables import ExerciseSession, User
+from .tables import ExerciseSession, User, as_utc
 from .trends import Trends
 
 SNOMED = "http://snomed.info/sct"
@@ -50,7 +50,7 @@ LATERALITY = {
 
 
 def _iso(t: datetime) -> str:
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    return as_utc(t).isoformat(timespec="seconds")
 
 
 def _observation(subject: str, category: str, code: dict, when: datetime, **value) -> dict:

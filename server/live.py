@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -41,6 +40,7 @@ from telerehab.rehab_programs.events import (
 )
 from telerehab.rehab_programs.library import default_library
 from telerehab.rehab_programs.program import Prescribed
+from telerehab.rehab_programs.report import json_ready
 
 from . import records
 from .db import Database
@@ -54,17 +54,7 @@ STATUS_EVERY_S = 1.0
 
 def message(kind: str, **fields: Any) -> dict:
     """A typed, versioned message."""
-    return {"v": SCHEMA, "type": kind, **{k: _plain(v) for k, v in fields.items()}}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 4)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+    return {"v": SCHEMA, "type": kind, **{k: json_ready(v) for k, v in fields.items()}}
 
 
 class LatestFrame:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from telerehab.rehab_programs.library import Library, default_library
 
-from .tables import ExerciseSession
+from .tables import ExerciseSession, as_utc
 
 PAIN_RISE = 2.0
 PAIN_FLARE = 3
@@ -77,7 +77,7 @@ class Trends:
 def iso_week(t: datetime | date) -> str:
     """`2026-W47` for a time (UTC) or a date."""
     if isinstance(t, datetime):
-        t = (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).date()
+        t = as_utc(t).date()
     y, w, _ = t.isocalendar()
     return f"{y}-W{w:02d}"
 
@@ -92,7 +92,7 @@ def _week_range(first: date, last: date) -> list[str]:
 
 
 def _day(t: datetime) -> date:
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC).date()
+    return as_utc(t).date()
 
 
 def compute_trends(
