@@ -30,6 +30,7 @@ from telerehab.pose.filters import OneEuroFilter, butterworth
 from telerehab.pose.frame import PoseFrame
 from telerehab.pose.kinematics import compute_angles
 from telerehab.pose.landmarks import INDEX, NAMES
+from telerehab.pose.plausibility import PlausibilityCheck, mask_implausible, without_implausible
 
 from .events import (
     Event,
@@ -42,6 +43,7 @@ from .events import (
     TrackingLost,
     TrackingRegained,
     WrongView,
+    UNSEEN,
 )
 from .exercise import SIDES, Exercise
 from .repetitions import Cycle, RepetitionCounter, State
@@ -63,6 +65,10 @@ FAULT_PENALTY = 20
 # real repetitions with a still camera, 0.60 with a panning hand-held camera;
 # 0.24-1.54 on the parkour clip (benchmarks/RESULTS.md).
 ANCHOR_MAX_TRAVEL = 0.65
+# A needed landmark out of frame or unseen in more than this share of a
+# repetition's frames makes its range of motion untrusted (`landmarks_unseen`):
+# a crop that hides the feet inflates squat knee flexion by about 30 deg.
+UNSEEN_MAX_SHARE = 0.25
 
 
 @dataclass(slots=True)
@@ -109,9 +115,10 @@ class RepetitionEngine:
     side: "auto", "left", "right" (unilateral), ignored otherwise.
     target_rom_deg / tempo_s: the program's prescription, else the exercise's.
     reps_per_set: emit SetCompleted every that many repetitions.
-    calibration_deg: (rest, end) of the patient's own range: the phase
-        thresholds become shares of it (`Phases.calibrated`), and it is the
-        target range unless one is prescribed.
+    calibration_deg: (rest, end) of the patient's own range, measured by the
+        therapist: the counter starts from that rest and range instead of
+        learning them (`Phases.counting`), and it is the target range unless
+        one is prescribed.
     """
 
     def __init__(
@@ -128,11 +135,10 @@ class RepetitionEngine:
         if exercise.laterality == "unilateral" and side not in ("auto", *SIDES):
             raise ValueError(f"side: expected auto, left or right, got {side!r}")
         self.exercise = exercise
-        phases = exercise.phases
+        model = exercise.phases.counting(exercise.rep_min_s, exercise.rep_max_s, calibration_deg)
         if calibration_deg is not None:
-            phases = phases.calibrated(*calibration_deg)
-            target_rom_deg = target_rom_deg or abs(calibration_deg[1] - calibration_deg[0])
-        self.counter = RepetitionCounter(phases, exercise.rep_min_s, exercise.rep_max_s)
+            target_rom_deg = target_rom_deg or model.range_deg
+        self.counter = RepetitionCounter(model)
         self.target_rom_deg = target_rom_deg or exercise.target_rom_deg[0]
         self.tempo_s = tempo_s or exercise.tempo_s
         self.reps_per_set = reps_per_set
@@ -142,6 +148,7 @@ class RepetitionEngine:
         self.rejected = 0
         self.last_signal_deg = math.nan  # the primary signal at the last frame (NaN: unseen)
         self._anchors = _AnchorTrack()
+        self._unseen = [0, 0]  # frames of the repetition in progress: unseen, all
         self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
         self._side_score = dict.fromkeys(SIDES, 0.0)
         self._side_locked = self._fixed_side is not None
@@ -215,6 +222,7 @@ class RepetitionEngine:
             self._side_locked = True
             self._rules = {r.id: _RuleTrack() for r in self.exercise.form_rules}
             self._anchors = _AnchorTrack()
+            self._unseen = [0, 0]
             self._cued = False
             for rule in self.exercise.form_rules:  # drift counts from the rest position
                 if rule.kind == "drift":
@@ -227,6 +235,7 @@ class RepetitionEngine:
                 events += self._cue_during(t_s, value)
         if self.counter.cycle is not None or kind == "completed":
             self._track_anchors(visibility, image_landmarks, size)
+            self._track_unseen(visibility, image_landmarks)
         if cycle is None:
             return events
         if kind == "started":
@@ -301,6 +310,23 @@ class RepetitionEngine:
             if visibility[idx] >= self.exercise.min_visibility and np.isfinite(pts[idx]).all():
                 track.seen.setdefault(idx, []).append((float(pts[idx, 0]), float(pts[idx, 1])))
 
+    def _track_unseen(self, visibility: np.ndarray, lm: np.ndarray | None) -> None:
+        """Count the frame as unseen when no side that is counted has all its
+        needed landmarks visible and inside the image."""
+        if self.exercise.laterality == "midline":
+            sides: tuple[str | None, ...] = (None,)
+        else:
+            sides = (self.side,) if self.side in SIDES else SIDES
+
+        def whole(side: str | None) -> bool:
+            idx = self._landmark_idx[side]
+            if not np.all(visibility[idx] >= self.exercise.min_visibility):
+                return False
+            return lm is None or bool(np.all((lm[idx, :2] >= 0) & (lm[idx, :2] <= 1)))
+
+        self._unseen[0] += not any(whole(s) for s in sides)
+        self._unseen[1] += 1
+
     def _moved(self) -> str:
         """Why the repetition just completed does not count, or "" if it does."""
         worst = self._anchors.travel()
@@ -356,7 +382,7 @@ class RepetitionEngine:
         excursion = c.v_max - c.v_min
         quality = 100.0
         if excursion < self.target_rom_deg:
-            faults.append("rom_short")
+            faults.append("short_range")
             quality -= ROM_PENALTY * min(
                 1.0, (self.target_rom_deg - excursion) / self.target_rom_deg
             )
@@ -364,7 +390,10 @@ class RepetitionEngine:
         if duration < TEMPO_FAST_SHARE * sum(self.tempo_s):
             faults.append("too_fast")
             quality -= TEMPO_PENALTY
-        quality -= FAULT_PENALTY * sum(1 for f in faults if f not in ("rom_short", "too_fast"))
+        quality -= FAULT_PENALTY * sum(1 for f in faults if f not in ("short_range", "too_fast"))
+        unseen, frames = self._unseen
+        if frames and unseen > UNSEEN_MAX_SHARE * frames:
+            faults.append(UNSEEN)
         arrive, depart, frame = c.turning(self.exercise.phases.direction)
         return RepResult(
             index=len(self.reps) + 1,
@@ -382,6 +411,7 @@ class RepetitionEngine:
             down_s=c.t_end_s - depart,
             quality=round(max(0.0, min(100.0, quality))),
             faults=tuple(faults),
+            target_rom_deg=self.target_rom_deg,
         )
 
     def _emit(self, t_s: float, key: str) -> list[Event]:
@@ -407,7 +437,7 @@ class RepetitionEngine:
             ):
                 return self._emit(t_s, rule.message)
         c = self.counter.cycle
-        direction = self.counter.phases.direction
+        direction = self.counter.direction
         if (
             c is not None
             and "rep.rom" in feedback
@@ -423,7 +453,7 @@ class RepetitionEngine:
         """After a repetition that had no cue during it: the first fault that
         has a message (too fast, a rule judged at the turning point)."""
         messages = {r.id: r.message for r in self.exercise.form_rules}
-        messages |= {"rom_short": "rep.rom", "too_fast": "rep.tempo"}
+        messages |= {"short_range": "rep.rom", "too_fast": "rep.tempo"}
         for fault in rep.faults:
             key = messages.get(fault)
             if key is not None and key in self.exercise.feedback:
@@ -489,6 +519,8 @@ class RepetitionEngine:
             mean_down_s=mean([r.down_s for r in reps]),
             mean_quality=mean([r.quality for r in reps]),
             faults=dict(faults),
+            mean_target_share=mean([r.target_share for r in reps if r.rom_trusted]),
+            target_rom_deg=self.target_rom_deg,
         )
 
 
@@ -509,6 +541,8 @@ class Summary:
     mean_down_s: float
     mean_quality: float
     faults: dict[str, int]
+    mean_target_share: float = math.nan  # of the target range, repetitions seen whole
+    target_rom_deg: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,7 +627,9 @@ class OfflineFeed:
 
 
 def filter_sequence(seq: PoseSequence, cutoff_hz: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
-    """(image, world) landmarks zero-phase filtered (image visibility left raw)."""
+    """(image, world) landmarks zero-phase filtered (image visibility left raw);
+    anatomically implausible frames (`pose.plausibility`) are missing, not movement."""
+    seq = without_implausible(seq)
     image = seq.image.copy()
     world = seq.world
     if len(seq) > 1:
@@ -629,9 +665,11 @@ class LiveAnalyzer:
         self._filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
         self._xy_filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
         self.last_angles: dict[str, float] = {}  # the smoothed angles of the last frame
+        self.plausibility = PlausibilityCheck()
 
     def process(self, frame: PoseFrame) -> list[Event]:
-        """Events caused by this frame."""
+        """Events caused by this frame (an implausible pose counts as not seen)."""
+        frame = mask_implausible(frame, self.plausibility.check(frame))
         tables = _angle_space_tables(
             self.exercise, frame.image_landmarks[None], frame.world_landmarks[None],
             frame.width, frame.height,

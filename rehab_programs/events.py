@@ -15,7 +15,11 @@ class RepResult:
     sample within max(5 deg, 5% of the excursion) of the extreme); hold_s: time
     spent within that band; up_s: from leaving rest to arrival; down_s: from
     leaving the band back to rest. quality is 0-100; faults are stable ids of
-    the form rules broken, plus `rom_short` and `too_fast`.
+    the form rules broken, plus `short_range` (the excursion fell short of the
+    target: the repetition still counts), `too_fast`, and `landmarks_unseen`
+    (a landmark the exercise needs was out of frame or unseen for part of the
+    repetition: its range of motion is not trusted, and trends leave it out).
+    target_rom_deg: the target the repetition was judged against.
     """
 
     index: int
@@ -33,6 +37,22 @@ class RepResult:
     down_s: float
     quality: int
     faults: tuple[str, ...] = field(default_factory=tuple)
+    target_rom_deg: float = float("nan")
+
+    @property
+    def target_share(self) -> float:
+        """The share of the target range reached (1.0: the target; NaN: no target)."""
+        if not self.target_rom_deg > 0:
+            return float("nan")
+        return self.excursion_deg / self.target_rom_deg
+
+    @property
+    def rom_trusted(self) -> bool:
+        """False when the landmarks it needs were not all seen (see `faults`)."""
+        return UNSEEN not in self.faults
+
+
+UNSEEN = "landmarks_unseen"
 
 
 @dataclass(frozen=True, slots=True)

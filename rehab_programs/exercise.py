@@ -2,7 +2,7 @@
 dataclasses the engine uses.
 
 An exercise names its primary signal (an angle of `telerehab.pose.kinematics`),
-the repetition phases as absolute thresholds with hysteresis, duration and
+the direction of the movement with priors and a noise floor, duration and
 tempo targets, the target range of motion with its clinical source, form
 rules, the landmarks it needs and its patient-facing feedback messages.
 """
@@ -10,7 +10,7 @@ rules, the landmarks it needs and its patient-facing feedback messages.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +21,7 @@ from telerehab.pose.kinematics import ANGLE_NAMES
 from telerehab.pose.landmarks import NAMES
 
 from .documents import closest, load_yaml, validate
+from .repetitions import CountingModel
 
 View = Literal["side", "front", "above", "back"]
 Laterality = Literal["bilateral", "unilateral", "midline"]
@@ -41,26 +42,20 @@ class SignalModel(_Strict):
     space: Literal["image", "world"] = "image"
 
 
-class RelativeModel(_Strict):
-    rest: float = Field(ge=0, lt=1, description="share of the calibrated range")
-    peak: float = Field(gt=0, le=1, description="share of the calibrated range")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RelativeModel:
-        if self.peak <= self.rest:
-            raise ValueError(f"peak ({self.peak}) must be above rest ({self.rest})")
-        return self
-
-
 class PhasesModel(_Strict):
     direction: Literal["increase", "decrease"] = Field(
         description="how the signal moves from the rest position towards the turning point"
     )
-    rest_deg: float = Field(ge=-90, le=180, description="rest zone boundary")
-    peak_deg: float = Field(ge=-90, le=180, description="turning zone boundary")
-    relative: RelativeModel = Field(
-        default=RelativeModel(rest=0.3, peak=0.65),
-        description="thresholds as shares of a patient's calibrated range, used when one is given",
+    rest_deg: float = Field(
+        ge=-90, le=180, description="prior: where a typical patient's rest lies (not a gate)"
+    )
+    peak_deg: float = Field(
+        ge=-90, le=180, description="prior: a typical turning point (not a gate)"
+    )
+    min_excursion_deg: float = Field(
+        ge=2,
+        le=90,
+        description="the smallest excursion from rest that is a repetition, whatever the jitter",
     )
 
     @model_validator(mode="after")
@@ -124,19 +119,33 @@ class ExerciseModel(_Strict):
 
 @dataclass(frozen=True, slots=True)
 class Phases:
-    """Thresholds with hysteresis, in degrees of the primary signal."""
+    """How the primary signal moves, in degrees.
 
-    direction: int  # +1: the movement increases the signal; -1: decreases it
+    direction: +1 when the movement increases the signal, -1 when it decreases it.
+    rest_deg / peak_deg: priors, where a typical patient rests and turns. They
+        never gate counting (the counter learns the patient's own rest and
+        range, see `repetitions`); before anything is learned they say whether
+        a recording starts at rest or mid-movement.
+    min_excursion_deg: the absolute part of the counter's noise floor.
+    """
+
+    direction: int
     rest_deg: float
     peak_deg: float
-    rest_share: float = 0.3  # of a calibrated range (see `calibrated`)
-    peak_share: float = 0.65
+    min_excursion_deg: float
 
-    def calibrated(self, rest_deg: float, end_deg: float) -> Phases:
-        """Thresholds for a patient's own range: `rest_deg` is where they start,
-        `end_deg` the furthest they reach (measured by the therapist, or in an
-        earlier session). A stiff shoulder that abducts only to 80 deg still
-        counts repetitions, judged against its own range."""
+    def counting(
+        self, min_s: float, max_s: float, calibration_deg: tuple[float, float] | None = None
+    ) -> CountingModel:
+        """The counter's model; `calibration_deg` (rest, end) is a patient's own
+        range measured by the therapist: the rest to start from and the typical
+        excursion, instead of learning them from the recording."""
+        prior = (self.rest_deg, self.peak_deg)
+        if calibration_deg is None:
+            return CountingModel(
+                self.direction, self.min_excursion_deg, min_s, max_s, prior_deg=prior
+            )
+        rest_deg, end_deg = calibration_deg
         span = (end_deg - rest_deg) * self.direction
         if not (math.isfinite(span) and span >= MIN_CALIBRATED_SPAN_DEG):
             way = "above" if self.direction > 0 else "below"
@@ -144,20 +153,10 @@ class Phases:
                 f"calibration: the end of the range ({end_deg:g} deg) must lie at least "
                 f"{MIN_CALIBRATED_SPAN_DEG:g} deg {way} its rest ({rest_deg:g} deg)"
             )
-        step = end_deg - rest_deg
-        return replace(
-            self,
-            rest_deg=rest_deg + self.rest_share * step,
-            peak_deg=rest_deg + self.peak_share * step,
-        )
-
-    def at_rest(self, value: float) -> bool:
-        """Inside the rest zone."""
-        return (value - self.rest_deg) * self.direction <= 0
-
-    def at_peak(self, value: float) -> bool:
-        """Inside the turning zone."""
-        return (value - self.peak_deg) * self.direction >= 0
+        # A span measured by the therapist is this patient's range: a floor above
+        # half of it would refuse the repetitions it describes.
+        floor = min(self.min_excursion_deg, span / 2)
+        return CountingModel(self.direction, floor, min_s, max_s, rest_deg, span, prior)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +282,7 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
             1 if m.phases.direction == "increase" else -1,
             m.phases.rest_deg,
             m.phases.peak_deg,
-            m.phases.relative.rest,
-            m.phases.relative.peak,
+            m.phases.min_excursion_deg,
         ),
         rep_min_s=m.rep_duration.min_s,
         rep_max_s=m.rep_duration.max_s,

@@ -331,7 +331,9 @@ def _exercises_show(args: argparse.Namespace) -> int:
     print(f"sides           {ex.laterality}")
     print(f"signal          {ex.signal_angle} ({ex.signal_space} space); it {way} during the move")
     print(
-        f"phases          rest beyond {ph.rest_deg:g} deg, turning point beyond {ph.peak_deg:g} deg"
+        f"counting        any excursion from the patient's own rest of at least "
+        f"{ph.min_excursion_deg:g} deg (more if the signal is noisy); typical rest "
+        f"{ph.rest_deg:g} deg, turning point {ph.peak_deg:g} deg"
     )
     print(f"repetition      {ex.rep_min_s:g}-{ex.rep_max_s:g} s")
     lo, hi = ex.target_rom_deg
@@ -359,7 +361,7 @@ def _calibration(text: str, exercise) -> tuple[float, float]:
 
     try:
         rest, end = (float(v) for v in text.split(","))
-        exercise.phases.calibrated(rest, end)
+        exercise.phases.counting(1, 2, (rest, end))
     except ValueError as exc:
         why = str(exc) if "calibration" in str(exc) else "expected two numbers REST,END"
         raise ConfigError(f"--calibration {text!r}: {why}") from None
