@@ -16,13 +16,17 @@ it as frames arrive; `mask_implausible` runs it over a whole sequence), from:
 - jump: the mid-hip moves faster than `MAX_SPEED_TRUNKS` trunk lengths a
   second (walking is about 2-3, a jump about 6): another person was taken;
 - segment: a limb segment (world landmarks, metres) longer than `MAX_SEGMENT`
-  times the trunk; the longest (the thigh) is about 0.9 trunk lengths.
+  times the trunk; the longest (the thigh) is about 0.9 trunk lengths;
+- flicker: the patient was found in under half the frames of the last
+  `FLICKER_S`: a track that comes and goes (the body lost in the dark) lands
+  on a different place each time it comes back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +42,7 @@ FLIP_WITHIN_S = 0.2
 FLIP_HOLD_S = 5.0
 MAX_SPEED_TRUNKS = 15.0
 MAX_SEGMENT = 1.6
+FLICKER_S = 0.5
 
 _SH = [INDEX["left_shoulder"], INDEX["right_shoulder"]]
 _HIP = [INDEX["left_hip"], INDEX["right_hip"]]
@@ -60,7 +65,8 @@ class PlausibilityCheck:
         self._last: tuple[float, np.ndarray, np.ndarray, float] | None = None  # t, hip, dir, trunk
         self._before_flip: np.ndarray | None = None  # trunk direction before a flip
         self._flip_t = math.nan
-        self.counts: dict[str, int] = {"flip": 0, "jump": 0, "segment": 0}
+        self._seen: deque[tuple[float, bool]] = deque()  # (t_s, found) over FLICKER_S
+        self.counts: dict[str, int] = {"flip": 0, "jump": 0, "segment": 0, "flicker": 0}
 
     def check(self, frame: PoseFrame) -> str:
         """"" for a plausible frame (or one with no trunk to judge), else the reason."""
@@ -74,9 +80,16 @@ class PlausibilityCheck:
         hip, sh = xy[_HIP].mean(axis=0), xy[_SH].mean(axis=0)
         trunk_vec = sh - hip
         trunk = float(np.linalg.norm(trunk_vec))
-        if not (np.isfinite(trunk) and trunk > 0):
-            return ""
         t = frame.t_s
+        found = bool(np.isfinite(trunk) and trunk > 0)
+        seen = self._seen
+        seen.append((t, found))
+        while t - seen[0][0] > FLICKER_S:
+            seen.popleft()
+        if not found:
+            return ""
+        if t - seen[0][0] >= FLICKER_S * 0.9 and 2 * sum(f for _t, f in seen) < len(seen):
+            return "flicker"
         w = frame.world_landmarks.astype(np.float64)
         w_trunk = float(np.linalg.norm(w[_SH].mean(axis=0) - w[_HIP].mean(axis=0)))
         if np.isfinite(w_trunk) and w_trunk > 0:

@@ -46,7 +46,7 @@ from .events import (
     UNSEEN,
 )
 from .exercise import SIDES, Exercise
-from .repetitions import Cycle, RepetitionCounter, State
+from .repetitions import START_SHARE, Cycle, RepetitionCounter, State
 
 _LS, _RS, _LH, _RH = (
     INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
@@ -65,6 +65,15 @@ FAULT_PENALTY = 20
 # real repetitions with a still camera, 0.60 with a panning hand-held camera;
 # 0.24-1.54 on the parkour clip (benchmarks/RESULTS.md).
 ANCHOR_MAX_TRAVEL = 0.65
+# The trunk's direction in the image turned at most 41 deg during a real
+# repetition on the shared clips (back extension 35-41, squat 14-26, push-up
+# and curls under 16): a turn, a roll or a flip turns it further. Travel alone
+# can be a hand-held camera (up to 0.6 above) and turning alone the exercise's
+# own trunk movement; both together (a take-off, a turn while walking: 55-65
+# deg with 0.4-0.5 trunk lengths on the parkour clip) mean the body moved.
+TRUNK_MAX_TURN_DEG = 90.0
+TRUNK_TURN_WITH_TRAVEL_DEG = 45.0
+TRAVEL_WITH_TURN = 0.3
 # A needed landmark out of frame or unseen in more than this share of a
 # repetition's frames makes its range of motion untrusted (`landmarks_unseen`):
 # a crop that hides the feet inflates squat knee flexion by about 30 deg.
@@ -73,11 +82,36 @@ UNSEEN_MAX_SHARE = 0.25
 
 @dataclass(slots=True)
 class _AnchorTrack:
-    """Where the anchors went during the repetition in progress."""
+    """Where the anchors and the trunk went during the repetition in progress.
 
-    frames: int = 0
-    seen: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
-    trunk_px: list[float] = field(default_factory=list)
+    Everything is kept per frame with the signal, so that the judgement at the
+    end covers the repetition proper (`core`): the frames where the signal is
+    beyond the counter's start threshold, not the tails spent at rest.
+    """
+
+    signal: list[float] = field(default_factory=list)  # u = direction * signal, per frame
+    seen: dict[int, list[tuple[int, float, float]]] = field(default_factory=dict)  # (k, x, y)
+    trunk_px: list[tuple[int, float]] = field(default_factory=list)
+    trunk_dir_deg: list[tuple[int, float]] = field(default_factory=list)  # unwrapped
+    core: set[int] | None = None
+
+    def restrict(self, rest_u: float, beyond: float) -> None:
+        """Keep the frames whose u is more than `beyond` from `rest_u`."""
+        u = np.asarray(self.signal, dtype=np.float64)
+        if not u.size or not math.isfinite(rest_u):
+            return
+        self.core = {int(k) for k in np.flatnonzero(u - rest_u > beyond)}
+
+    def _keep(self, k: int) -> bool:
+        return self.core is None or k in self.core
+
+    def turned_deg(self) -> float:
+        """How far the trunk turned in the image plane (10th-90th percentile)."""
+        dirs = [d for k, d in self.trunk_dir_deg if self._keep(k)]
+        if len(dirs) < 2:
+            return 0.0
+        lo, hi = np.percentile(dirs, [10, 90])
+        return float(hi - lo)
 
     def travel(self) -> tuple[int, float] | None:
         """(landmark, largest extent in trunk lengths) among anchors seen in at
@@ -86,14 +120,17 @@ class _AnchorTrack:
         The extent is the 10th-90th percentile range of x and of y, so a pose
         glitch of a few frames does not reject a repetition.
         """
-        if not self.trunk_px:
+        trunks = [v for k, v in self.trunk_px if self._keep(k)]
+        if not trunks:
             return None
-        trunk = float(np.median(self.trunk_px))
+        trunk = float(np.median(trunks))
+        frames = len(self.core) if self.core is not None else len(self.signal)
         worst: tuple[int, float] | None = None
         for idx, pts in self.seen.items():
-            if len(pts) * 2 < self.frames or trunk <= 0:
+            kept = [(x, y) for k, x, y in pts if self._keep(k)]
+            if len(kept) * 2 < frames or trunk <= 0:
                 continue
-            lo, hi = np.percentile(np.asarray(pts), [10, 90], axis=0)
+            lo, hi = np.percentile(np.asarray(kept), [10, 90], axis=0)
             extent = float(np.max(hi - lo)) / trunk
             if worst is None or extent > worst[1]:
                 worst = (idx, extent)
@@ -234,13 +271,13 @@ class RepetitionEngine:
             if not self._cued:
                 events += self._cue_during(t_s, value)
         if self.counter.cycle is not None or kind == "completed":
-            self._track_anchors(visibility, image_landmarks, size)
+            self._track_anchors(value, visibility, image_landmarks, size)
             self._track_unseen(visibility, image_landmarks)
         if cycle is None:
             return events
         if kind == "started":
             events.append(RepStarted(cycle.t_start_s, len(self.reps) + 1))
-        elif kind == "completed" and (moved := self._moved()):
+        elif kind == "completed" and (moved := self._moved(cycle)):
             self.rejected += 1
             events.append(RepRejected(t_s, moved))
         elif kind == "completed":
@@ -294,21 +331,31 @@ class RepetitionEngine:
         return max(values) if values else math.nan
 
     def _track_anchors(
-        self, visibility: np.ndarray, lm: np.ndarray | None, size: tuple[int, int] | None
+        self,
+        value: float,
+        visibility: np.ndarray,
+        lm: np.ndarray | None,
+        size: tuple[int, int] | None,
     ) -> None:
-        if lm is None or size is None or not self.exercise.anchors:
+        if lm is None or size is None:
             return
         w, h = size
         track = self._anchors
-        track.frames += 1
+        k = len(track.signal)
+        track.signal.append(value * self.counter.direction)
         pts = lm[:, :2] * (w, h)
-        trunk = np.linalg.norm((pts[_LS] + pts[_RS]) / 2 - (pts[_LH] + pts[_RH]) / 2)
+        vec = (pts[_LS] + pts[_RS]) / 2 - (pts[_LH] + pts[_RH]) / 2
+        trunk = np.linalg.norm(vec)
         if np.isfinite(trunk):
-            track.trunk_px.append(float(trunk))
-        for name in self.exercise.anchors_for(self.side):
+            track.trunk_px.append((k, float(trunk)))
+            deg = math.degrees(math.atan2(vec[1], vec[0]))
+            if track.trunk_dir_deg:  # unwrap: the nearest turn to the last direction
+                deg += 360.0 * round((track.trunk_dir_deg[-1][1] - deg) / 360.0)
+            track.trunk_dir_deg.append((k, deg))
+        for name in self.exercise.anchors_for(self.side) if self.exercise.anchors else ():
             idx = INDEX[name]
             if visibility[idx] >= self.exercise.min_visibility and np.isfinite(pts[idx]).all():
-                track.seen.setdefault(idx, []).append((float(pts[idx, 0]), float(pts[idx, 1])))
+                track.seen.setdefault(idx, []).append((k, float(pts[idx, 0]), float(pts[idx, 1])))
 
     def _track_unseen(self, visibility: np.ndarray, lm: np.ndarray | None) -> None:
         """Count the frame as unseen when no side that is counted has all its
@@ -327,9 +374,28 @@ class RepetitionEngine:
         self._unseen[0] += not any(whole(s) for s in sides)
         self._unseen[1] += 1
 
-    def _moved(self) -> str:
+    def _moved(self, cycle: Cycle) -> str:
         """Why the repetition just completed does not count, or "" if it does."""
+        self._anchors.restrict(
+            cycle.rest_deg * self.counter.direction, START_SHARE * self.counter.floor_deg
+        )
+        turned = self._anchors.turned_deg()
+        if turned > TRUNK_MAX_TURN_DEG:
+            return (
+                f"not counted: the body turned {turned:.0f} deg (more than "
+                f"{TRUNK_MAX_TURN_DEG:g}); this exercise is done in place"
+            )
         worst = self._anchors.travel()
+        if (
+            worst is not None
+            and worst[1] > TRAVEL_WITH_TURN
+            and turned > TRUNK_TURN_WITH_TRAVEL_DEG
+        ):
+            name = NAMES[worst[0]].replace("_", " ")
+            return (
+                f"not counted: the {name} moved {worst[1]:.1f} trunk lengths while the "
+                f"body turned {turned:.0f} deg; this exercise is done in place"
+            )
         if worst is None or worst[1] <= ANCHOR_MAX_TRAVEL:
             return ""
         name = NAMES[worst[0]].replace("_", " ")

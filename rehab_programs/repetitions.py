@@ -28,7 +28,9 @@ Working in `u = direction * signal` (the movement always increases u):
   hysteresis is therefore relative to each repetition's own range.
 - it counts when its excursion reaches the floor and at least `LEARNED_SHARE`
   of the patient's typical repetition (the median of the last ones counted),
-  and its duration is within bounds; otherwise it is reported as a partial.
+  it started from a rest on the rest side of the exercise's prior (a reduced
+  range shortens how far a patient goes, not where they rest), and its
+  duration is within bounds; otherwise it is reported as a partial.
 
 Every state change depends only on the samples so far (causal), so the live
 and the offline drivers count the same way. A missing sample (NaN: not seen)
@@ -83,13 +85,15 @@ class CountingModel:
     range_deg: float = math.nan
     prior_deg: tuple[float, float] = (math.nan, math.nan)
 
-    def plausible_rest(self, value: float) -> bool:
+    def plausible_rest(self, value: float, *, strict: bool = True) -> bool:
         """The prior: `value` lies on the rest side of the midway point between a
-        typical patient's rest and turning point (`prior_deg`), so a recording
-        that starts there can be taken to start at rest."""
+        typical patient's rest and turning point (`prior_deg`). A reduced range
+        shortens how far a patient goes, not where they rest: a repetition
+        starts from such a rest, and a recording that starts there can be taken
+        to start at rest. Without a prior: False when `strict`, else True."""
         rest, peak = self.prior_deg
         if not (math.isfinite(rest) and math.isfinite(peak)):
-            return False
+            return not strict
         return (value - (rest + peak) / 2) * self.direction <= 0
 
 
@@ -234,7 +238,11 @@ class RepetitionCounter:
             self.state = State.TURNING
         if u - self._rest > max(RETURN_SHARE * excursion, 0.5 * half_floor):
             return None
-        if excursion < self.count_threshold_deg or not cycle.from_confirmed_rest:
+        if (
+            excursion < self.count_threshold_deg
+            or not cycle.from_confirmed_rest
+            or not self.model.plausible_rest(cycle.rest_deg, strict=False)
+        ):
             return self._finish(t_s, "partial")
         duration = t_s - cycle.t_start_s
         if duration < self.model.min_s:
