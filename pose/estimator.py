@@ -18,6 +18,7 @@ import numpy as np
 from telerehab.errors import VideoError
 
 from .backend import PoseBackend, create_backend
+from .camera_motion import CameraMotion
 from .frame import PoseFrame
 from .tracking import PatientTracker
 from .video import VideoFile, VideoFrame, VideoInfo, open_video
@@ -26,27 +27,38 @@ logger = logging.getLogger(__name__)
 
 
 class PoseEstimator:
-    """Runs a backend on frames and follows one patient among the people seen."""
+    """Runs a backend on frames, follows one patient among the people seen, and
+    measures the camera's own motion (`CameraMotion`) beside the patient."""
 
-    def __init__(self, backend: PoseBackend, tracker: PatientTracker | None = None) -> None:
+    def __init__(
+        self,
+        backend: PoseBackend,
+        tracker: PatientTracker | None = None,
+        camera: CameraMotion | None = None,
+    ) -> None:
         self.backend = backend
         self.tracker = tracker or PatientTracker()
+        self.camera = camera or CameraMotion()
 
     def process(self, frame: VideoFrame) -> PoseFrame:
         """The patient's pose in `frame` (NaN landmarks when not found)."""
         h, w = frame.rgb.shape[:2]
         found = self.backend.detect(frame.rgb, frame.t_s)
         choice = self.tracker.select(found.image)
-        if choice is None:
-            return PoseFrame.empty(frame.t_s, frame.index, found.n_people, w, h)
+        landmarks = found.image[choice] if choice is not None else None
+        shift = self.camera.update(frame.rgb, None if landmarks is None else landmarks[:, :2])
+        camera_xy = (float(shift[0]), float(shift[1]))
+        if landmarks is None:
+            return PoseFrame.empty(frame.t_s, frame.index, found.n_people, w, h, camera_xy)
         return PoseFrame(
-            image_landmarks=found.image[choice],
+            image_landmarks=landmarks,
             world_landmarks=found.world[choice],
             t_s=frame.t_s,
             index=frame.index,
             n_people=found.n_people,
             width=w,
             height=h,
+            camera_xy=camera_xy,
         )
 
 
@@ -58,6 +70,8 @@ class PoseSequence:
     world: (T, 33, 3) float32 metres; NaN where not found.
     t_s: (T,) float64 seconds from the first frame; index: (T,) int64 frame numbers.
     n_people: (T,) int16, people seen per frame.
+    camera_xy: (T, 2) float32, the camera's shift since the first frame in the
+        units of landmark x/y (see `PoseFrame.camera_xy`); zeros when not measured.
     complete: False when the video broke part-way; `warnings` then says where.
     """
 
@@ -74,6 +88,11 @@ class PoseSequence:
     variant: str
     complete: bool = True
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    camera_xy: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.camera_xy is None:
+            object.__setattr__(self, "camera_xy", np.zeros((len(self.t_s), 2), np.float32))
 
     def __len__(self) -> int:
         return int(self.t_s.shape[0])
@@ -99,6 +118,7 @@ class PoseSequence:
             yield PoseFrame(
                 self.image[i], self.world[i], float(self.t_s[i]), int(self.index[i]),
                 int(self.n_people[i]), self.width, self.height,
+                camera_xy=(float(self.camera_xy[i, 0]), float(self.camera_xy[i, 1])),
             )  # fmt: skip
 
     @classmethod
@@ -115,6 +135,7 @@ class PoseSequence:
             t_s=np.array([f.t_s for f in frames], dtype=np.float64),
             index=np.array([f.index for f in frames], dtype=np.int64),
             n_people=np.array([f.n_people for f in frames], dtype=np.int16),
+            camera_xy=np.array([f.camera_xy for f in frames], dtype=np.float32).reshape(n, 2),
             width=info.width,
             height=info.height,
             source=info.source,

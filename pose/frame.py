@@ -25,6 +25,9 @@ class PoseFrame:
     index: frame number in the source, from 0.
     n_people: how many people the backend saw in this frame.
     width, height: image size in pixels (for aspect-correct image-plane angles).
+    camera_xy: how far the camera's view moved since the first frame, in the
+        units of landmark x and y (`pose.camera_motion`); a landmark's place in
+        the room is its image position minus this. (0, 0) when not measured.
     No person: every landmark is NaN and `detected` is False; never an exception.
     """
 
@@ -36,6 +39,7 @@ class PoseFrame:
     width: int
     height: int
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    camera_xy: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.image_landmarks.shape != (N_LANDMARKS, 4):
@@ -49,8 +53,17 @@ class PoseFrame:
         return bool(np.isfinite(self.image_landmarks[:, 0]).any())
 
     @classmethod
-    def empty(cls, t_s: float, index: int, n_people: int, width: int, height: int) -> PoseFrame:
+    def empty(
+        cls,
+        t_s: float,
+        index: int,
+        n_people: int,
+        width: int,
+        height: int,
+        camera_xy: tuple[float, float] = (0.0, 0.0),
+    ) -> PoseFrame:
         """A frame in which the patient was not found."""
         return cls(
-            _nan((N_LANDMARKS, 4)), _nan((N_LANDMARKS, 3)), t_s, index, n_people, width, height
-        )
+            _nan((N_LANDMARKS, 4)), _nan((N_LANDMARKS, 3)), t_s, index, n_people, width, height,
+            camera_xy=camera_xy,
+        )  # fmt: skip

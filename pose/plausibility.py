@@ -69,7 +69,7 @@ class PlausibilityCheck:
         self.counts: dict[str, int] = {"flip": 0, "jump": 0, "segment": 0, "flicker": 0}
 
     def check(self, frame: PoseFrame) -> str:
-        """"" for a plausible frame (or one with no trunk to judge), else the reason."""
+        """ "" for a plausible frame (or one with no trunk to judge), else the reason."""
         why = self._judge(frame)
         if why:
             self.counts[why] += 1
@@ -93,9 +93,7 @@ class PlausibilityCheck:
         w = frame.world_landmarks.astype(np.float64)
         w_trunk = float(np.linalg.norm(w[_SH].mean(axis=0) - w[_HIP].mean(axis=0)))
         if np.isfinite(w_trunk) and w_trunk > 0:
-            longest = max(
-                (float(np.linalg.norm(w[a] - w[b])) for a, b in _SEGMENTS), default=0.0
-            )
+            longest = max((float(np.linalg.norm(w[a] - w[b])) for a, b in _SEGMENTS), default=0.0)
             if longest > MAX_SEGMENT * w_trunk:
                 return "segment"
         if self._before_flip is not None:
@@ -127,7 +125,9 @@ def mask_implausible(frame: PoseFrame, why: str) -> PoseFrame:
     """`frame` with its landmarks missing when `why` names a reason."""
     if not why:
         return frame
-    return PoseFrame.empty(frame.t_s, frame.index, frame.n_people, frame.width, frame.height)
+    return PoseFrame.empty(
+        frame.t_s, frame.index, frame.n_people, frame.width, frame.height, frame.camera_xy
+    )
 
 
 def implausible_frames(

@@ -1,11 +1,12 @@
 """The exercise engine: angles in, repetition events out; one engine, two drivers.
 
 `RepetitionEngine.step` takes one frame's angles and landmark visibility and
-returns events. Two drivers feed it:
-- `LiveAnalyzer.process(PoseFrame)`: causal, frame by frame, One-Euro smoothing
-  of the angles it needs (live sessions);
-- `analyze_sequence(PoseSequence)`: a whole video, zero-phase Butterworth on
-  the landmarks first (offline analysis).
+returns events. Two drivers feed it the same numbers for the same frames
+(implausible poses masked, then causal One-Euro smoothing of the angles and
+the image landmarks), so a recording counts the same offline and live:
+- `LiveAnalyzer.process(PoseFrame)`: frame by frame (live sessions);
+- `analyze_sequence(PoseSequence)`: a whole video (offline analysis), the
+  masking and smoothing done once per sequence (`prepare_sequence`).
 
 Signal: the exercise's angle; bilateral exercises use the mean of the sides
 whose landmarks are seen, unilateral ones one side (given, or chosen
@@ -26,13 +27,14 @@ from typing import Any
 import numpy as np
 
 from telerehab.pose.estimator import PoseSequence
-from telerehab.pose.filters import OneEuroFilter, butterworth
+from telerehab.pose.filters import OneEuroFilter, one_euro
 from telerehab.pose.frame import PoseFrame
 from telerehab.pose.kinematics import compute_angles
 from telerehab.pose.landmarks import INDEX, NAMES
 from telerehab.pose.plausibility import PlausibilityCheck, mask_implausible, without_implausible
 
 from .events import (
+    UNSEEN,
     Event,
     Feedback,
     RepCompleted,
@@ -43,7 +45,6 @@ from .events import (
     TrackingLost,
     TrackingRegained,
     WrongView,
-    UNSEEN,
 )
 from .exercise import SIDES, Exercise
 from .repetitions import START_SHARE, Cycle, RepetitionCounter, State
@@ -60,20 +61,17 @@ ROM_PENALTY = 40
 TEMPO_PENALTY = 15
 FAULT_PENALTY = 20
 # An anchor (the feet in a squat) that travels further than this many trunk
-# lengths during a repetition means the body moved: walking, jumping, turning.
-# Measured on the shared clips (10th-90th percentile extent): at most 0.14 in
-# real repetitions with a still camera, 0.60 with a panning hand-held camera;
-# 0.24-1.54 on the parkour clip (benchmarks/RESULTS.md).
-ANCHOR_MAX_TRAVEL = 0.65
+# lengths in the room (the camera's own motion removed, `pose.camera_motion`)
+# during a repetition means the body moved: walking, jumping, turning. A
+# quarter of a trunk is about 12 cm: more than standing sway (2-5 cm), less
+# than a step (a foot's length, about half a trunk). Measured on the shared
+# clips: real repetitions 0.02-0.16, the parkour clip's movements 0.29-1.8
+# (benchmarks/RESULTS.md).
+ANCHOR_MAX_TRAVEL = 0.25
 # The trunk's direction in the image turned at most 41 deg during a real
-# repetition on the shared clips (back extension 35-41, squat 14-26, push-up
-# and curls under 16): a turn, a roll or a flip turns it further. Travel alone
-# can be a hand-held camera (up to 0.6 above) and turning alone the exercise's
-# own trunk movement; both together (a take-off, a turn while walking: 55-65
-# deg with 0.4-0.5 trunk lengths on the parkour clip) mean the body moved.
+# repetition on the shared clips (back extension 35-41, squat 14-26): a roll,
+# a flip or a turn on the spot turns it further.
 TRUNK_MAX_TURN_DEG = 90.0
-TRUNK_TURN_WITH_TRAVEL_DEG = 45.0
-TRAVEL_WITH_TURN = 0.3
 # A needed landmark out of frame or unseen in more than this share of a
 # repetition's frames makes its range of motion untrusted (`landmarks_unseen`):
 # a crop that hides the feet inflates squat knee flexion by about 30 deg.
@@ -225,12 +223,14 @@ class RepetitionEngine:
         visibility: np.ndarray,
         image_landmarks: np.ndarray | None = None,
         size: tuple[int, int] | None = None,
+        camera_xy: tuple[float, float] = (0.0, 0.0),
     ) -> list[Event]:
         """One frame: `angles` by table name, `visibility` (33,) of the raw landmarks.
 
         `image_landmarks` (33, 4), smoothed by the driver, with `size` (width,
         height) in pixels: used to judge the camera view and whether the
-        exercise's anchors stayed in place.
+        exercise's anchors stayed in place in the room (`camera_xy`: the
+        camera's shift, see `PoseFrame.camera_xy`).
         """
         events: list[Event] = []
         if image_landmarks is not None and size is not None and not self._view_done:
@@ -271,7 +271,7 @@ class RepetitionEngine:
             if not self._cued:
                 events += self._cue_during(t_s, value)
         if self.counter.cycle is not None or kind == "completed":
-            self._track_anchors(value, visibility, image_landmarks, size)
+            self._track_anchors(value, visibility, image_landmarks, size, camera_xy)
             self._track_unseen(visibility, image_landmarks)
         if cycle is None:
             return events
@@ -336,6 +336,7 @@ class RepetitionEngine:
         visibility: np.ndarray,
         lm: np.ndarray | None,
         size: tuple[int, int] | None,
+        camera_xy: tuple[float, float],
     ) -> None:
         if lm is None or size is None:
             return
@@ -343,7 +344,7 @@ class RepetitionEngine:
         track = self._anchors
         k = len(track.signal)
         track.signal.append(value * self.counter.direction)
-        pts = lm[:, :2] * (w, h)
+        pts = (lm[:, :2] - camera_xy) * (w, h)  # in the room, not the frame
         vec = (pts[_LS] + pts[_RS]) / 2 - (pts[_LH] + pts[_RH]) / 2
         trunk = np.linalg.norm(vec)
         if np.isfinite(trunk):
@@ -386,16 +387,6 @@ class RepetitionEngine:
                 f"{TRUNK_MAX_TURN_DEG:g}); this exercise is done in place"
             )
         worst = self._anchors.travel()
-        if (
-            worst is not None
-            and worst[1] > TRAVEL_WITH_TURN
-            and turned > TRUNK_TURN_WITH_TRAVEL_DEG
-        ):
-            name = NAMES[worst[0]].replace("_", " ")
-            return (
-                f"not counted: the {name} moved {worst[1]:.1f} trunk lengths while the "
-                f"body turned {turned:.0f} deg; this exercise is done in place"
-            )
         if worst is None or worst[1] <= ANCHOR_MAX_TRAVEL:
             return ""
         name = NAMES[worst[0]].replace("_", " ")
@@ -654,24 +645,56 @@ def _angle_space_tables(
     return out
 
 
+# The drivers' smoothing: a One-Euro filter on the angles and on the image
+# landmarks, causal, so that a recording analysed offline and the same frames
+# streamed live give the engine the very same numbers.
+MIN_CUTOFF_HZ = 1.5
+BETA = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What every exercise's feed of one sequence shares.
+
+    image (T, 33, 4) / world (T, 33, 3): the landmarks, anatomically
+    implausible frames (`pose.plausibility`) missing; xy (T, 33, 2): the image
+    x/y smoothed causally (One-Euro), for the view and anchor checks.
+    """
+
+    image: np.ndarray
+    world: np.ndarray
+    xy: np.ndarray
+
+
+def prepare_sequence(seq: PoseSequence) -> Prepared:
+    """Mask implausible frames and smooth the image landmarks, as `LiveAnalyzer`
+    does frame by frame."""
+    seq = without_implausible(seq)
+    xy = one_euro(seq.image[:, :, :2], seq.t_s, MIN_CUTOFF_HZ, BETA)
+    return Prepared(seq.image, seq.world, xy)
+
+
 class OfflineFeed:
-    """One exercise's engine fed frame by frame from a whole sequence, with the
-    landmarks zero-phase filtered once (shared by several feeds via `filtered`)."""
+    """One exercise's engine fed frame by frame from a whole sequence; the same
+    numbers `LiveAnalyzer` computes for the same frames (`prepare_sequence`,
+    shared by several feeds via `prepared`)."""
 
     def __init__(
         self,
         seq: PoseSequence,
         exercise: Exercise,
-        filtered: tuple[np.ndarray, np.ndarray] | None = None,
-        *,
-        cutoff_hz: float = 6.0,
+        prepared: Prepared | None = None,
         **options: Any,
     ) -> None:
         self.seq = seq
         self.exercise = exercise
         self.options = options
-        self.image, self.world = filtered or filter_sequence(seq, cutoff_hz)
-        self.tables = _angle_space_tables(exercise, self.image, self.world, seq.width, seq.height)
+        self.prepared = prepared or prepare_sequence(seq)
+        p = self.prepared
+        raw = _angle_space_tables(exercise, p.image, p.world, seq.width, seq.height)
+        self.tables = {
+            name: one_euro(values, seq.t_s, MIN_CUTOFF_HZ, BETA) for name, values in raw.items()
+        }
         self.engine = RepetitionEngine(exercise, **options)
 
     def reset(self) -> None:
@@ -680,11 +703,14 @@ class OfflineFeed:
 
     def step(self, i: int) -> list[Event]:
         """Events caused by frame `i` of the sequence."""
-        seq = self.seq
+        seq, p = self.seq, self.prepared
         angles = {n: float(v[i]) for n, v in self.tables.items()}
+        landmarks = p.image[i].copy()
+        landmarks[:, :2] = p.xy[i]
+        camera_xy = (float(seq.camera_xy[i, 0]), float(seq.camera_xy[i, 1]))
         return self.engine.step(
-            float(seq.t_s[i]), int(seq.index[i]), angles, seq.image[i, :, 3],
-            self.image[i], (seq.width, seq.height),
+            float(seq.t_s[i]), int(seq.index[i]), angles, p.image[i, :, 3],
+            landmarks, (seq.width, seq.height), camera_xy,
         )  # fmt: skip
 
     def analysis(self, events: list[Event]) -> Analysis:
@@ -692,27 +718,13 @@ class OfflineFeed:
         return Analysis(self.engine.summary(), tuple(self.engine.reps), tuple(events))
 
 
-def filter_sequence(seq: PoseSequence, cutoff_hz: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
-    """(image, world) landmarks zero-phase filtered (image visibility left raw);
-    anatomically implausible frames (`pose.plausibility`) are missing, not movement."""
-    seq = without_implausible(seq)
-    image = seq.image.copy()
-    world = seq.world
-    if len(seq) > 1:
-        image[:, :, :3] = butterworth(seq.image[:, :, :3], seq.t_s, cutoff_hz=cutoff_hz)
-        world = butterworth(seq.world, seq.t_s, cutoff_hz=cutoff_hz)
-    return image, world
-
-
-def analyze_sequence(
-    seq: PoseSequence, exercise: Exercise, *, cutoff_hz: float = 6.0, **options: Any
-) -> Analysis:
-    """Offline driver: zero-phase filtered landmarks, then the engine frame by frame.
+def analyze_sequence(seq: PoseSequence, exercise: Exercise, **options: Any) -> Analysis:
+    """Offline driver: the engine frame by frame over a whole sequence.
 
     `options` go to `RepetitionEngine` (side, target_rom_deg, tempo_s, reps_per_set,
     calibration_deg).
     """
-    feed = OfflineFeed(seq, exercise, cutoff_hz=cutoff_hz, **options)
+    feed = OfflineFeed(seq, exercise, **options)
     events: list[Event] = []
     for i in range(len(seq)):
         events += feed.step(i)
@@ -722,14 +734,12 @@ def analyze_sequence(
 class LiveAnalyzer:
     """Streaming driver: one PoseFrame at a time, causal One-Euro smoothing."""
 
-    def __init__(
-        self, exercise: Exercise, *, min_cutoff_hz: float = 1.5, beta: float = 0.02, **options: Any
-    ) -> None:
+    def __init__(self, exercise: Exercise, **options: Any) -> None:
         """`options` go to `RepetitionEngine` (side, target_rom_deg, tempo_s, reps_per_set)."""
         self.engine = RepetitionEngine(exercise, **options)
         self.exercise = exercise
-        self._filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
-        self._xy_filter = OneEuroFilter(min_cutoff_hz=min_cutoff_hz, beta=beta)
+        self._filter = OneEuroFilter(min_cutoff_hz=MIN_CUTOFF_HZ, beta=BETA)
+        self._xy_filter = OneEuroFilter(min_cutoff_hz=MIN_CUTOFF_HZ, beta=BETA)
         self.last_angles: dict[str, float] = {}  # the smoothed angles of the last frame
         self.plausibility = PlausibilityCheck()
 
@@ -749,7 +759,7 @@ class LiveAnalyzer:
         landmarks[:, :2] = self._xy_filter(landmarks[:, :2], frame.t_s)
         return self.engine.step(
             frame.t_s, frame.index, angles, frame.image_landmarks[:, 3],
-            landmarks, (frame.width, frame.height),
+            landmarks, (frame.width, frame.height), frame.camera_xy,
         )  # fmt: skip
 
     def summary(self) -> Summary:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from telerehab.pose.estimator import PoseSequence
 
-from .engine import Analysis, OfflineFeed, filter_sequence
+from .engine import Analysis, OfflineFeed, prepare_sequence
 from .events import Event, RepCompleted, RepStarted, WrongView
 from .library import Library, default_library
 from .program import Prescribed, Program
@@ -53,15 +53,13 @@ def analyze_program(
     seq: PoseSequence,
     program: Program,
     library: Library | None = None,
-    *,
-    cutoff_hz: float = 6.0,
 ) -> ProgramAnalysis:
     """Offline: follow `program` through `seq` (see the module docstring)."""
     library = library or default_library()
-    filtered = filter_sequence(seq, cutoff_hz)
+    prepared = prepare_sequence(seq)
     items = program.exercises
     feeds = [
-        OfflineFeed(seq, library.get(p.exercise_id), filtered, **p.engine_options()) for p in items
+        OfflineFeed(seq, library.get(p.exercise_id), prepared, **p.engine_options()) for p in items
     ]
     events: list[list[Event]] = [[] for _ in items]
     starts = [math.nan] * len(items)

@@ -29,9 +29,7 @@ from telerehab.rehab_programs.repetitions import CountingModel, RepetitionCounte
 SQUAT = CountingModel(direction=1, min_excursion_deg=20, min_s=0.8, max_s=12, prior_deg=(5, 95))
 
 
-def _count(
-    values: np.ndarray, fps: float = 30.0, model: CountingModel = SQUAT
-) -> tuple[int, list]:
+def _count(values: np.ndarray, fps: float = 30.0, model: CountingModel = SQUAT) -> tuple[int, list]:
     counter = RepetitionCounter(model)
     outcomes = []
     for i, v in enumerate(values):
@@ -394,6 +392,7 @@ def _one_after_another(first, second, gap_s: float = 1.0):
         t_s=t,
         index=np.arange(len(t)),
         n_people=np.concatenate([first.n_people, second.n_people]),
+        camera_xy=np.concatenate([first.camera_xy, second.camera_xy]),
     )
 
 
