@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 "phantom_under_every_exercise": phantom,
                 "turning_error_s": errors,
                 "mean_quality": offline.summary.mean_quality,
+                "mean_target_share": offline.summary.mean_target_share,
+                "landmarks_unseen": sum(not r.rom_trusted for r in offline.reps),
                 "faults": offline.summary.faults,
                 "seconds": time.perf_counter() - started,
             }
@@ -115,11 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         f"\n{'clip':38s} {'exercise':18s} {'truth':>5s} {'off':>4s} {'live':>4s} {'tp max s':>8s}"
+        f" {'target':>6s}"
     )
     for r in rows:
         tp = max(r["turning_error_s"]) if r["turning_error_s"] else float("nan")
+        share = r["mean_target_share"]
         print(f"{r['clip']:38s} {r['exercise']:18s} {r['truth']:5d} {r['offline']:4d} "
-              f"{r['streaming']:4d} {tp:8.2f}")  # fmt: skip
+              f"{r['streaming']:4d} {tp:8.2f} {share:6.0%}")  # fmt: skip
     for r in rows:
         if r["phantom_under_every_exercise"]:
             counted = {k: v for k, v in r["phantom_under_every_exercise"].items() if v}

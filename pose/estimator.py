@@ -112,6 +112,19 @@ class PoseSequence:
         """Most people seen in any one frame."""
         return int(self.n_people.max()) if len(self) else 0
 
+    def between(self, start_s: float | None = None, end_s: float | None = None) -> PoseSequence:
+        """The frames with start_s <= t_s <= end_s (None: from the start / to the end)."""
+        t = self.t_s
+        keep = np.ones(len(t), dtype=bool)
+        if start_s is not None:
+            keep &= t >= start_s
+        if end_s is not None:
+            keep &= t <= end_s
+        return dataclasses.replace(
+            self, image=self.image[keep], world=self.world[keep], t_s=t[keep],
+            index=self.index[keep], n_people=self.n_people[keep], camera_xy=self.camera_xy[keep],
+        )  # fmt: skip
+
     def frames(self) -> Iterator[PoseFrame]:
         """The sequence as PoseFrames, in order."""
         for i in range(len(self)):

@@ -237,7 +237,12 @@ class RepetitionEngine:
             events += self._check_view(t_s, image_landmarks, size)
         value = self._signal(angles, visibility)
         self.last_signal_deg = value
+        gap_s = t_s - self._last_seen_t if math.isfinite(self._last_seen_t) else 0.0
         if math.isfinite(value):
+            if gap_s >= LOST_AFTER_S and not self._lost:
+                # No frame at all for that long (frames dropped, two recordings
+                # joined): what happened in between is unknown, as when unseen.
+                self.counter.update(t_s, math.nan, frame)
             if self._lost:
                 events.append(TrackingRegained(t_s))
                 self._lost = False

@@ -34,6 +34,18 @@ class Library:
             raise ProgramError(f"{folder}: no exercise files (*.yaml)")
         return cls(found)
 
+    def with_folder(self, folder: str | Path) -> Library:
+        """This library and every exercise file in `folder` (a clinic's own, or
+        learned from a demonstration); an id the library has already is refused."""
+        extra = Library.from_folder(folder)
+        for ex in extra:
+            if ex.id in self._by_id:
+                raise ProgramError(
+                    f"{Path(folder) / (ex.id + '.yaml')}: id: {ex.id!r} is a library exercise; "
+                    "choose another id"
+                )
+        return Library(self._by_id | extra._by_id)
+
     def get(self, exercise_id: str) -> Exercise:
         """The exercise `exercise_id`."""
         try:

@@ -181,6 +181,15 @@ class RepetitionCounter:
         learned = LEARNED_SHARE * self.typical_excursion_deg if self.typical else 0.0
         return max(self.floor_deg, learned)
 
+    @property
+    def in_repetition(self) -> bool:
+        """A movement is under way that is already large enough to count (a
+        start on jitter or a small dip is not one yet)."""
+        c = self.cycle
+        if c is None:
+            return False
+        return (c.extreme - c.rest_deg) * self.direction >= self.count_threshold_deg
+
     # ------------------------------------------------------------------ per sample
 
     def update(self, t_s: float, value: float, frame: int) -> tuple[str, Cycle] | None:

@@ -13,7 +13,16 @@ from .engine import Analysis
 from .events import Event, RepResult
 from .program_run import ProgramAnalysis
 
-REP_COLUMNS = tuple(f.name for f in dataclasses.fields(RepResult))
+# Every RepResult field, then what is derived from them (`rep_to_dict`).
+REP_COLUMNS = (*(f.name for f in dataclasses.fields(RepResult)), "target_share", "rom_trusted")
+
+
+def rep_to_dict(rep: RepResult) -> dict:
+    """A repetition as plain data: its fields and the share of the target reached."""
+    return dataclasses.asdict(rep) | {
+        "target_share": rep.target_share,
+        "rom_trusted": rep.rom_trusted,
+    }
 
 
 def json_ready(value: object) -> object:
@@ -35,7 +44,7 @@ def event_to_dict(event: Event) -> dict:
     kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
     fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
     if "rep" in fields:
-        fields["rep"] = dataclasses.asdict(fields["rep"])
+        fields["rep"] = rep_to_dict(fields["rep"])
     return {"type": kind, **json_ready(fields)}  # type: ignore[dict-item]
 
 
@@ -45,7 +54,7 @@ def analysis_to_dict(analysis: Analysis, meta: dict | None = None) -> dict:
         "schema": "telerehab.analysis/1",
         "meta": meta or {},
         "summary": json_ready(dataclasses.asdict(analysis.summary)),
-        "reps": [json_ready(dataclasses.asdict(r)) for r in analysis.reps],
+        "reps": [json_ready(rep_to_dict(r)) for r in analysis.reps],
         "events": [event_to_dict(e) for e in analysis.events],
     }
 

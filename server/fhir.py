@@ -101,6 +101,8 @@ def patient_bundle(
                 entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": obs})
         best: dict[tuple[str, str], float] = {}
         for r in x.repetitions:
+            if not r.rom_trusted:  # measured with a needed landmark unseen
+                continue
             key = (r.exercise_id, r.side)
             best[key] = max(best.get(key, 0.0), r.excursion_deg)
         for (exercise_id, side), deg in sorted(best.items()):

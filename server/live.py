@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from telerehab.rehab_programs.events import (
 )
 from telerehab.rehab_programs.library import default_library
 from telerehab.rehab_programs.program import Prescribed
-from telerehab.rehab_programs.report import json_ready
+from telerehab.rehab_programs.report import json_ready, rep_to_dict
 
 from . import records
 from .db import Database
@@ -279,7 +279,7 @@ class LiveSession:
                     set=self.set_index,
                     count=in_set,
                     total=self.reps_total,
-                    rep=asdict(event.rep),
+                    rep=rep_to_dict(event.rep),
                 )
             )
         elif isinstance(event, SetCompleted):

@@ -86,6 +86,8 @@ def add_set(
         session_id=session.id, exercise_id=exercise_id, set_index=set_index, reps=len(reps),
         target_reps=target_reps, mean_excursion_deg=mean([r.excursion_deg for r in reps]),
         mean_quality=mean([float(r.quality) for r in reps]),
+        mean_target_share=mean([r.target_share for r in reps
+                                if r.rom_trusted and math.isfinite(r.target_share)]),
     )  # fmt: skip
     s.add(row)
     s.flush()

@@ -92,6 +92,9 @@ class RepetitionOut(BaseModel):
     down_s: float
     quality: int
     faults: list[str]
+    target_rom_deg: float | None = None
+    target_share: float | None = None  # of the target range reached
+    rom_trusted: bool = True  # False: a needed landmark was unseen (left out of trends)
 
 
 class SessionOut(BaseModel):

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from telerehab.rehab_programs.events import UNSEEN
+
 ROLES = ("patient", "therapist", "admin")
 SESSION_STATUSES = ("in_progress", "complete", "interrupted")
 
@@ -158,6 +160,8 @@ class SetSummary(Base):
     target_reps: Mapped[int | None] = mapped_column(Integer, default=None)
     mean_excursion_deg: Mapped[float | None] = mapped_column(Float, default=None)
     mean_quality: Mapped[float | None] = mapped_column(Float, default=None)
+    # of the target range, over the repetitions whose landmarks were all seen
+    mean_target_share: Mapped[float | None] = mapped_column(Float, default=None)
     session: Mapped[ExerciseSession] = relationship(back_populates="sets")
 
 
@@ -187,4 +191,17 @@ class Repetition(Base):
     down_s: Mapped[float] = mapped_column(Float)
     quality: Mapped[int] = mapped_column(Integer)
     faults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"ids": [...]}
+    target_rom_deg: Mapped[float | None] = mapped_column(Float, default=None)
     session: Mapped[ExerciseSession] = relationship(back_populates="repetitions")
+
+    @property
+    def target_share(self) -> float | None:
+        """The share of its target range the repetition reached (None: no target)."""
+        if not self.target_rom_deg:
+            return None
+        return self.excursion_deg / self.target_rom_deg
+
+    @property
+    def rom_trusted(self) -> bool:
+        """False when a landmark it needs was unseen (`RepResult.rom_trusted`)."""
+        return UNSEEN not in (self.faults or {}).get("ids", [])

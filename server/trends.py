@@ -125,7 +125,8 @@ def compute_trends(
     for x in done_sessions:
         wk = iso_week(x.started_at)
         for r in x.repetitions:
-            rom[r.exercise_id][wk].append(r.excursion_deg)
+            if r.rom_trusted:  # a range measured with a landmark unseen is not a trend
+                rom[r.exercise_id][wk].append(r.excursion_deg)
             quality[wk].append(float(r.quality))
     rom_trends = []
     for ex_id in sorted(rom):

@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the patient's own range in degrees (e.g. 10,80 for a stiff shoulder): "
         "repetitions are judged against it",
     )
+    c.add_argument(
+        "--exercises", metavar="DIR", help="more exercise files (learned ones) beside the library"
+    )
     c.add_argument("--json", metavar="FILE", help="write summary, repetitions and events as JSON")
     c.add_argument("--csv", metavar="FILE", help="write one row per repetition")
     cli_server.add_save_options(c)
@@ -116,6 +119,19 @@ def _parser() -> argparse.ArgumentParser:
     show = exsub.add_parser("show", help="one exercise in full")
     show.add_argument("id")
     show.set_defaults(func=_exercises_show)
+    learn = exsub.add_parser(
+        "learn", help="a new exercise from a demonstration video (written for review)"
+    )
+    _add_video_options(learn)
+    learn.add_argument("--id", required=True, help="the new exercise's id, e.g. wall_slide")
+    learn.add_argument("--name", required=True, help="its name, as the patient reads it")
+    learn.add_argument("--start", type=float, metavar="S", help="the demonstration starts here")
+    learn.add_argument("--end", type=float, metavar="S", help="and ends here (seconds)")
+    learn.add_argument("--instructions", help="what the patient is told (else a placeholder)")
+    learn.add_argument(
+        "--out", dest="exercise_out", metavar="FILE", help="the exercise file (default ID.yaml)"
+    )
+    learn.set_defaults(func=_exercises_learn)
     ex.set_defaults(func=lambda a: (ex.print_help(), 2)[1])
 
     pr = sub.add_parser("programs", help="exercise programs (prescriptions)")
@@ -320,6 +336,33 @@ def _exercises_list(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _exercises_learn(args: argparse.Namespace) -> int:
+    import yaml
+
+    from telerehab.rehab_programs.learn import learn_exercise
+
+    out = Path(args.exercise_out or f"{args.id}.yaml")
+    if out.suffix not in (".yaml", ".yml"):
+        raise TelerehabError(f"--out {str(out)!r}: expected a .yaml file")
+    seq, _elapsed = _estimate(args)
+    demo = seq.between(args.start, args.end)
+    span = f"{demo.t_s[0]:.1f}-{demo.t_s[-1]:.1f} s" if len(demo) else "no frames"
+    doc = learn_exercise(
+        demo, args.id, args.name, instructions=args.instructions, origin=f"{args.video} {span}"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    ph, rom = doc["phases"], doc["target_rom"]
+    print(f"signal     {doc['signal']['angle']} ({doc['laterality']}), {ph['direction']}s "
+          f"from {ph['rest_deg']:g} to {ph['peak_deg']:g} deg")  # fmt: skip
+    print(f"view       {', '.join(doc['views'])}; anchors {', '.join(doc['anchors']) or 'none'}")
+    print(f"target     {rom['min_deg']:g}-{rom['max_deg']:g} deg ({rom['source']})")
+    t = doc["tempo"]
+    print(f"tempo      up {t['up_s']:g} s, hold {t['hold_s']:g} s, down {t['down_s']:g} s")
+    print(f"written    {out}: review it, then use it with --exercises {out.parent}")
+    return 0
+
+
 def _exercises_show(args: argparse.Namespace) -> int:
     from telerehab.rehab_programs.library import default_library
 
@@ -376,6 +419,8 @@ def _analyze(args: argparse.Namespace) -> int:
     from telerehab.rehab_programs.program import load_program
 
     library = default_library()
+    if args.exercises:
+        library = library.with_folder(args.exercises)
     options: dict = {}
     if args.program:
         prog = load_program(args.program, library)
@@ -470,9 +515,14 @@ def _print_analysis(analysis) -> None:
             f"{r.up_s:5.2f} {r.hold_s:5.2f} {r.down_s:5.2f} {r.rom_min_deg:6.1f} "
             f"{r.rom_max_deg:6.1f} {r.excursion_deg:6.1f} {r.quality:4d}  {', '.join(r.faults)}"
         )
+    share = (
+        f", mean {s.mean_target_share:.0%} of the {s.target_rom_deg:.0f} deg target ROM"
+        if math.isfinite(s.mean_target_share)
+        else ""
+    )
     print(
         f"\n{s.exercise}: {s.reps} repetition(s) ({s.partials} partial), side {s.side}, "
-        f"mean ROM {s.mean_excursion_deg:.1f} deg, mean quality {s.mean_quality:.0f}"
+        f"mean ROM {s.mean_excursion_deg:.1f} deg{share}, mean quality {s.mean_quality:.0f}"
     )
     if s.faults:
         print("faults     " + ", ".join(f"{k} x{v}" for k, v in sorted(s.faults.items())))

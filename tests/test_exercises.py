@@ -56,7 +56,7 @@ def _exercise_text(**changes: str) -> str:
 
 
 def test_exercise_errors_name_file_path_value(tmp_path: Path) -> None:
-    bad = _write(tmp_path, "squat.yaml", _exercise_text(**{"rest_deg: 30": "rest_deg: thirty"}))
+    bad = _write(tmp_path, "squat.yaml", _exercise_text(**{"rest_deg: 5": "rest_deg: thirty"}))
     with pytest.raises(ProgramError) as info:
         load_exercise(bad)
     msg = str(info.value)
@@ -68,10 +68,8 @@ def test_exercise_errors_name_file_path_value(tmp_path: Path) -> None:
     ):
         load_exercise(bad)
 
-    bad = _write(tmp_path, "p.yaml", _exercise_text(**{"peak_deg: 70": "peak_deg: 10"}))
-    with pytest.raises(
-        ProgramError, match=r"phases: .*peak_deg \(10\.0\) must lie beyond rest_deg"
-    ):
+    bad = _write(tmp_path, "p.yaml", _exercise_text(**{"peak_deg: 95": "peak_deg: 1"}))
+    with pytest.raises(ProgramError, match=r"phases: .*peak_deg \(1\.0\) must lie beyond rest_deg"):
         load_exercise(bad)
 
     bad = _write(

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
-from telerehab.rehab_programs.events import RepResult
+from telerehab.rehab_programs.events import UNSEEN, RepResult
 from telerehab.server import accounts, prescriptions, records
 from telerehab.server.db import current_revision, open_database
 from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
 from telerehab.server.trends import compute_trends
 
+HEAD_REVISION = "0003"  # the newest migration: a first start reaches it
 POSTGRES = os.environ.get(
     "TELEREHAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -59,6 +60,7 @@ def _rep(i: int, excursion: float, quality: int = 90, faults: tuple[str, ...] = 
         index=i, side="left", t_start_s=i * 3.0, t_peak_s=i * 3.0 + 1, t_end_s=i * 3.0 + 2.5,
         frame_peak=30 * i, rom_min_deg=5, rom_max_deg=5 + excursion, excursion_deg=excursion,
         duration_s=2.5, up_s=1, hold_s=0.2, down_s=1.3, quality=quality, faults=faults,
+        target_rom_deg=100,
     )  # fmt: skip
 
 
@@ -74,10 +76,10 @@ def _people(s):
 
 def test_migrated_on_first_start_and_idempotent(db_url) -> None:
     first = open_database(db_url)
-    assert current_revision(first.engine) == "0001"
+    assert current_revision(first.engine) == HEAD_REVISION
     first.close()
     again = open_database(db_url)  # a second start migrates nothing and loses nothing
-    assert current_revision(again.engine) == "0001"
+    assert current_revision(again.engine) == HEAD_REVISION
     again.close()
 
 
@@ -109,6 +111,10 @@ def test_a_session_keeps_everything_measured(db) -> None:
         assert x.repetitions[1].faults == {"ids": ["trunk_lean"]}
         assert x.sets[0].reps == 2 and x.sets[0].target_reps == 3
         assert x.sets[0].mean_quality == 80
+        # the target each was judged against, and the set's share of it
+        assert [r.target_rom_deg for r in x.repetitions] == [100, 100]
+        assert x.repetitions[0].target_share == pytest.approx(0.8)
+        assert x.sets[0].mean_target_share == pytest.approx(0.825)
 
 
 def test_a_disconnect_mid_set_keeps_completed_repetitions(db) -> None:
@@ -264,3 +270,14 @@ def test_trends_and_alerts() -> None:
     assert "2 of 3 prescribed sessions done in 2026-W47" in messages
     calm = compute_trends(1, sessions[:3], PROGRAM, today=date(2026, 11, 14))
     assert calm.alerts == ()
+
+
+def test_a_range_measured_with_landmarks_unseen_stays_out_of_trends() -> None:
+    """A webcam crop that hid the feet inflated knee flexion to 120 deg: that
+    repetition counts, but its range is not a trend."""
+    x = _session(1, date(2026, 11, 24), 3, 3, [(80, 90), (82, 90)])
+    x.repetitions.append(Repetition(exercise_id="squat", excursion_deg=120, quality=90,
+                                    faults={"ids": [UNSEEN]}))  # fmt: skip
+    t = compute_trends(1, [x], PROGRAM, today=date(2026, 11, 25))
+    assert [w.value for w in t.rom[0].weeks] == [81]
+    assert [w.value for w in t.quality] == [90]  # quality still counts all three

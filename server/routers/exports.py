@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api", tags=["exports"])
 COLUMNS = ("session_id", "started_at", "status", "pain_before", "pain_after", "rpe",
            "exercise_id", "set_index", "index", "side", "t_start_s", "t_peak_s", "t_end_s",
            "rom_min_deg", "rom_max_deg", "excursion_deg", "duration_s", "up_s", "hold_s",
-           "down_s", "quality", "faults")  # fmt: skip
+           "down_s", "quality", "faults", "target_rom_deg", "target_share")  # fmt: skip
 
 
 def _csv(sessions: list[ExerciseSession], name: str) -> Response:
@@ -38,6 +38,7 @@ def _csv(sessions: list[ExerciseSession], name: str) -> Response:
                 r.t_start_s, r.t_peak_s, r.t_end_s,
                 r.rom_min_deg, r.rom_max_deg, r.excursion_deg, r.duration_s, r.up_s, r.hold_s,
                 r.down_s, r.quality, ";".join(r.faults.get("ids", [])),
+                r.target_rom_deg, r.target_share,
             ])  # fmt: skip
     return Response(buf.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
