@@ -7,7 +7,7 @@ camera from a patient walking away. This module measures the camera's own
 motion from the background, so the engine can judge landmarks against the
 room instead of the frame.
 
-Method: the frame is reduced to grey at `WORK_WIDTH` pixels; corners
+Method: the frame is reduced to grey at about `WORK_WIDTH` pixels; corners
 (Shi-Tomasi) are picked outside the patient's box (the landmarks' extent,
 enlarged by `PERSON_MARGIN`), followed to the next frame with pyramidal
 Lucas-Kanade (kept when tracking back lands within `MAX_FB_PX`), and the
@@ -54,12 +54,10 @@ class CameraMotion:
         (33, 2) normalised (NaN where unseen) marks the patient to leave out."""
         import cv2
 
-        h, w = rgb.shape[:2]
-        scale = WORK_WIDTH / w
-        grey = cv2.cvtColor(
-            cv2.resize(rgb, (WORK_WIDTH, max(8, round(h * scale))), interpolation=cv2.INTER_AREA),
-            cv2.COLOR_RGB2GRAY,
-        )
+        # Every k-th pixel of the green channel: a grey picture about WORK_WIDTH
+        # wide for almost nothing (no colour conversion, no filtering pass).
+        k = max(1, rgb.shape[1] // WORK_WIDTH)
+        grey = np.ascontiguousarray(rgb[::k, ::k, 1])
         gh, gw = grey.shape
         mask = np.full((gh, gw), 255, dtype=np.uint8)
         if landmarks_xy is not None and np.isfinite(landmarks_xy).any():

@@ -65,11 +65,11 @@ FAULT_PENALTY = 20
 # during a repetition means the body moved: walking, jumping, turning. A
 # quarter of a trunk is about 12 cm: more than standing sway (2-5 cm), less
 # than a step (a foot's length, about half a trunk). Measured on the shared
-# clips: real repetitions 0.02-0.16, the parkour clip's movements 0.29-1.8
+# clips: real repetitions 0.02-0.17, the parkour clip's movements 0.29-1.8
 # (benchmarks/RESULTS.md).
 ANCHOR_MAX_TRAVEL = 0.25
-# The trunk's direction in the image turned at most 41 deg during a real
-# repetition on the shared clips (back extension 35-41, squat 14-26): a roll,
+# The trunk's direction in the image turned at most 43 deg during a real
+# repetition on the shared clips (back extension 33-43, squats under 30): a roll,
 # a flip or a turn on the spot turns it further.
 TRUNK_MAX_TURN_DEG = 90.0
 # A needed landmark out of frame or unseen in more than this share of a
