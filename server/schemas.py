@@ -114,6 +114,8 @@ class SessionOut(BaseModel):
     is_demo: bool
     repetitions: int
     exercises: list[str]
+    # over the repetitions whose landmarks were all seen and that had a target
+    mean_target_share: float | None = None
 
 
 class SessionDetail(SessionOut):

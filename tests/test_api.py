@@ -33,6 +33,7 @@ def _rep(i: int, side: str = "left", excursion: float = 85.0) -> RepResult:
         index=i, side=side, t_start_s=i * 3.0, t_peak_s=i * 3.0 + 1, t_end_s=i * 3.0 + 2.5,
         frame_peak=30 * i, rom_min_deg=5, rom_max_deg=5 + excursion, excursion_deg=excursion,
         duration_s=2.5, up_s=1, hold_s=0.2, down_s=1.3, quality=90, faults=("trunk_lean",),
+        target_rom_deg=90,
     )  # fmt: skip
 
 
@@ -233,6 +234,12 @@ def test_trends_and_csv_exports(world) -> None:
         c.get(f"/api/sessions/{ids['session']}/export.csv").text)))  # fmt: skip
     assert [r["exercise_id"] for r in rows] == ["squat", "squat", "shoulder_abduction"]
     assert rows[0]["excursion_deg"] == "85.0" and rows[0]["faults"] == "trunk_lean"
+    # the target each repetition was judged against, and the share of it reached
+    assert rows[0]["target_rom_deg"] == "90.0" and float(rows[0]["target_share"]) == 85 / 90
+    detail = c.get(f"/api/sessions/{ids['session']}").json()
+    shares = [r["target_share"] for r in detail["reps"]]
+    assert shares[0] == pytest.approx(85 / 90) and len(shares) == 3
+    assert detail["mean_target_share"] == pytest.approx(sum(shares) / 3)
     whole = c.get(f"/api/patients/{ids['patient']}/export.csv")
     assert whole.headers["content-type"].startswith("text/csv")
     assert len(list(csv.DictReader(io.StringIO(whole.text)))) == 3

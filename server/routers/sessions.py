@@ -15,6 +15,7 @@ router = APIRouter(prefix="/api", tags=["sessions"])
 
 
 def session_out(x: ExerciseSession) -> SessionOut:
+    shares = [r.target_share for r in x.repetitions if r.rom_trusted and r.target_share]
     return SessionOut(
         id=x.id, patient_id=x.patient_id, program_version_id=x.program_version_id,
         started_at=x.started_at, ended_at=x.ended_at, status=x.status, source=x.source,
@@ -22,6 +23,7 @@ def session_out(x: ExerciseSession) -> SessionOut:
         notes=x.notes, video_consent=x.video_consent, is_demo=x.is_demo,
         repetitions=len(x.repetitions),
         exercises=sorted({r.exercise_id for r in x.repetitions}),
+        mean_target_share=sum(shares) / len(shares) if shares else None,
     )  # fmt: skip
 
 
