@@ -12,15 +12,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.settings import Settings, get_settings
 
+from . import accounts
 from .db import Database, open_database
-from .deps import User
-from .routers import auth, exports, live, patients, programs, sessions, users
+from .deps import COOKIE, User
+from .edge import BodyLimit, SecurityHeaders
+from .routers import audit, auth, exports, live, patients, programs, sessions, users
+from .throttle import HashGate, LoginThrottle
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -31,6 +36,51 @@ PAGES = {
     "live": "live.html",
     "watch": "watch.html",
 }
+# A page meant for one role sends the other role to its own home page.
+PAGE_ROLE = {"therapist": "therapist", "watch": "therapist", "patient": "patient",
+             "live": "patient"}  # fmt: skip
+HOME = {"therapist": "/therapist", "patient": "/patient"}
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every error: `detail` says what is wrong and names the field, never
+    repeating the submitted value (a list of field problems for a body or
+    parameter that does not validate)."""
+
+    detail: str | list[FieldProblem]
+
+
+def _problem(description: str) -> dict:
+    return {"model": Problem, "description": description}
+
+
+ERRORS = {
+    401: _problem("not logged in"),
+    403: _problem("logged in, but not allowed (or a missing CSRF header)"),
+    404: _problem("no such record"),
+    409: _problem("conflicts with the current state (nothing written)"),
+    413: _problem("request body too large"),
+    422: _problem("invalid input: the field is named, its value never repeated"),
+}
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+LOGIN_ERRORS = {
+    **ERRORS,
+    429: {**_problem("too many logins at once or failed"), "headers": RETRY_AFTER},
+}
+
+
+def _field_problems(exc: RequestValidationError) -> list[dict]:
+    """The location, message and kind of each error; never the input (which may
+    be a 50 MB password, a NaN that JSON cannot carry, or a patient's note)."""
+    return [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+             "msg": str(e.get("msg", "invalid")), "type": str(e.get("type", "value_error"))}
+            for e in exc.errors()]  # fmt: skip
 
 
 def estimator_factory(variant: str, max_people: int = 4):
@@ -52,6 +102,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or get_settings()
     db = db or open_database(settings.resolved_database_url)
     registry = live.Registry()
+    throttle = LoginThrottle(
+        free=settings.login_free_failures,
+        free_per_address=settings.login_free_failures_per_address,
+        delay_s=settings.login_delay_s,
+        lockout_s=settings.login_lockout_s,
+    )
     fanout = None
     if settings.redis_url:
         from .fanout import Fanout
@@ -74,9 +130,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.live = registry
     app.state.fanout = fanout
     app.state.estimator_factory = estimator_factory
-    for router in (auth, users, patients, programs, sessions, exports, live):
-        app.include_router(router.router)
+    app.state.login_throttle = throttle
+    app.state.hash_gate = HashGate(settings.password_hashes_at_once, wait_s=10)
+    app.include_router(auth.router, responses=LOGIN_ERRORS)
+    for router in (users, patients, programs, sessions, exports, audit, live):
+        app.include_router(router.router, responses=ERRORS)
     app.include_router(live.ws_router)
+    # outermost last: the body limit runs before anything reads the body or the login
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     status = {ConfigError: 422, ProgramError: 422, ConflictError: 409, StorageError: 503}
     for exc_type, code in status.items():
@@ -86,7 +148,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
         app.add_exception_handler(exc_type, handler)
 
-    @app.get("/api/exercises", tags=["exercises"])
+    @app.exception_handler(RequestValidationError)
+    def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _field_problems(exc)}, status_code=422)
+
+    @app.get("/api/exercises", tags=["exercises"], responses=ERRORS)
     def list_exercises(who: User) -> list[dict]:
         """The exercise library, for prescribing."""
         from telerehab.rehab_programs.library import default_library
@@ -99,7 +165,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict:
-        return {"ok": True, "database": db.url}
+        """The server answers (nothing about its configuration)."""
+        return {"ok": True}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -107,11 +174,26 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def index() -> RedirectResponse:
         return RedirectResponse("/login")
 
-    for page, filename in PAGES.items():
+    def role_of(request: Request) -> str | None:
+        secret = request.cookies.get(COOKIE)
+        if not secret:
+            return None
+        with db.session() as s:
+            who = accounts.principal_for(s, secret)
+        return who.role if who else None
 
-        def serve(filename: str = filename) -> FileResponse:
+    def page_route(page: str, filename: str):
+        # No parameters: nothing of the request chooses the file served.
+        def serve(request: Request) -> Response:
+            wanted = PAGE_ROLE.get(page)
+            role = role_of(request) if wanted else None
+            if role in HOME and role != wanted:  # e.g. a patient on a therapist's page
+                return RedirectResponse(HOME[role], status_code=303)
             return FileResponse(STATIC / filename, media_type="text/html")
 
-        app.add_api_route(f"/{page}", serve, include_in_schema=False)
+        return serve
+
+    for page, filename in PAGES.items():
+        app.add_api_route(f"/{page}", page_route(page, filename), include_in_schema=False)
 
     return app

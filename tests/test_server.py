@@ -74,10 +74,10 @@ def _people(s):
 
 def test_migrated_on_first_start_and_idempotent(db_url) -> None:
     first = open_database(db_url)
-    assert current_revision(first.engine) == "0001"
+    assert current_revision(first.engine) == "0002"
     first.close()
     again = open_database(db_url)  # a second start migrates nothing and loses nothing
-    assert current_revision(again.engine) == "0001"
+    assert current_revision(again.engine) == "0002"
     again.close()
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse, Response
 
 from .. import records
-from ..deps import DbSession, User, require_reader
+from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..fhir import patient_bundle
 from ..tables import ExerciseSession
 from ..tables import User as UserRow
@@ -44,22 +44,28 @@ def _csv(sessions: list[ExerciseSession], name: str) -> Response:
 
 
 @router.get("/sessions/{session_id}/export.csv")
-def session_csv(session_id: int, s: DbSession, who: User) -> Response:
-    return _csv([readable_session(s, who, session_id)], f"session-{session_id}.csv")
+def session_csv(session_id: IdPath("session"), s: DbSession, who: User, audit: Audit) -> Response:
+    x = readable_session(s, who, session_id)
+    audit("export", x.patient_id, f"session {session_id} CSV")
+    return _csv([x], f"session-{session_id}.csv")
 
 
 @router.get("/patients/{patient_id}/export.csv")
-def patient_csv(patient_id: int, s: DbSession, who: User) -> Response:
+def patient_csv(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit) -> Response:
     require_reader(s, who, patient_id)
+    audit("export", patient_id, "sessions CSV")
     return _csv(records.sessions_of(s, patient_id), f"patient-{patient_id}.csv")
 
 
 @router.get("/patients/{patient_id}/fhir")
-def patient_fhir(patient_id: int, s: DbSession, who: User) -> JSONResponse:
+def patient_fhir(
+    patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit
+) -> JSONResponse:
     require_reader(s, who, patient_id)
     patient = s.get(UserRow, patient_id)
     if patient is None:
         raise HTTPException(404, f"no patient with id {patient_id}")
+    audit("export", patient_id, "FHIR bundle")
     bundle = patient_bundle(patient, records.sessions_of(s, patient_id),
                             patient_trends(s, patient_id))  # fmt: skip
     return JSONResponse(bundle, media_type="application/fhir+json")
