@@ -18,7 +18,7 @@ from telerehab.server import accounts, prescriptions, records
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.settings import Settings
-from tests.conftest import running
+from tests.conftest import running, unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENS = REPO / "benchmarks" / "out" / "screens"
@@ -34,7 +34,7 @@ PROGRAM = {
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM and DRIVER):
-        pytest.skip("Chromium absent: apt-get install chromium chromium-driver")
+        unavailable("Chromium absent: apt-get install chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -224,7 +224,7 @@ def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0) -> tu
 @pytest.fixture
 def camera_browser(tmp_path, clip):
     if not (CHROMIUM and DRIVER):
-        pytest.skip("Chromium absent: apt-get install chromium chromium-driver")
+        unavailable("Chromium absent: apt-get install chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -276,8 +276,9 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     feed: list[dict] = []
 
     async def watch() -> None:
-        url = base.replace("http", "ws") + f"/ws/sessions/{sid}?token={token}"
+        url = base.replace("http", "ws") + f"/ws/sessions/{sid}"
         async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "auth", "v": 1, "token": token}))  # never in the URL
             async for raw in ws:
                 feed.append(json.loads(raw))
                 if feed[-1]["type"] == "summary":
