@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.settings import Settings, get_settings
@@ -151,6 +152,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @app.exception_handler(RequestValidationError)
     def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _field_problems(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8, ...)
+            problem = {"loc": ["body"], "msg": "the body could not be read as JSON",
+                       "type": "json_invalid"}  # fmt: skip
+            return JSONResponse({"detail": [problem]}, status_code=422)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                            headers=exc.headers)  # fmt: skip
 
     @app.get("/api/exercises", tags=["exercises"], responses=ERRORS)
     def list_exercises(who: User) -> list[dict]:

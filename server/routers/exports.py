@@ -17,6 +17,10 @@ from .patients import patient_trends
 from .sessions import readable_session
 
 router = APIRouter(prefix="/api", tags=["exports"])
+CSV = {200: {"description": "one row per repetition (a session without any: one row)",
+             "content": {"text/csv": {"schema": {"type": "string"}}}}}  # fmt: skip
+FHIR = {200: {"description": "a FHIR R4 Bundle (collection)",
+              "content": {"application/fhir+json": {"schema": {"type": "object"}}}}}  # fmt: skip
 
 COLUMNS = ("session_id", "started_at", "status", "pain_before", "pain_after", "rpe",
            "exercise_id", "set_index", "index", "side", "t_start_s", "t_peak_s", "t_end_s",
@@ -43,21 +47,21 @@ def _csv(sessions: list[ExerciseSession], name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
-@router.get("/sessions/{session_id}/export.csv")
+@router.get("/sessions/{session_id}/export.csv", response_class=Response, responses=CSV)
 def session_csv(session_id: IdPath("session"), s: DbSession, who: User, audit: Audit) -> Response:
     x = readable_session(s, who, session_id)
     audit("export", x.patient_id, f"session {session_id} CSV")
     return _csv([x], f"session-{session_id}.csv")
 
 
-@router.get("/patients/{patient_id}/export.csv")
+@router.get("/patients/{patient_id}/export.csv", response_class=Response, responses=CSV)
 def patient_csv(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit) -> Response:
     require_reader(s, who, patient_id)
     audit("export", patient_id, "sessions CSV")
     return _csv(records.sessions_of(s, patient_id), f"patient-{patient_id}.csv")
 
 
-@router.get("/patients/{patient_id}/fhir")
+@router.get("/patients/{patient_id}/fhir", response_class=JSONResponse, responses=FHIR)
 def patient_fhir(
     patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit
 ) -> JSONResponse:
