@@ -147,11 +147,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"({r['median_difference_pct']:+.1f}%) | {r['p95_ms_audited']:.2f} | "
                     f"{r['p95_ms_not_audited']:.2f} |")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
+    report = {
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
-        "python": platform.python_version(), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": rows,
-    }, indent=2))  # fmt: skip
+    }
+    args.out.write_text(json.dumps(report, indent=2))
     logger.info("written %s", args.out)
     return 0
 

@@ -20,9 +20,11 @@ def _out(v: ProgramVersion) -> ProgramVersionOut:
 
 
 def _program(s, program_id: int) -> Program:
+    """The program; one that does not exist is refused like another patient's
+    (403), so ids cannot be probed."""
     program = s.get(Program, program_id)
     if program is None:
-        raise HTTPException(404, f"no program with id {program_id}")
+        raise HTTPException(403, f"no program {program_id} that you may read")
     return program
 
 

@@ -26,9 +26,11 @@ def session_out(x: ExerciseSession) -> SessionOut:
 
 
 def readable_session(s: Session, who, session_id: int) -> ExerciseSession:
+    """The session, if the caller may read it; a session that does not exist
+    is refused like another patient's (403), so ids cannot be probed."""
     x = s.get(ExerciseSession, session_id)
     if x is None:
-        raise HTTPException(404, f"no session with id {session_id}")
+        raise HTTPException(403, f"no session {session_id} that you may read")
     require_reader(s, who, x.patient_id)
     return x
 
