@@ -199,7 +199,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             role = role_of(request) if wanted else None
             if role in HOME and role != wanted:  # e.g. a patient on a therapist's page
                 return RedirectResponse(HOME[role], status_code=303)
-            return FileResponse(STATIC / filename, media_type="text/html")
+            # no-store: the answer depends on who asks (a cached page would skip the redirect)
+            return FileResponse(STATIC / filename, media_type="text/html",
+                                headers={"Cache-Control": "no-store"})  # fmt: skip
 
         return serve
 

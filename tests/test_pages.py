@@ -44,6 +44,7 @@ def browser():
                 "--window-size=1280,1800", "--disable-background-networking",
                 "--disable-extensions", "--no-first-run"):  # fmt: skip
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     yield driver
     driver.quit()
@@ -325,3 +326,25 @@ def test_live_page_without_a_camera_says_what_to_do(browser, site) -> None:
         "The camera could not be opened" in text and "connected" in text
     ), text
     assert not browser.find_element(By.ID, "start-btn").is_enabled()
+
+
+def test_pages_run_under_the_content_security_policy(browser, site) -> None:
+    """Every page works with no inline script or style allowed: Chromium logs
+    no CSP violation, and each role lands on its own pages."""
+    base, _analysis = site
+    browser.get_log("browser")  # start from an empty log
+    _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(browser, "#patients tbody button")
+    browser.get(f"{base}/patient")  # a patient's page: the therapist is sent home
+    _wait(browser, "#patients tbody button")
+    assert browser.current_url.endswith("/therapist")
+    _login(browser, base, "pat@home.org", "patient-pw-1")
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/therapist")  # a therapist's page: the patient is sent home
+    _wait(browser, "#charts svg")
+    assert browser.current_url.endswith("/patient")
+    browser.get(f"{base}/live")
+    _wait(browser, "#camera-error:not(:empty)")
+    violations = [e["message"] for e in browser.get_log("browser")
+                  if "Content Security Policy" in e["message"]]  # fmt: skip
+    assert not violations, violations

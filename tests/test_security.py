@@ -644,4 +644,5 @@ def test_each_role_is_sent_to_its_own_pages(make_world) -> None:
         r = therapist.get(url, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/therapist", url
         assert patient.get(url, follow_redirects=False).status_code == 200
-    assert TestClient(app).get("/therapist", follow_redirects=False).status_code == 200
+    anonymous = TestClient(app).get("/therapist", follow_redirects=False)
+    assert anonymous.status_code == 200 and anonymous.headers["cache-control"] == "no-store"
