@@ -30,7 +30,7 @@ def data_dir(tmp_path, fresh_settings):
 
 def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkeypatch) -> None:
     assert main(["db", "upgrade"]) == 0
-    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0001" in capsys.readouterr().out
+    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0002" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", _Stdin("patient-password-1\n"))
     assert main(["users", "create", "--email", "Pat@Home.org", "--name", "Pat Lee",
                  "--role", "patient", "--password-stdin"]) == 0  # fmt: skip
@@ -50,6 +50,36 @@ def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkey
         x = s.get(ExerciseSession, 1)
         assert (x.status, x.source, x.pain_before) == ("complete", "video", 3)
         assert [r.exercise_id for r in x.repetitions] == ["glute_bridge"]
+    db.close()
+
+
+def test_users_deactivate_and_unlink_from_the_command_line(data_dir, capsys, monkeypatch) -> None:
+    from telerehab.server import accounts
+    from telerehab.server.tables import AuditEvent
+
+    db = open_database(f"sqlite:///{data_dir / 'telerehab.db'}")
+    with db.session() as s:
+        t = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "therapist-pw-1")
+        p = accounts.create_user(s, "pat@home.org", "Pat", "patient", "patient-pw-1")
+        accounts.link(s, t.id, p.id)
+        secret, _ = accounts.issue_token(s, p, "bearer")
+    assert main(["users", "deactivate", "pat@home.org"]) == 0
+    assert "pat@home.org deactivated: every login ended" in capsys.readouterr().out
+    assert main(["users", "list"]) == 0
+    assert "pat@home.org" in (out := capsys.readouterr().out) and "(deactivated)" in out
+    assert main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient",
+                 "pat@home.org"]) == 0  # fmt: skip
+    assert main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient",
+                 "pat@home.org"]) == 1  # fmt: skip
+    assert "thea@clinic.org does not treat pat@home.org" in capsys.readouterr().err
+    with db.session() as s:
+        assert accounts.principal_for(s, secret) is None
+        who = accounts.Principal(t.id, t.email, t.name, "therapist", "bearer", "")
+        assert not accounts.can_treat(s, who, p.id)
+        trail = [
+            (e.action, e.role, e.patient_id) for e in s.query(AuditEvent).order_by(AuditEvent.id)
+        ]
+    assert trail == [("account.deactivate", "operator", p.id), ("care_link.end", "operator", p.id)]
     db.close()
 
 
