@@ -514,6 +514,13 @@ def test_diary_values_that_cannot_be_stored_are_named(make_world, body, field, s
     assert fhir.status_code == 200  # nothing was stored that breaks an export
 
 
+def test_live_text_that_cannot_be_stored_is_named(make_world) -> None:
+    """NUL cannot be stored in PostgreSQL text: refused at the edge, never a 500."""
+    _app, _ids, client = make_world()
+    r = client("patient").post("/api/live/sessions", json={"device": "phone\x00"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "device"]
+
+
 @pytest.mark.parametrize(
     ("document", "named"),
     [

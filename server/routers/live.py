@@ -34,6 +34,7 @@ from ..deps import (
 )
 from ..live import LiveSession
 from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
+from ..schemas import Text
 from ..tables import ExerciseSession
 
 router = APIRouter(prefix="/api/live", tags=["live"])
@@ -47,12 +48,12 @@ class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pain_before: int | None = Field(default=None, ge=0, le=10)
     video_consent: bool = False
-    device: str = Field(default="", max_length=200)
+    device: Text = Field(default="", max_length=200)
 
 
 class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sdp: str = Field(max_length=100_000)
+    sdp: Text = Field(max_length=100_000)
     type: str = Field(pattern="^offer$")
 
 
@@ -60,7 +61,7 @@ class EndIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pain_after: int | None = Field(default=None, ge=0, le=10)
     rpe: int | None = Field(default=None, ge=0, le=10)
-    notes: str = Field(default="", max_length=5000)
+    notes: Text = Field(default="", max_length=5000)
 
 
 class Registry:
