@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("telerehab").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
     databases = [("sqlite", f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}", None)]
     if args.postgres:
