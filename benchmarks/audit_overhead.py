@@ -53,10 +53,23 @@ def _world(url: str):
         version = prescriptions.create_program(s, p.id, PROGRAM, t.id)
         x = records.start_session(s, p.id, program_version_id=version.id, pain_before=3)
         for i in range(1, 9):
-            rep = RepResult(index=i, side="left", t_start_s=3.0 * i, t_peak_s=3.0 * i + 1,
-                            t_end_s=3.0 * i + 2.5, frame_peak=30 * i, rom_min_deg=5,
-                            rom_max_deg=90, excursion_deg=85, duration_s=2.5, up_s=1,
-                            hold_s=0.2, down_s=1.3, quality=90, faults=())  # fmt: skip
+            rep = RepResult(
+                index=i,
+                side="left",
+                t_start_s=3.0 * i,
+                t_peak_s=3.0 * i + 1,
+                t_end_s=3.0 * i + 2.5,
+                frame_peak=30 * i,
+                rom_min_deg=5,
+                rom_max_deg=90,
+                excursion_deg=85,
+                duration_s=2.5,
+                up_s=1,
+                hold_s=0.2,
+                down_s=1.3,
+                quality=90,
+                faults=(),
+            )
             records.add_repetition(s, x, "squat", rep)
         records.end_session(s, x, "complete", pain_after=2)
         token = accounts.issue_token(s, t, "bearer")[0]
@@ -110,23 +123,30 @@ def main(argv: list[str] | None = None) -> int:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         sep = "&" if "?" in args.postgres else "?"
-        databases.append(("postgresql", f"{args.postgres}{sep}options=-csearch_path%3D{schema}",
-                          (admin, schema)))  # fmt: skip
+        databases.append(
+            ("postgresql", f"{args.postgres}{sep}options=-csearch_path%3D{schema}", (admin, schema))
+        )
     rows = []
     try:
         for name, url, _cleanup in databases:
             db, client, ids = _world(url)
-            for label, path in (("session with 8 repetitions", f"/api/sessions/{ids['session']}"),
-                                ("trends", f"/api/patients/{ids['patient']}/trends")):  # fmt: skip
+            for label, path in (
+                ("session with 8 repetitions", f"/api/sessions/{ids['session']}"),
+                ("trends", f"/api/patients/{ids['patient']}/trends"),
+            ):
                 times = _measure(client, path, args.requests)
                 on, off = times["audited"], times["not audited"]
-                rows.append({
-                    "database": name, "request": f"GET {label}", "requests": len(on),
-                    "median_ms_audited": round(statistics.median(on), 3),
-                    "median_ms_not_audited": round(statistics.median(off), 3),
-                    "p95_ms_audited": round(_p95(on), 3),
-                    "p95_ms_not_audited": round(_p95(off), 3),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "database": name,
+                        "request": f"GET {label}",
+                        "requests": len(on),
+                        "median_ms_audited": round(statistics.median(on), 3),
+                        "median_ms_not_audited": round(statistics.median(off), 3),
+                        "p95_ms_audited": round(_p95(on), 3),
+                        "p95_ms_not_audited": round(_p95(off), 3),
+                    }
+                )
             db.close()
     finally:
         for _name, _url, cleanup in databases:
@@ -136,17 +156,21 @@ def main(argv: list[str] | None = None) -> int:
                     conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
                 admin.dispose()
 
-    logger.info("| database | request | median audited ms | median not audited ms | difference "
-                "| p95 audited ms | p95 not audited ms |")  # fmt: skip
+    logger.info(
+        "| database | request | median audited ms | median not audited ms | difference "
+        "| p95 audited ms | p95 not audited ms |"
+    )
     logger.info("|---|---|---|---|---|---|---|")
     for r in rows:
         diff = r["median_ms_audited"] - r["median_ms_not_audited"]
         r["median_difference_ms"] = round(diff, 3)
         r["median_difference_pct"] = round(100 * diff / r["median_ms_not_audited"], 1)
-        logger.info(f"| {r['database']} | {r['request']} | {r['median_ms_audited']:.2f} | "
-                    f"{r['median_ms_not_audited']:.2f} | {diff:+.2f} ms "
-                    f"({r['median_difference_pct']:+.1f}%) | {r['p95_ms_audited']:.2f} | "
-                    f"{r['p95_ms_not_audited']:.2f} |")  # fmt: skip
+        logger.info(
+            f"| {r['database']} | {r['request']} | {r['median_ms_audited']:.2f} | "
+            f"{r['median_ms_not_audited']:.2f} | {diff:+.2f} ms "
+            f"({r['median_difference_pct']:+.1f}%) | {r['p95_ms_audited']:.2f} | "
+            f"{r['p95_ms_not_audited']:.2f} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),

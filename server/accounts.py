@@ -132,8 +132,12 @@ def issue_token(
     oldest logins end so that at most `keep` remain, this one included."""
     purge_expired(s)
     if keep is not None:
-        held = s.scalars(select(AuthToken.id).where(AuthToken.user_id == user.id)
-                         .order_by(AuthToken.id.desc()).offset(keep - 1))  # fmt: skip
+        held = s.scalars(
+            select(AuthToken.id)
+            .where(AuthToken.user_id == user.id)
+            .order_by(AuthToken.id.desc())
+            .offset(keep - 1)
+        )
         old = list(held)
         if old:
             s.execute(delete(AuthToken).where(AuthToken.id.in_(old)))

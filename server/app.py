@@ -38,8 +38,12 @@ PAGES = {
     "watch": "watch.html",
 }
 # A page meant for one role sends the other role to its own home page.
-PAGE_ROLE = {"therapist": "therapist", "watch": "therapist", "patient": "patient",
-             "live": "patient"}  # fmt: skip
+PAGE_ROLE = {
+    "therapist": "therapist",
+    "watch": "therapist",
+    "patient": "patient",
+    "live": "patient",
+}
 HOME = {"therapist": "/therapist", "patient": "/patient"}
 
 
@@ -79,9 +83,14 @@ LOGIN_ERRORS = {
 def _field_problems(exc: RequestValidationError) -> list[dict]:
     """The location, message and kind of each error; never the input (which may
     be a 50 MB password, a NaN that JSON cannot carry, or a patient's note)."""
-    return [{"loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
-             "msg": str(e.get("msg", "invalid")), "type": str(e.get("type", "value_error"))}
-            for e in exc.errors()]  # fmt: skip
+    return [
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "invalid")),
+            "type": str(e.get("type", "value_error")),
+        }
+        for e in exc.errors()
+    ]
 
 
 def estimator_factory(variant: str, max_people: int = 4):
@@ -156,11 +165,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8, ...)
-            problem = {"loc": ["body"], "msg": "the body could not be read as JSON",
-                       "type": "json_invalid"}  # fmt: skip
+            problem = {
+                "loc": ["body"],
+                "msg": "the body could not be read as JSON",
+                "type": "json_invalid",
+            }
             return JSONResponse({"detail": [problem]}, status_code=422)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                            headers=exc.headers)  # fmt: skip
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.get("/api/exercises", tags=["exercises"], responses=ERRORS)
     def list_exercises(who: User) -> list[dict]:
@@ -200,8 +213,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             if role in HOME and role != wanted:  # e.g. a patient on a therapist's page
                 return RedirectResponse(HOME[role], status_code=303)
             # no-store: the answer depends on who asks (a cached page would skip the redirect)
-            return FileResponse(STATIC / filename, media_type="text/html",
-                                headers={"Cache-Control": "no-store"})  # fmt: skip
+            return FileResponse(
+                STATIC / filename, media_type="text/html", headers={"Cache-Control": "no-store"}
+            )
 
         return serve
 

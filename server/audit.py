@@ -74,13 +74,22 @@ def record(
         # A look changes nothing else: its commit need not wait for the disk
         # (see the module docstring).
         s.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    s.add(AuditEvent(actor_id=actor.id, actor_email=actor.email, role=actor.role,
-                     action=action, patient_id=patient_id, target=target[:100],
-                     client=actor.client))  # fmt: skip
+    s.add(
+        AuditEvent(
+            actor_id=actor.id,
+            actor_email=actor.email,
+            role=actor.role,
+            action=action,
+            patient_id=patient_id,
+            target=target[:100],
+            client=actor.client,
+        )
+    )
 
 
-def record_apart(db, actor: Actor, action: str, patient_id: int | None = None,
-                 target: str = "") -> None:  # fmt: skip
+def record_apart(
+    db, actor: Actor, action: str, patient_id: int | None = None, target: str = ""
+) -> None:
     """Add one entry in a transaction of its own (kept when the request fails)."""
     with db.session() as s:
         record(s, actor, action, patient_id, target)

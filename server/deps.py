@@ -26,10 +26,14 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL; beyond is no record
 
 # Declared so the OpenAPI schema names both ways to log in; the checks are ours.
-_bearer = HTTPBearer(auto_error=False, description="a token from POST /api/auth/login "
-                     "with kind=bearer")  # fmt: skip
-_cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="the browser login cookie "
-                       f"(changes also need the {CSRF_HEADER} header)")  # fmt: skip
+_bearer = HTTPBearer(
+    auto_error=False, description="a token from POST /api/auth/login with kind=bearer"
+)
+_cookie = APIKeyCookie(
+    name=COOKIE,
+    auto_error=False,
+    description=f"the browser login cookie (changes also need the {CSRF_HEADER} header)",
+)
 
 
 def IdPath(what: str):  # reads as a type in signatures

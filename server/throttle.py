@@ -60,8 +60,10 @@ class LoginThrottle:
         return max(0.0, c.last_t + delay - now)
 
     def _keys(self, email: str, address: str) -> tuple[tuple[str, int], ...]:
-        return (("account:" + email.strip().lower(), self.free),
-                ("address:" + address, self.free_per_address))  # fmt: skip
+        return (
+            ("account:" + email.strip().lower(), self.free),
+            ("address:" + address, self.free_per_address),
+        )
 
     def retry_after(self, email: str, address: str) -> int:
         """Seconds to wait before this login may be tried (0: go ahead)."""

@@ -41,8 +41,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ul.add_argument("--therapist", required=True, help="therapist e-mail")
     ul.add_argument("--patient", required=True, help="patient e-mail")
     ul.set_defaults(func=_users_unlink)
-    for action, helptext in (("deactivate", "end every login of a user and refuse new ones"),
-                             ("activate", "let a deactivated user log in again")):  # fmt: skip
+    for action, helptext in (
+        ("deactivate", "end every login of a user and refuse new ones"),
+        ("activate", "let a deactivated user log in again"),
+    ):
         act = ussub.add_parser(action, help=helptext)
         act.add_argument("user", help="e-mail or id")
         act.set_defaults(func=_users_set_active, active=action == "activate")
@@ -147,8 +149,9 @@ def _users_unlink(args: argparse.Namespace) -> int:
     with _transaction() as (_db, s):
         t = _user_by(s, args.therapist, "therapist")
         p = _user_by(s, args.patient, "patient")
-        care = s.scalar(select(CareLink).where(CareLink.therapist_id == t.id,
-                                               CareLink.patient_id == p.id))  # fmt: skip
+        care = s.scalar(
+            select(CareLink).where(CareLink.therapist_id == t.id, CareLink.patient_id == p.id)
+        )
         if care is None:
             raise ConfigError(f"{t.email} does not treat {p.email}")
         accounts.unlink(s, care.id)
@@ -163,8 +166,9 @@ def _users_set_active(args: argparse.Namespace) -> int:
     with _transaction() as (_db, s):
         user = accounts.set_active(s, _user_by(s, args.user).id, args.active)
         action = "account.activate" if args.active else "account.deactivate"
-        audit.record(s, _operator(), action, user.id if user.role == "patient" else None,
-                     f"user {user.id}")  # fmt: skip
+        audit.record(
+            s, _operator(), action, user.id if user.role == "patient" else None, f"user {user.id}"
+        )
         print(f"{user.email} {'activated' if args.active else 'deactivated: every login ended'}")
     return 0
 

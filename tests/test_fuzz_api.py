@@ -32,8 +32,12 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 # Operations that would end the login the fuzzer runs with, or are public and
 # slow by design (each login hashes a password): probed by their own tests.
 LEFT_OUT = {("POST", "/api/auth/logout"), ("POST", "/api/auth/password")}
@@ -74,14 +78,16 @@ def fuzzed(tmp_path_factory):
     db.close()
 
 
-def _fuzz(op, role: str, mode, token: str, cases: Counter, statuses: Counter,
-          failures: dict) -> None:  # fmt: skip
+def _fuzz(
+    op, role: str, mode, token: str, cases: Counter, statuses: Counter, failures: dict
+) -> None:
     """EXAMPLES cases of one operation as `role`, valid (positive) or invalid
     (negative) input; a failed check is kept and the run goes on (one line per
     operation, role and mode)."""
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(case=op.as_strategy(generation_mode=mode))
     def run(case) -> None:
         cases[f"{role} {mode.value}"] += 1
@@ -116,10 +122,18 @@ def test_the_api_survives_schemathesis(fuzzed) -> None:
                     _fuzz(op, role, mode, token, cases, statuses, failures)
     seconds = time.monotonic() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "examples_per_operation": EXAMPLES, "operations": len(operations),
-        "cases": dict(cases), "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "failures": failures, "seconds": round(seconds, 1),
-    }, indent=2))  # fmt: skip
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "examples_per_operation": EXAMPLES,
+                "operations": len(operations),
+                "cases": dict(cases),
+                "statuses": {str(k): v for k, v in sorted(statuses.items())},
+                "failures": failures,
+                "seconds": round(seconds, 1),
+            },
+            indent=2,
+        )
+    )
     assert not failures, json.dumps(failures, indent=2)
     assert sum(cases.values()) >= 2 * len(operations) * EXAMPLES  # it really ran

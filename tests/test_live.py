@@ -235,8 +235,10 @@ def test_live_access_is_checked(server) -> None:
             assert watch.status_code == 403 and "not consented to video" in watch.text
             codes = []
             url = f"ws://{host}/ws/sessions/{sid}"
-            for path, first in ((url, {"type": "auth", "v": 1, "token": "x"}),
-                                (f"{url}?token={token}", {"type": "hello"})):  # fmt: skip
+            for path, first in (
+                (url, {"type": "auth", "v": 1, "token": "x"}),
+                (f"{url}?token={token}", {"type": "hello"}),
+            ):
                 async with websockets.connect(path) as ws:
                     await ws.send(json.dumps(first))
                     with pytest.raises(websockets.exceptions.ConnectionClosed) as info:

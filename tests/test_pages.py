@@ -345,6 +345,9 @@ def test_pages_run_under_the_content_security_policy(browser, site) -> None:
     assert browser.current_url.endswith("/patient")
     browser.get(f"{base}/live")
     _wait(browser, "#camera-error:not(:empty)")
-    violations = [e["message"] for e in browser.get_log("browser")
-                  if "Content Security Policy" in e["message"]]  # fmt: skip
+    violations = [
+        e["message"]
+        for e in browser.get_log("browser")
+        if "Content Security Policy" in e["message"]
+    ]
     assert not violations, violations

@@ -15,8 +15,22 @@ from telerehab.rehab_programs.library import default_library
 from telerehab.rehab_programs.program import program_from_data
 
 LIBRARY = default_library()
-FIELDS = ("exercise", "sets", "reps", "side", "target_rom_deg", "tempo", "rest_s",
-          "calibration", "notes", "up_s", "hold_s", "down_s", "rest_deg", "end_deg")  # fmt: skip
+FIELDS = (
+    "exercise",
+    "sets",
+    "reps",
+    "side",
+    "target_rom_deg",
+    "tempo",
+    "rest_s",
+    "calibration",
+    "notes",
+    "up_s",
+    "hold_s",
+    "down_s",
+    "rest_deg",
+    "end_deg",
+)
 TOP = ("title", "sessions_per_week", "therapist_notes", "exercises")
 GOOD = {
     "title": "Knee rehab",

@@ -554,9 +554,11 @@ def test_a_missing_record_is_refused_like_another_patients(make_world) -> None:
     """403 for both: the answer does not tell which ids exist."""
     _app, ids, client = make_world()
     other = client("other_therapist")
-    for real, missing in ((f"/api/sessions/{ids['session']}", "/api/sessions/999999"),
-                          (f"/api/programs/{ids['program']}", "/api/programs/999999"),
-                          (f"/api/patients/{ids['patient']}", "/api/patients/999999")):  # fmt: skip
+    for real, missing in (
+        (f"/api/sessions/{ids['session']}", "/api/sessions/999999"),
+        (f"/api/programs/{ids['program']}", "/api/programs/999999"),
+        (f"/api/patients/{ids['patient']}", "/api/patients/999999"),
+    ):
         assert other.get(real).status_code == other.get(missing).status_code == 403, real
 
 

@@ -67,10 +67,14 @@ def test_users_deactivate_and_unlink_from_the_command_line(data_dir, capsys, mon
     assert "pat@home.org deactivated: every login ended" in capsys.readouterr().out
     assert main(["users", "list"]) == 0
     assert "pat@home.org" in (out := capsys.readouterr().out) and "(deactivated)" in out
-    assert main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient",
-                 "pat@home.org"]) == 0  # fmt: skip
-    assert main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient",
-                 "pat@home.org"]) == 1  # fmt: skip
+    assert (
+        main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient", "pat@home.org"])
+        == 0
+    )
+    assert (
+        main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient", "pat@home.org"])
+        == 1
+    )
     assert "thea@clinic.org does not treat pat@home.org" in capsys.readouterr().err
     with db.session() as s:
         assert accounts.principal_for(s, secret) is None

@@ -98,8 +98,11 @@ def test_the_audit_trail_is_append_only_in_the_database(db) -> None:
     with db.session() as s:
         (entry,) = s.scalars(select(AuditEvent)).all()
         assert (entry.actor_id, entry.action, entry.patient_id, entry.client) == (
-            7, "read", 3, "10.0.0.9",
-        )  # fmt: skip
+            7,
+            "read",
+            3,
+            "10.0.0.9",
+        )
         assert (
             datetime.now(UTC) - entry.at.replace(tzinfo=entry.at.tzinfo or UTC)
         ).total_seconds() < 60
@@ -129,8 +132,12 @@ def test_a_session_keeps_everything_measured(db) -> None:
     with db.session() as s:
         x = s.get(ExerciseSession, sid)
         assert (x.status, x.pain_before, x.pain_after, x.rpe, x.video_consent) == (
-            "complete", 4, 3, 5, False,
-        )  # fmt: skip
+            "complete",
+            4,
+            3,
+            5,
+            False,
+        )
         assert [r.excursion_deg for r in x.repetitions] == [80, 85]
         assert x.repetitions[1].faults == {"ids": ["trunk_lean"]}
         assert x.sets[0].reps == 2 and x.sets[0].target_reps == 3

@@ -36,8 +36,17 @@ def access_log(
     ids = {r.actor_id for r in others if r.actor_id is not None}
     found = s.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(ids)))
     names = {row.id: row.name for row in found}
-    return [AccessOut(id=r.id, at=r.at, who=names.get(r.actor_id, r.actor_email), role=r.role,
-                      action=r.action, what=r.target) for r in others]  # fmt: skip
+    return [
+        AccessOut(
+            id=r.id,
+            at=r.at,
+            who=names.get(r.actor_id, r.actor_email),
+            role=r.role,
+            action=r.action,
+            what=r.target,
+        )
+        for r in others
+    ]
 
 
 @router.get("/audit")
@@ -59,8 +68,15 @@ def query_audit(
     require_role(who, "admin")
     if action is not None and action not in trail.ACTIONS:
         raise HTTPException(422, f"action: expected one of {', '.join(trail.ACTIONS)}")
-    q = trail.Query(patient_id=patient_id, actor_id=actor_id, action=action, since=since,
-                    until=until, before_id=before_id, limit=limit)  # fmt: skip
+    q = trail.Query(
+        patient_id=patient_id,
+        actor_id=actor_id,
+        action=action,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
+    )
     rows = trail.entries(s, q)
     audit("audit.read", patient_id, f"actor {actor_id}" if actor_id else "")
     return [AuditOut.model_validate(r) for r in rows]

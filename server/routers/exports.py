@@ -17,10 +17,18 @@ from .patients import patient_trends
 from .sessions import readable_session
 
 router = APIRouter(prefix="/api", tags=["exports"])
-CSV = {200: {"description": "one row per repetition (a session without any: one row)",
-             "content": {"text/csv": {"schema": {"type": "string"}}}}}  # fmt: skip
-FHIR = {200: {"description": "a FHIR R4 Bundle (collection)",
-              "content": {"application/fhir+json": {"schema": {"type": "object"}}}}}  # fmt: skip
+CSV = {
+    200: {
+        "description": "one row per repetition (a session without any: one row)",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+FHIR = {
+    200: {
+        "description": "a FHIR R4 Bundle (collection)",
+        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+    }
+}
 
 COLUMNS = ("session_id", "started_at", "status", "pain_before", "pain_after", "rpe",
            "exercise_id", "set_index", "index", "side", "t_start_s", "t_peak_s", "t_end_s",

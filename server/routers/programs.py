@@ -70,7 +70,8 @@ def revise_program(
     """A new version; 409 if `based_on_version` is no longer the newest."""
     program = _program(s, program_id)
     require_therapist_of(s, who, program.patient_id)
-    version = prescriptions.revise_program(s, program_id, body.document,
-                                           body.based_on_version, who.id)  # fmt: skip
+    version = prescriptions.revise_program(
+        s, program_id, body.document, body.based_on_version, who.id
+    )
     audit("prescribe", program.patient_id, f"program {program_id} v{version.version}")
     return _out(version)

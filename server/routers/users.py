@@ -60,8 +60,12 @@ def activate_user(user_id: IdPath("user"), s: DbSession, who: User, audit: Audit
 
 
 def _care_out(care: CareLink) -> CareLinkOut:
-    return CareLinkOut(id=care.id, therapist_id=care.therapist_id, patient_id=care.patient_id,
-                       created_at=care.created_at)  # fmt: skip
+    return CareLinkOut(
+        id=care.id,
+        therapist_id=care.therapist_id,
+        patient_id=care.patient_id,
+        created_at=care.created_at,
+    )
 
 
 @router.get("/care-links")
