@@ -229,7 +229,11 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, db)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    # A WebSocket client sends one small message (its login); the body limit
+    # bounds it too.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", ws_max_size=settings.max_body_bytes
+    )
     server = uvicorn.Server(config)
 
     original = server.startup

@@ -268,7 +268,7 @@ async def _first_message_token(websocket: WebSocket) -> str | None:
     """The bearer token of the first message `{"type": "auth", "token": ...}`."""
     try:
         raw = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S)
-        msg = json.loads(raw)
+        msg = json.loads(raw) if len(raw) <= 4096 else None
     except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
         return None
     if not isinstance(msg, dict) or msg.get("type") != "auth":
