@@ -2,7 +2,8 @@
 
 Everything that comes in is bounded: ids to 1..2^31-1, strings in length and
 free of NUL and unpaired surrogates (neither can be stored), numbers finite,
-dates between 2000 and a day from now, program documents in size.
+dates plausible (a diary entry within the last year, a query from 2000 on, none
+later than tomorrow), program documents in size.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ MAX_ID = 2**31 - 1
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_DOCUMENT_NODES = 2000  # a program of 50 exercises with every option is about 600
 MAX_DOCUMENT_DEPTH = 8
+DIARY_DAYS = 366
 
 
 def _clean_text(value: str) -> str:
@@ -35,6 +37,15 @@ def _plausible_time(value: datetime) -> datetime:
         value = value.replace(tzinfo=UTC)
     if not EARLIEST <= value <= datetime.now(UTC) + timedelta(days=1):
         raise ValueError("expected a time from 2000-01-01 to tomorrow")
+    return value
+
+
+def _recent_time(value: datetime) -> datetime:
+    """A session's time: from a year ago to a day from now (a diary entry is
+    written after the session; the trends span from the first one to today)."""
+    value = _plausible_time(value)
+    if value < datetime.now(UTC) - timedelta(days=DIARY_DAYS):
+        raise ValueError(f"expected a time within the last {DIARY_DAYS} days")
     return value
 
 
@@ -70,7 +81,8 @@ def _aware(value: datetime) -> datetime:
 
 Text = Annotated[str, AfterValidator(_clean_text)]
 Utc = Annotated[datetime, AfterValidator(_aware)]  # every time the API sends
-Moment = Annotated[datetime, AfterValidator(_plausible_time)]
+Moment = Annotated[datetime, AfterValidator(_plausible_time)]  # 2000 .. tomorrow
+RecentMoment = Annotated[datetime, AfterValidator(_recent_time)]  # a year ago .. tomorrow
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Document = Annotated[dict[str, Any], AfterValidator(_bounded_document)]
 
@@ -167,7 +179,7 @@ class ProgramVersionOut(BaseModel):
 class SessionIn(_In):
     """A session recorded by hand (the pain diary), without the camera."""
 
-    started_at: Moment | None = None
+    started_at: RecentMoment | None = None
     status: Literal["complete", "interrupted"] = "complete"
     pain_before: int | None = Field(default=None, ge=0, le=10)
     pain_after: int | None = Field(default=None, ge=0, le=10)

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -494,6 +495,7 @@ def test_ids_out_of_range_are_named_never_a_server_error(make_world, method, pat
         ('{"notes": "private \\ud800 note"}', "notes", "private"),
         ('{"notes": "private \\u0000 note"}', "notes", "private"),
         ('{"started_at": "0001-01-01T00:00:00"}', "started_at", "0001"),
+        ('{"started_at": "2001-01-01T00:00:00"}', "started_at", "2001"),
         ('{"started_at": "2999-01-01T00:00:00Z"}', "started_at", "2999"),
         ('{"started_at": "9999-12-31T23:59:59-14:00"}', "started_at", "9999"),
     ],
@@ -512,6 +514,18 @@ def test_diary_values_that_cannot_be_stored_are_named(make_world, body, field, s
         assert secret not in r.text
     fhir = client("patient").get(f"/api/patients/{ids['patient']}/fhir")
     assert fhir.status_code == 200  # nothing was stored that breaks an export
+
+
+def test_a_diary_entry_from_last_month_is_kept_in_utc(make_world) -> None:
+    _app, ids, client = make_world()
+    when = (datetime.now(UTC) - timedelta(days=30)).replace(microsecond=0)
+    local = when.astimezone(timezone(timedelta(hours=-5))).isoformat()
+    r = client("patient").post(
+        f"/api/patients/{ids['patient']}/sessions", json={"started_at": local, "pain_before": 3}
+    )
+    assert r.status_code == 201, r.text
+    assert datetime.fromisoformat(r.json()["started_at"]) == when
+    assert r.json()["started_at"].endswith(("Z", "+00:00"))
 
 
 def test_live_text_that_cannot_be_stored_is_named(make_world) -> None:
