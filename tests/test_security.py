@@ -348,6 +348,24 @@ def test_deactivating_a_user_ends_every_login_at_once(make_world) -> None:
     assert ("account.activate", ids["patient"]) in actions
 
 
+def test_deactivating_a_patient_ends_their_live_session(make_world) -> None:
+    from telerehab.server.tables import ExerciseSession
+
+    app, ids, client = make_world()
+    with TestClient(app) as patient:
+        body = {"email": "pat@home.org", "password": PASSWORD, "kind": "bearer"}
+        login = patient.post("/api/auth/login", json=body)
+        patient.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        sid = patient.post("/api/live/sessions", json={"pain_before": 2}).json()["id"]
+        assert sid in app.state.live.sessions
+        assert client("admin").post(f"/api/users/{ids['patient']}/deactivate").status_code == 200
+        assert sid not in app.state.live.sessions
+        assert patient.post(f"/api/live/sessions/{sid}/pause").status_code == 401
+    with app.state.db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert (x.status, x.pain_before) == ("interrupted", 2) and x.ended_at is not None
+
+
 def test_ending_a_care_link_removes_the_therapists_access_at_once(make_world) -> None:
     app, ids, client = make_world()
     t, admin = client("therapist"), client("admin")

@@ -76,6 +76,16 @@ class Registry:
             raise HTTPException(404, f"session {session_id} is not live on this server")
         return found
 
+    async def close_patient(self, patient_id: int) -> None:
+        """A deactivated patient: their live sessions in this process end now,
+        recorded as interrupted (repetitions kept)."""
+        for sid, (live, peers) in list(self.sessions.items()):
+            if live.patient_id == patient_id:
+                del self.sessions[sid]
+                await peers.close()
+                await asyncio.to_thread(live.interrupt)
+                await asyncio.to_thread(live.end)
+
     async def close_all(self) -> None:
         """Server shutdown: every session still live is recorded as interrupted
         (with all its repetitions), then stopped."""

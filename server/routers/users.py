@@ -5,7 +5,7 @@ sees no clinical records (see README, "What an admin may see")."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from sqlalchemy import select
 
 from telerehab.errors import ConflictError
@@ -47,10 +47,20 @@ def _set_active(s, who, audit, user_id: int, active: bool) -> UserOut:
 
 
 @router.post("/users/{user_id}/deactivate")
-def deactivate_user(user_id: IdPath("user"), s: DbSession, who: User, audit: Audit) -> UserOut:
-    """The user can no longer log in, and every login they hold ends at once.
-    Their records stay."""
-    return _set_active(s, who, audit, user_id, False)
+def deactivate_user(
+    user_id: IdPath("user"),
+    request: Request,
+    background: BackgroundTasks,
+    s: DbSession,
+    who: User,
+    audit: Audit,
+) -> UserOut:
+    """The user can no longer log in, and every login they hold ends at once;
+    a patient's live session in this process ends too (as interrupted). Their
+    records stay."""
+    out = _set_active(s, who, audit, user_id, False)
+    background.add_task(request.app.state.live.close_patient, user_id)
+    return out
 
 
 @router.post("/users/{user_id}/activate")
