@@ -584,7 +584,7 @@ def test_program_documents_are_bounded(make_world, document, named) -> None:
 
 def test_a_missing_record_is_refused_like_another_patients(make_world) -> None:
     """403 for both: the answer does not tell which ids exist."""
-    _app, ids, client = make_world()
+    app, ids, client = make_world()
     other = client("other_therapist")
     for real, missing in (
         (f"/api/sessions/{ids['session']}", "/api/sessions/999999"),
@@ -592,6 +592,11 @@ def test_a_missing_record_is_refused_like_another_patients(make_world) -> None:
         (f"/api/patients/{ids['patient']}", "/api/patients/999999"),
     ):
         assert other.get(real).status_code == other.get(missing).status_code == 403, real
+    with TestClient(app) as patient:  # a live session: the same answer as none at all
+        patient.headers["Authorization"] = client("patient").headers["Authorization"]
+        sid = patient.post("/api/live/sessions", json={}).json()["id"]
+        live, missing = f"/api/live/sessions/{sid}", f"/api/live/sessions/{sid + 1}"
+        assert other.get(live).status_code == other.get(missing).status_code == 403
 
 
 def test_errors_and_health_show_nothing_internal(make_world, tmp_path) -> None:

@@ -72,8 +72,8 @@ class Registry:
 
     def get(self, session_id: int) -> tuple[LiveSession, PeerSet]:
         found = self.sessions.get(session_id)
-        if found is None:
-            raise HTTPException(404, f"session {session_id} is not live on this server")
+        if found is None:  # refused like another patient's: ids cannot be probed
+            raise HTTPException(403, f"no live session {session_id} here that you may use")
         return found
 
     async def close_patient(self, patient_id: int) -> None:
