@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from . import accounts, audit
 from .accounts import Principal
+from .schemas import MAX_ID
 
 COOKIE = "telerehab_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL; beyond is no record
 
 # Declared so the OpenAPI schema names both ways to log in; the checks are ours.
 _bearer = HTTPBearer(

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-MAX_ID = 2**31 - 1
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL; beyond is no record
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_DOCUMENT_NODES = 2000  # a program of 50 exercises with every option is about 600
 MAX_DOCUMENT_DEPTH = 8

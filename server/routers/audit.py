@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
 from .. import audit as trail
-from ..deps import MAX_ID, Audit, DbSession, IdPath, User, require_role
-from ..schemas import AccessOut, AuditOut, Moment
+from ..deps import Audit, DbSession, IdPath, User, require_role
+from ..schemas import MAX_ID, AccessOut, AuditOut, Moment
 from ..tables import User as UserRow
 
 router = APIRouter(prefix="/api", tags=["audit"])
