@@ -22,10 +22,12 @@ from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageEr
 from telerehab.settings import Settings, get_settings
 
 from . import accounts
+from . import audit as audit_trail
 from .db import Database, open_database
-from .deps import COOKIE, User
+from .deps import COOKIE, User, client_address
 from .edge import BodyLimit, SecurityHeaders
 from .routers import audit, auth, exports, live, patients, programs, sessions, users
+from .schemas import MAX_ID
 from .throttle import HashGate, LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -162,8 +164,22 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _field_problems(exc)}, status_code=422)
 
+    def audit_refusal(request: Request) -> None:
+        """A logged-in user refused (403): who tried what, and on whose record
+        when the path names a patient (so the patient sees the attempt)."""
+        who = getattr(request.state, "who", None)
+        if who is None:
+            return
+        raw = str(request.path_params.get("patient_id", ""))
+        patient_id = int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_ID else None
+        actor = audit_trail.Actor.of(who, client_address(request))
+        target = f"{request.method} {request.url.path}"
+        audit_trail.record_apart(db, actor, "denied", patient_id, target)
+
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 403:
+            audit_refusal(request)
         if exc.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8, ...)
             problem = {
                 "loc": ["body"],

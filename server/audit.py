@@ -43,6 +43,7 @@ ACTIONS = (
     "login.throttled",
     "logout",
     "audit.read",  # the audit trail itself queried by an admin
+    "denied",  # a logged-in user was refused (403): what they tried is the target
 )
 MAX_LIMIT = 1000
 LOOKS = frozenset({"read", "export", "watch", "audit.read"})  # actions that change no record

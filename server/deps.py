@@ -76,6 +76,7 @@ def current_user(
     who = accounts.principal_for(s, secret) if secret else None
     if who is None:
         raise HTTPException(401, "not logged in", headers={"WWW-Authenticate": "Bearer"})
+    request.state.who = who  # for the audit entry of a refusal (app.py)
     if who.token_kind == "cookie" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not hmac.compare_digest(sent, who.csrf_token):

@@ -126,12 +126,17 @@ def test_every_read_export_and_change_is_audited_and_the_patient_sees_who(make_w
     ):
         assert t.get(url).status_code == 200, url
     assert t.post(f"/api/patients/{p}/programs", json={"document": PROGRAM}).status_code == 201
-    # a refused read leaves no entry: the other therapist has no care link
+    # a refused read is recorded as such: the other therapist has no care link
     assert client("other_therapist").get(f"/api/patients/{p}").status_code == 403
 
     patient = client("patient")
     assert patient.get(f"/api/patients/{p}/sessions").status_code == 200  # their own: left out
     log = patient.get(f"/api/patients/{p}/access-log").json()
+    denied = [e for e in log if e["action"] == "denied"]
+    assert [(e["who"], e["what"]) for e in denied] == [
+        ("Other_Therapist", f"GET /api/patients/{p}")
+    ]
+    log = [e for e in log if e["action"] != "denied"]
     assert {e["who"] for e in log} == {"Therapist"}
     assert {e["role"] for e in log} == {"therapist"}
     assert sorted(e["action"] for e in log) == ["export"] * 3 + ["prescribe"] + ["read"] * 6
