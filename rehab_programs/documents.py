@@ -52,18 +52,27 @@ def closest(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+MAX_PROBLEMS = 5  # listed in one message; the rest are counted
+SHOWN_CHARS = 40
+
+
 def validate(model: type[M], data: Any, origin: str) -> M:
     """`model` from `data`, or a ProgramError listing every problem with its path."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(err, model) for err in exc.errors()]
+        errors = exc.errors()
+        problems = [_describe(err, model) for err in errors[:MAX_PROBLEMS]]
+        if len(errors) > MAX_PROBLEMS:
+            problems.append(f"and {len(errors) - MAX_PROBLEMS} more problems")
         raise ProgramError(f"{origin}: " + "; ".join(problems)) from None
 
 
 def _path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
+        if not isinstance(part, int):
+            part = shown(part)[1:-1] if len(str(part)) > SHOWN_CHARS else part
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(document)"
 
@@ -82,7 +91,14 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         expected = f"a number in {bounds[0]}..{bounds[1]}"
     elif err["type"].startswith(("float", "int")):
         expected = "a number"
-    return f"{path}: expected {expected}, got {err.get('input')!r}"
+    return f"{path}: expected {expected}, got {shown(err.get('input'))}"
+
+
+def shown(value: Any) -> str:
+    """A bad value as a message quotes it: its repr, cut to SHOWN_CHARS (a
+    document may hold a megabyte where a title belongs)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _bounds(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[float, float] | None:

@@ -19,13 +19,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MAX_EXERCISES = 50  # a session of a program; far beyond any real prescription
+
+
 class CalibrationModel(_Strict):
     rest_deg: float = Field(ge=-90, le=180, description="the patient's start position")
     end_deg: float = Field(ge=-90, le=180, description="the furthest the patient reaches")
 
 
 class PrescribedModel(_Strict):
-    exercise: str
+    exercise: str = Field(max_length=64)
     sets: int = Field(ge=1, le=20)
     reps: int = Field(ge=1, le=100)
     side: Literal["auto", "left", "right", "both"] = "auto"
@@ -35,14 +38,14 @@ class PrescribedModel(_Strict):
     calibration: CalibrationModel | None = Field(
         default=None, description="the patient's own range; thresholds become shares of it"
     )
-    notes: str = ""
+    notes: str = Field(default="", max_length=2000)
 
 
 class ProgramModel(_Strict):
-    title: str = Field(min_length=2)
+    title: str = Field(min_length=2, max_length=200)
     sessions_per_week: int = Field(ge=1, le=14)
-    therapist_notes: str = ""
-    exercises: list[PrescribedModel] = Field(min_length=1)
+    therapist_notes: str = Field(default="", max_length=5000)
+    exercises: list[PrescribedModel] = Field(min_length=1, max_length=MAX_EXERCISES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from .tables import ROLES, AuthToken, CareLink, User, as_utc, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's maintained defaults
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1000  # hashing cost grows with length; nobody types more
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -41,10 +42,22 @@ class Principal:
     csrf_token: str
 
 
-def hash_password(password: str) -> str:
-    """argon2id hash of a password of at least MIN_PASSWORD characters."""
+def check_password_policy(password: str) -> None:
+    """MIN_PASSWORD..MAX_PASSWORD characters, not only spaces (the message
+    never repeats the password)."""
     if len(password) < MIN_PASSWORD:
         raise ConfigError(f"password: at least {MIN_PASSWORD} characters, got {len(password)}")
+    if len(password) > MAX_PASSWORD:
+        raise ConfigError(f"password: at most {MAX_PASSWORD} characters, got {len(password)}")
+    if not password.strip():
+        raise ConfigError("password: must not be blank (only spaces)")
+    if len(set(password)) < 3:
+        raise ConfigError("password: must use at least 3 different characters")
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash of a password that meets the policy."""
+    check_password_policy(password)
     return _hasher.hash(password)
 
 
@@ -53,12 +66,14 @@ def create_user(
 ) -> User:
     """A new user; a duplicate e-mail raises ConflictError and writes nothing."""
     email = email.strip().lower()
-    if not EMAIL.match(email):
-        raise ConfigError(f"email: {email!r} is not an e-mail address")
+    if len(email) > 254 or not EMAIL.match(email):
+        raise ConfigError(f"email: {email[:254]!r} is not an e-mail address")
     if role not in ROLES:
-        raise ConfigError(f"role: expected one of {', '.join(ROLES)}, got {role!r}")
+        raise ConfigError(f"role: expected one of {', '.join(ROLES)}, got {role[:20]!r}")
     if not name.strip():
         raise ConfigError("name: must not be empty")
+    if len(name.strip()) > 200:
+        raise ConfigError("name: at most 200 characters")
     if s.scalar(select(User.id).where(User.email == email)) is not None:
         raise ConflictError(f"a user with e-mail {email!r} already exists")
     user = User(
@@ -103,9 +118,29 @@ def _digest(secret: str) -> str:
 
 
 def issue_token(
-    s: Session, user: User, kind: str, *, hours: float | None = None, label: str = ""
+    s: Session,
+    user: User,
+    kind: str,
+    *,
+    hours: float | None = None,
+    label: str = "",
+    keep: int | None = None,
 ) -> tuple[str, AuthToken]:
-    """A new login secret (returned once, stored only as its SHA-256)."""
+    """A new login secret (returned once, stored only as its SHA-256).
+
+    Expired logins of every user are purged first; with `keep`, the user's
+    oldest logins end so that at most `keep` remain, this one included."""
+    purge_expired(s)
+    if keep is not None:
+        held = s.scalars(
+            select(AuthToken.id)
+            .where(AuthToken.user_id == user.id)
+            .order_by(AuthToken.id.desc())
+            .offset(keep - 1)
+        )
+        old = list(held)
+        if old:
+            s.execute(delete(AuthToken).where(AuthToken.id.in_(old)))
     secret = secrets.token_urlsafe(32)
     token = AuthToken(
         user_id=user.id, token_hash=_digest(secret), kind=kind, label=label,
@@ -134,6 +169,35 @@ def principal_for(s: Session, secret: str) -> Principal | None:
 def revoke(s: Session, secret: str) -> None:
     """End one login."""
     s.execute(delete(AuthToken).where(AuthToken.token_hash == _digest(secret)))
+
+
+def purge_expired(s: Session) -> int:
+    """Delete every expired login; the number deleted."""
+    result = s.execute(
+        delete(AuthToken).where(AuthToken.expires_at.is_not(None), AuthToken.expires_at < utcnow())
+    )
+    return result.rowcount or 0
+
+
+def set_active(s: Session, user_id: int, active: bool) -> User:
+    """Deactivate (every login ends at once; the records stay) or reactivate a user."""
+    user = s.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user_id: no user with id {user_id}")
+    user.active = active
+    if not active:
+        s.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
+    return user
+
+
+def unlink(s: Session, care_link_id: int) -> CareLink:
+    """End a care link: the therapist loses access to the patient at once."""
+    care = s.get(CareLink, care_link_id)
+    if care is None:
+        raise LookupError(f"care_link_id: no care link with id {care_link_id}")
+    s.delete(care)
+    s.flush()
+    return care
 
 
 def link(s: Session, therapist_id: int, patient_id: int) -> CareLink:

@@ -12,15 +12,23 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.settings import Settings, get_settings
 
+from . import accounts
+from . import audit as audit_trail
 from .db import Database, open_database
-from .deps import User
-from .routers import auth, exports, live, patients, programs, sessions, users
+from .deps import COOKIE, User, client_address
+from .edge import BodyLimit, SecurityHeaders
+from .routers import audit, auth, exports, live, patients, programs, sessions, users
+from .schemas import MAX_ID
+from .throttle import HashGate, LoginThrottle
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -31,6 +39,60 @@ PAGES = {
     "live": "live.html",
     "watch": "watch.html",
 }
+# A page meant for one role sends the other role to its own home page.
+PAGE_ROLE = {
+    "therapist": "therapist",
+    "watch": "therapist",
+    "patient": "patient",
+    "live": "patient",
+}
+HOME = {"therapist": "/therapist", "patient": "/patient"}
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every error: `detail` says what is wrong and names the field, never
+    repeating the submitted value (a list of field problems for a body or
+    parameter that does not validate)."""
+
+    detail: str | list[FieldProblem]
+
+
+def _problem(description: str) -> dict:
+    return {"model": Problem, "description": description}
+
+
+ERRORS = {
+    401: _problem("not logged in"),
+    403: _problem("logged in, but not allowed (or a missing CSRF header)"),
+    404: _problem("no such record"),
+    409: _problem("conflicts with the current state (nothing written)"),
+    413: _problem("request body too large"),
+    422: _problem("invalid input: the field is named, its value never repeated"),
+}
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+LOGIN_ERRORS = {
+    **ERRORS,
+    429: {**_problem("too many logins at once or failed"), "headers": RETRY_AFTER},
+}
+
+
+def _field_problems(exc: RequestValidationError) -> list[dict]:
+    """The location, message and kind of each error; never the input (which may
+    be a 50 MB password, a NaN that JSON cannot carry, or a patient's note)."""
+    return [
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "invalid")),
+            "type": str(e.get("type", "value_error")),
+        }
+        for e in exc.errors()
+    ]
 
 
 def estimator_factory(variant: str, max_people: int = 4):
@@ -52,6 +114,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or get_settings()
     db = db or open_database(settings.resolved_database_url)
     registry = live.Registry()
+    throttle = LoginThrottle(
+        free=settings.login_free_failures,
+        free_per_address=settings.login_free_failures_per_address,
+        delay_s=settings.login_delay_s,
+        lockout_s=settings.login_lockout_s,
+    )
     fanout = None
     if settings.redis_url:
         from .fanout import Fanout
@@ -74,9 +142,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.live = registry
     app.state.fanout = fanout
     app.state.estimator_factory = estimator_factory
-    for router in (auth, users, patients, programs, sessions, exports, live):
-        app.include_router(router.router)
+    app.state.login_throttle = throttle
+    app.state.hash_gate = HashGate(settings.password_hashes_at_once, wait_s=10)
+    app.include_router(auth.router, responses=LOGIN_ERRORS)
+    for router in (users, patients, programs, sessions, exports, audit, live):
+        app.include_router(router.router, responses=ERRORS)
     app.include_router(live.ws_router)
+    # outermost last: the body limit runs before anything reads the body or the login
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     status = {ConfigError: 422, ProgramError: 422, ConflictError: 409, StorageError: 503}
     for exc_type, code in status.items():
@@ -86,7 +160,38 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
         app.add_exception_handler(exc_type, handler)
 
-    @app.get("/api/exercises", tags=["exercises"])
+    @app.exception_handler(RequestValidationError)
+    def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _field_problems(exc)}, status_code=422)
+
+    def audit_refusal(request: Request) -> None:
+        """A logged-in user refused (403): who tried what, and on whose record
+        when the path names a patient (so the patient sees the attempt)."""
+        who = getattr(request.state, "who", None)
+        if who is None:
+            return
+        raw = str(request.path_params.get("patient_id", ""))
+        patient_id = int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_ID else None
+        actor = audit_trail.Actor.of(who, client_address(request))
+        target = f"{request.method} {request.url.path}"
+        audit_trail.record_apart(db, actor, "denied", patient_id, target)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 403:
+            audit_refusal(request)
+        if exc.status_code == 400:  # FastAPI: a body it cannot decode (not UTF-8, ...)
+            problem = {
+                "loc": ["body"],
+                "msg": "the body could not be read as JSON",
+                "type": "json_invalid",
+            }
+            return JSONResponse({"detail": [problem]}, status_code=422)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.get("/api/exercises", tags=["exercises"], responses=ERRORS)
     def list_exercises(who: User) -> list[dict]:
         """The exercise library, for prescribing."""
         from telerehab.rehab_programs.library import default_library
@@ -99,7 +204,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict:
-        return {"ok": True, "database": db.url}
+        """The server answers (nothing about its configuration)."""
+        return {"ok": True}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -107,11 +213,29 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     def index() -> RedirectResponse:
         return RedirectResponse("/login")
 
+    def role_of(request: Request) -> str | None:
+        secret = request.cookies.get(COOKIE)
+        if not secret:
+            return None
+        with db.session() as s:
+            who = accounts.principal_for(s, secret)
+        return who.role if who else None
+
+    def page_route(page: str, filename: str):
+        # No parameters: nothing of the request chooses the file served.
+        def serve(request: Request) -> Response:
+            wanted = PAGE_ROLE.get(page)
+            role = role_of(request) if wanted else None
+            if role in HOME and role != wanted:  # e.g. a patient on a therapist's page
+                return RedirectResponse(HOME[role], status_code=303)
+            # no-store: the answer depends on who asks (a cached page would skip the redirect)
+            return FileResponse(
+                STATIC / filename, media_type="text/html", headers={"Cache-Control": "no-store"}
+            )
+
+        return serve
+
     for page, filename in PAGES.items():
-
-        def serve(filename: str = filename) -> FileResponse:
-            return FileResponse(STATIC / filename, media_type="text/html")
-
-        app.add_api_route(f"/{page}", serve, include_in_schema=False)
+        app.add_api_route(f"/{page}", page_route(page, filename), include_in_schema=False)
 
     return app

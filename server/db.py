@@ -43,7 +43,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets its folder created and WAL mode."""
+    """An engine for `url`; SQLite gets its folder created and WAL mode. SQL
+    parameters (a patient's notes, a password hash) never reach a log or an
+    error message: `hide_parameters`."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -51,11 +53,13 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            parsed, connect_args={"check_same_thread": False}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     except ImportError as exc:  # e.g. a driver that is not installed
         raise StorageError(f"database {masked(parsed)}: driver missing ({exc})") from None
 

@@ -10,17 +10,41 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import APIKeyCookie, HTTPBearer
 from sqlalchemy.orm import Session
 
-from . import accounts
+from . import accounts, audit
 from .accounts import Principal
+from .schemas import MAX_ID
 
 COOKIE = "telerehab_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+# Declared so the OpenAPI schema names both ways to log in; the checks are ours.
+_bearer = HTTPBearer(
+    auto_error=False, description="a token from POST /api/auth/login with kind=bearer"
+)
+_cookie = APIKeyCookie(
+    name=COOKIE,
+    auto_error=False,
+    description=f"the browser login cookie (changes also need the {CSRF_HEADER} header)",
+)
+
+
+def IdPath(what: str):  # reads as a type in signatures
+    """A path id of `what`, 1..2^31-1 (anything else is a 422 naming the field)."""
+    return Annotated[int, Path(ge=1, le=MAX_ID, description=f"the {what}'s id")]
+
+
+def client_address(request: Request) -> str:
+    """The client's network address as the server saw it (a proxy's, unless
+    uvicorn is told to trust its forwarding headers)."""
+    return request.client.host if request.client else ""
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -41,12 +65,18 @@ def _secret(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-def current_user(request: Request, s: DbSession) -> Principal:
+def current_user(
+    request: Request,
+    s: DbSession,
+    _b: Annotated[object, Depends(_bearer)] = None,
+    _c: Annotated[object, Depends(_cookie)] = None,
+) -> Principal:
     """The logged-in caller, or 401."""
     secret = _secret(request)
     who = accounts.principal_for(s, secret) if secret else None
     if who is None:
         raise HTTPException(401, "not logged in", headers={"WWW-Authenticate": "Bearer"})
+    request.state.who = who  # for the audit entry of a refusal (app.py)
     if who.token_kind == "cookie" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not hmac.compare_digest(sent, who.csrf_token):
@@ -55,6 +85,24 @@ def current_user(request: Request, s: DbSession) -> Principal:
 
 
 User = Annotated[Principal, Depends(current_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class Auditor:
+    """Adds entries to the audit trail in the request's transaction."""
+
+    s: Session
+    actor: audit.Actor
+
+    def __call__(self, action: str, patient_id: int | None = None, target: str = "") -> None:
+        audit.record(self.s, self.actor, action, patient_id, target)
+
+
+def auditor(request: Request, s: DbSession, who: User) -> Auditor:
+    return Auditor(s, audit.Actor.of(who, client_address(request)))
+
+
+Audit = Annotated[Auditor, Depends(auditor)]
 
 
 def require_role(who: Principal, *roles: str) -> None:

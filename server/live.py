@@ -189,10 +189,11 @@ class LiveSession:
     def _run(self) -> None:
         try:
             self._estimator = self.estimator_factory()
-        except Exception as exc:  # the model cannot load: say so, never hang
+        except Exception:  # the model cannot load: say so (its path only in the log)
             logger.exception("session %s: pose model failed to load", self.session_id)
             self.state = "error"
-            self._emit(message("status", state="error", text=f"pose model failed: {exc}"))
+            failed = "the pose model failed to load (see the server log)"
+            self._emit(message("status", state="error", text=failed))
             return
         self._begin_exercise()
         self._warm_up()

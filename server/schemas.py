@@ -1,11 +1,90 @@
-"""Request and response bodies of the HTTP API (pydantic, at the edge)."""
+"""Request and response bodies of the HTTP API (pydantic, at the edge).
+
+Everything that comes in is bounded: ids to 1..2^31-1, strings in length and
+free of NUL and unpaired surrogates (neither can be stored), numbers finite,
+dates plausible (a diary entry within the last year, a query from 2000 on, none
+later than tomorrow), program documents in size.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL; beyond is no record
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_DOCUMENT_NODES = 2000  # a program of 50 exercises with every option is about 600
+MAX_DOCUMENT_DEPTH = 8
+DIARY_DAYS = 366
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must not contain unpaired surrogates (invalid Unicode)") from None
+    return value
+
+
+def _plausible_time(value: datetime) -> datetime:
+    """Aware (naive is taken as UTC), from 2000 to a day from now."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST <= value <= datetime.now(UTC) + timedelta(days=1):
+        raise ValueError("expected a time from 2000-01-01 to tomorrow")
+    return value
+
+
+def _recent_time(value: datetime) -> datetime:
+    """A session's time: from a year ago to a day from now (a diary entry is
+    written after the session; the trends span from the first one to today)."""
+    value = _plausible_time(value)
+    if value < datetime.now(UTC) - timedelta(days=DIARY_DAYS):
+        raise ValueError(f"expected a time within the last {DIARY_DAYS} days")
+    return value
+
+
+def _bounded_document(value: dict[str, Any]) -> dict[str, Any]:
+    """A JSON document of at most MAX_DOCUMENT_NODES values, MAX_DOCUMENT_DEPTH
+    deep, with finite numbers and clean strings (the program checks the rest)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_DOCUMENT_NODES:
+            raise ValueError(f"too large: more than {MAX_DOCUMENT_NODES} values")
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise ValueError(f"too deep: more than {MAX_DOCUMENT_DEPTH} levels")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("numbers must be finite (no NaN or infinity)")
+        if isinstance(node, str):
+            _clean_text(node)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                _clean_text(k)
+                stack.append((v, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back naive."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+Utc = Annotated[datetime, AfterValidator(_aware)]  # every time the API sends
+Moment = Annotated[datetime, AfterValidator(_plausible_time)]  # 2000 .. tomorrow
+RecentMoment = Annotated[datetime, AfterValidator(_recent_time)]  # a year ago .. tomorrow
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Document = Annotated[dict[str, Any], AfterValidator(_bounded_document)]
 
 
 class _In(BaseModel):
@@ -13,21 +92,21 @@ class _In(BaseModel):
 
 
 class Login(_In):
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=1000)
+    email: Text = Field(max_length=254)
+    password: Text = Field(max_length=1000)
     kind: Literal["cookie", "bearer"] = "cookie"
 
 
 class PasswordChange(_In):
-    current: str
-    new: str = Field(min_length=1, max_length=1000)
+    current: Text = Field(max_length=1000)
+    new: Text = Field(min_length=1, max_length=1000)
 
 
 class UserIn(_In):
-    email: str = Field(max_length=254)
-    name: str = Field(min_length=1, max_length=200)
+    email: Text = Field(max_length=254)
+    name: Text = Field(min_length=1, max_length=200)
     role: Literal["patient", "therapist", "admin"]
-    password: str = Field(max_length=1000)
+    password: Text = Field(max_length=1000)
 
 
 class UserOut(BaseModel):
@@ -38,39 +117,74 @@ class UserOut(BaseModel):
     name: str
     role: str
     is_demo: bool = False
+    active: bool = True
 
 
 class CareLinkIn(_In):
+    therapist_id: Id
+    patient_id: Id
+
+
+class CareLinkOut(BaseModel):
+    id: int
     therapist_id: int
     patient_id: int
+    created_at: Utc
+
+
+class AccessOut(BaseModel):
+    """One access to a patient's record, as the patient sees it."""
+
+    id: int
+    at: Utc
+    who: str = Field(description="the name of whoever acted")
+    role: str
+    action: str
+    what: str
+
+
+class AuditOut(BaseModel):
+    """One entry of the audit trail, as an admin sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: Utc
+    actor_id: int | None
+    actor_email: str
+    role: str
+    action: str
+    patient_id: int | None
+    target: str
+    client: str
 
 
 class ProgramIn(_In):
-    document: dict[str, Any] = Field(description="a program, as in a program YAML file")
+    document: Document = Field(description="a program, as in a program YAML file")
 
 
 class ProgramRevision(_In):
-    document: dict[str, Any]
-    based_on_version: int = Field(ge=1, description="the version this edit started from")
+    document: Document
+    based_on_version: Id = Field(description="the version this edit started from")
 
 
 class ProgramVersionOut(BaseModel):
     program_id: int
     version: int
     document: dict[str, Any]
-    created_at: datetime
+    created_at: Utc
     created_by: int | None
 
 
 class SessionIn(_In):
     """A session recorded by hand (the pain diary), without the camera."""
 
-    started_at: datetime | None = None
+    started_at: RecentMoment | None = None
     status: Literal["complete", "interrupted"] = "complete"
     pain_before: int | None = Field(default=None, ge=0, le=10)
     pain_after: int | None = Field(default=None, ge=0, le=10)
     rpe: int | None = Field(default=None, ge=0, le=10)
-    notes: str = Field(default="", max_length=5000)
+    notes: Text = Field(default="", max_length=5000)
 
 
 class RepetitionOut(BaseModel):
@@ -101,8 +215,8 @@ class SessionOut(BaseModel):
     id: int
     patient_id: int
     program_version_id: int | None
-    started_at: datetime
-    ended_at: datetime | None
+    started_at: Utc
+    ended_at: Utc | None
     status: str
     source: str
     device: str

@@ -205,3 +205,22 @@ class Repetition(Base):
     def rom_trusted(self) -> bool:
         """False when a landmark it needs was unseen (`RepResult.rom_trusted`)."""
         return UNSEEN not in (self.faults or {}).get("ids", [])
+
+
+class AuditEvent(Base):
+    """One entry of the audit trail: who did what, to whose record, when, from
+    where. Append-only: the API has no way to change or delete an entry, and
+    the database refuses UPDATE and DELETE on the table (triggers of migration
+    0002). No foreign keys, so an entry outlives the accounts it names."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    actor_email: Mapped[str] = mapped_column(String(254), default="")
+    role: Mapped[str] = mapped_column(String(16), default="")  # "" when nobody logged in
+    action: Mapped[str] = mapped_column(String(32))
+    patient_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    target: Mapped[str] = mapped_column(String(100), default="")  # e.g. "session 12"
+    client: Mapped[str] = mapped_column(String(64), default="")  # the client's address

@@ -37,6 +37,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ln.add_argument("--therapist", required=True, help="therapist e-mail")
     ln.add_argument("--patient", required=True, help="patient e-mail")
     ln.set_defaults(func=_users_link)
+    ul = ussub.add_parser("unlink", help="end a care link: the therapist loses access at once")
+    ul.add_argument("--therapist", required=True, help="therapist e-mail")
+    ul.add_argument("--patient", required=True, help="patient e-mail")
+    ul.set_defaults(func=_users_unlink)
+    for action, helptext in (
+        ("deactivate", "end every login of a user and refuse new ones"),
+        ("activate", "let a deactivated user log in again"),
+    ):
+        act = ussub.add_parser(action, help=helptext)
+        act.add_argument("user", help="e-mail or id")
+        act.set_defaults(func=_users_set_active, active=action == "activate")
     ussub.add_parser("list", help="every account").set_defaults(func=_users_list)
     us.set_defaults(func=lambda a: (us.print_help(), 2)[1])
 
@@ -122,6 +133,46 @@ def _users_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator():
+    """The audit trail's actor for a change made from this command line."""
+    from telerehab.server import audit
+
+    return audit.Actor(None, f"cli:{getpass.getuser()}", "operator", "local")
+
+
+def _users_unlink(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from telerehab.server import accounts, audit
+    from telerehab.server.tables import CareLink
+
+    with _transaction() as (_db, s):
+        t = _user_by(s, args.therapist, "therapist")
+        p = _user_by(s, args.patient, "patient")
+        care = s.scalar(
+            select(CareLink).where(CareLink.therapist_id == t.id, CareLink.patient_id == p.id)
+        )
+        if care is None:
+            raise ConfigError(f"{t.email} does not treat {p.email}")
+        accounts.unlink(s, care.id)
+        audit.record(s, _operator(), "care_link.end", p.id, f"therapist {t.id}")
+        print(f"{t.email} no longer treats {p.email}")
+    return 0
+
+
+def _users_set_active(args: argparse.Namespace) -> int:
+    from telerehab.server import accounts, audit
+
+    with _transaction() as (_db, s):
+        user = accounts.set_active(s, _user_by(s, args.user).id, args.active)
+        action = "account.activate" if args.active else "account.deactivate"
+        audit.record(
+            s, _operator(), action, user.id if user.role == "patient" else None, f"user {user.id}"
+        )
+        print(f"{user.email} {'activated' if args.active else 'deactivated: every login ended'}")
+    return 0
+
+
 def _users_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -129,7 +180,8 @@ def _users_list(args: argparse.Namespace) -> int:
 
     with _transaction() as (_db, s):
         for u in s.scalars(select(User).order_by(User.id)):
-            print(f"{u.id:5d}  {u.role:9s}  {u.email:32s}  {u.name}")
+            state = "" if u.active else "  (deactivated)"
+            print(f"{u.id:5d}  {u.role:9s}  {u.email:32s}  {u.name}{state}")
     return 0
 
 
@@ -177,7 +229,11 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, db)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    # A WebSocket client sends one small message (its login); the body limit
+    # bounds it too.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", ws_max_size=settings.max_body_bytes
+    )
     server = uvicorn.Server(config)
 
     original = server.startup

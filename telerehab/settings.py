@@ -50,6 +50,41 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         default=12, gt=0, le=24 * 30, description="How long a login lasts, in hours."
     )
+    max_logins_per_user: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Logins (cookies and tokens) a user may hold at once; a new one "
+        "ends the oldest.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 beyond), checked before parsing and auth.",
+    )
+    login_free_failures: int = Field(
+        default=5, ge=1, description="Failed logins an account may make before it must wait."
+    )
+    login_free_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins a client address may make before it must wait."
+    )
+    login_delay_s: float = Field(
+        default=1, gt=0, description="First wait after the free failures; it doubles each failure."
+    )
+    login_lockout_s: float = Field(
+        default=900, gt=0, description="Longest wait (a temporary lockout), in seconds."
+    )
+    password_hashes_at_once: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password hashes computed at once (argon2id: about 64 MiB each).",
+    )
+    allowed_origins: str = Field(
+        default="",
+        description="Comma-separated origins (https://host:port) whose pages may open the "
+        "WebSocket besides the server's own.",
+    )
 
     live_variant: ModelVariant = Field(
         default="lite", description="BlazePose model of live sessions (latency first)."

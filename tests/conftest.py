@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -15,6 +16,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 CLIPS = DATA / "clips"
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test whose service (PostgreSQL, Redis, Chromium) is missing, but
+    fail it under CI=true, where a skip would hide that it never ran."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def pytest_report_header() -> list[str]:

@@ -53,7 +53,8 @@ def world(tmp_path: Path):
         ):
             ids[role] = accounts.create_user(s, email, role.title(), kind, PASSWORD).id
         accounts.link(s, ids["therapist"], ids["patient"])
-        accounts.link(s, ids["other_therapist"], ids["other_patient"])
+        ids["care_link"] = accounts.link(s, ids["other_therapist"], ids["other_patient"]).id
+        ids["user"] = ids["other_patient"]  # the account the matrix (de)activates
         version = prescriptions.create_program(s, ids["patient"], PROGRAM, ids["therapist"])
         ids["program"] = version.program_id
         x = records.start_session(s, ids["patient"], program_version_id=version.id, pain_before=3)
@@ -90,6 +91,12 @@ MATRIX = [
                             "password": PASSWORD}, {"admin"}),
     ("POST", "/api/care-links", {"therapist_id": "{other_therapist}", "patient_id": "{patient}"},
      {"admin"}),
+    ("GET", "/api/care-links", None, {"admin"}),
+    ("DELETE", "/api/care-links/{care_link}", None, {"admin"}),
+    ("POST", "/api/users/{user}/deactivate", None, {"admin"}),
+    ("POST", "/api/users/{user}/activate", None, {"admin"}),
+    ("GET", "/api/audit", None, {"admin"}),
+    ("GET", "/api/patients/{patient}/access-log", None, {"patient"}),
     ("GET", "/api/exercises", None, {"patient", "other_patient", "therapist", "other_therapist",
                                      "admin"}),
     ("GET", "/api/patients", None, {"patient", "other_patient", "therapist", "other_therapist"}),

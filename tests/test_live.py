@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
 from telerehab.settings import Settings
-from tests.conftest import running
+from tests.conftest import running, unavailable
 
 CLIP = "squat_side_medflex.mp4"
 PROGRAM = {
@@ -59,6 +60,15 @@ async def _login(c: httpx.AsyncClient, email: str, password: str) -> str:
     token = r.json()["token"]
     c.headers["Authorization"] = f"Bearer {token}"
     return token
+
+
+@contextlib.asynccontextmanager
+async def _feed(host: str, sid: int, token: str):
+    """A script's WebSocket on a live session: the token goes in the first
+    message, never in the URL."""
+    async with websockets.connect(f"ws://{host}/ws/sessions/{sid}") as ws:
+        await ws.send(json.dumps({"type": "auth", "v": 1, "token": token}))
+        yield ws
 
 
 async def _start(c: httpx.AsyncClient, body: dict) -> int:
@@ -113,7 +123,7 @@ def test_a_clip_streamed_live_counts_what_analyze_counts(server, clip, pose_of) 
             feed: list[dict] = []
 
             async def therapist() -> None:
-                async with websockets.connect(f"ws://{host}/ws/sessions/{sid}?token={token}") as ws:
+                async with _feed(host, sid, token) as ws:
                     async for raw in ws:
                         feed.append(json.loads(raw))
                         if feed[-1]["type"] == "summary":
@@ -224,13 +234,22 @@ def test_live_access_is_checked(server) -> None:
                                  json={"sdp": "v=0", "type": "offer"})  # fmt: skip
             assert watch.status_code == 403 and "not consented to video" in watch.text
             codes = []
-            for url in (f"ws://{host}/ws/sessions/{sid}", f"ws://{host}/ws/sessions/{sid}?token=x"):
-                with pytest.raises(websockets.exceptions.InvalidStatus) as info:
-                    async with websockets.connect(url):
-                        pass
-                codes.append(info.value.response.status_code)
-            assert codes == [403, 403]  # the handshake is refused
-            async with websockets.connect(f"ws://{host}/ws/sessions/{sid}?token={token}") as ws:
+            url = f"ws://{host}/ws/sessions/{sid}"
+            for path, first in (
+                (url, {"type": "auth", "v": 1, "token": "x"}),
+                (f"{url}?token={token}", {"type": "hello"}),
+            ):
+                async with websockets.connect(path) as ws:
+                    await ws.send(json.dumps(first))
+                    with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+                        await ws.recv()
+                codes.append(info.value.rcvd.code)
+            assert codes == [4401, 4401]  # a wrong token, and a right one in the URL: refused
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                async with websockets.connect(url, origin="http://evil.example"):
+                    pass
+            assert refused.value.response.status_code == 403  # another site's page
+            async with _feed(host, sid, token) as ws:
                 first = json.loads(await ws.recv())  # the therapist of this patient may watch
                 assert first["v"] == 1 and first["type"] in ("status", "exercise")
             await c.post(f"/api/live/sessions/{sid}/end", json={})
@@ -249,7 +268,7 @@ def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store
     try:
         redis.Redis.from_url(url).ping()
     except redis.exceptions.ConnectionError as exc:
-        pytest.skip(f"Redis not reachable at {url}: {exc}")
+        unavailable(f"Redis not reachable at {url}: {exc}")
     prefix = f"telerehab-test-{uuid.uuid4().hex[:8]}"
     db = open_database(f"sqlite:///{tmp_path / 'shared.db'}")
     _seed(db)
@@ -267,9 +286,7 @@ def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store
             feed: list[dict] = []
 
             async def therapist() -> None:
-                async with websockets.connect(
-                    f"ws://{host_b}/ws/sessions/{sid}?token={token}"
-                ) as ws:
+                async with _feed(host_b, sid, token) as ws:
                     async for raw in ws:
                         feed.append(json.loads(raw))
                         if feed[-1]["type"] == "summary":

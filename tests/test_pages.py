@@ -18,7 +18,7 @@ from telerehab.server import accounts, prescriptions, records
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.settings import Settings
-from tests.conftest import running
+from tests.conftest import running, unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENS = REPO / "benchmarks" / "out" / "screens"
@@ -34,7 +34,7 @@ PROGRAM = {
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM and DRIVER):
-        pytest.skip("Chromium absent: apt-get install chromium chromium-driver")
+        unavailable("Chromium absent: apt-get install chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -44,6 +44,7 @@ def browser():
                 "--window-size=1280,1800", "--disable-background-networking",
                 "--disable-extensions", "--no-first-run"):  # fmt: skip
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
     yield driver
     driver.quit()
@@ -224,7 +225,7 @@ def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0) -> tu
 @pytest.fixture
 def camera_browser(tmp_path, clip):
     if not (CHROMIUM and DRIVER):
-        pytest.skip("Chromium absent: apt-get install chromium chromium-driver")
+        unavailable("Chromium absent: apt-get install chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -276,8 +277,9 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     feed: list[dict] = []
 
     async def watch() -> None:
-        url = base.replace("http", "ws") + f"/ws/sessions/{sid}?token={token}"
+        url = base.replace("http", "ws") + f"/ws/sessions/{sid}"
         async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "auth", "v": 1, "token": token}))  # never in the URL
             async for raw in ws:
                 feed.append(json.loads(raw))
                 if feed[-1]["type"] == "summary":
@@ -324,3 +326,28 @@ def test_live_page_without_a_camera_says_what_to_do(browser, site) -> None:
         "The camera could not be opened" in text and "connected" in text
     ), text
     assert not browser.find_element(By.ID, "start-btn").is_enabled()
+
+
+def test_pages_run_under_the_content_security_policy(browser, site) -> None:
+    """Every page works with no inline script or style allowed: Chromium logs
+    no CSP violation, and each role lands on its own pages."""
+    base, _analysis = site
+    browser.get_log("browser")  # start from an empty log
+    _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(browser, "#patients tbody button")
+    browser.get(f"{base}/patient")  # a patient's page: the therapist is sent home
+    _wait(browser, "#patients tbody button")
+    assert browser.current_url.endswith("/therapist")
+    _login(browser, base, "pat@home.org", "patient-pw-1")
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/therapist")  # a therapist's page: the patient is sent home
+    _wait(browser, "#charts svg")
+    assert browser.current_url.endswith("/patient")
+    browser.get(f"{base}/live")
+    _wait(browser, "#camera-error:not(:empty)")
+    violations = [
+        e["message"]
+        for e in browser.get_log("browser")
+        if "Content Security Policy" in e["message"]
+    ]
+    assert not violations, violations

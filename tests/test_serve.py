@@ -53,6 +53,40 @@ def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkey
     db.close()
 
 
+def test_users_deactivate_and_unlink_from_the_command_line(data_dir, capsys, monkeypatch) -> None:
+    from telerehab.server import accounts
+    from telerehab.server.tables import AuditEvent
+
+    db = open_database(f"sqlite:///{data_dir / 'telerehab.db'}")
+    with db.session() as s:
+        t = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "therapist-pw-1")
+        p = accounts.create_user(s, "pat@home.org", "Pat", "patient", "patient-pw-1")
+        accounts.link(s, t.id, p.id)
+        secret, _ = accounts.issue_token(s, p, "bearer")
+    assert main(["users", "deactivate", "pat@home.org"]) == 0
+    assert "pat@home.org deactivated: every login ended" in capsys.readouterr().out
+    assert main(["users", "list"]) == 0
+    assert "pat@home.org" in (out := capsys.readouterr().out) and "(deactivated)" in out
+    assert (
+        main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient", "pat@home.org"])
+        == 0
+    )
+    assert (
+        main(["users", "unlink", "--therapist", "thea@clinic.org", "--patient", "pat@home.org"])
+        == 1
+    )
+    assert "thea@clinic.org does not treat pat@home.org" in capsys.readouterr().err
+    with db.session() as s:
+        assert accounts.principal_for(s, secret) is None
+        who = accounts.Principal(t.id, t.email, t.name, "therapist", "bearer", "")
+        assert not accounts.can_treat(s, who, p.id)
+        trail = [
+            (e.action, e.role, e.patient_id) for e in s.query(AuditEvent).order_by(AuditEvent.id)
+        ]
+    assert trail == [("account.deactivate", "operator", p.id), ("care_link.end", "operator", p.id)]
+    db.close()
+
+
 class _Stdin:
     def __init__(self, text: str) -> None:
         self._lines = iter(text.splitlines(keepends=True))
@@ -112,7 +146,8 @@ def test_serve_prints_its_url_and_answers(tmp_path) -> None:
         assert url, "".join(lines)
         with urllib.request.urlopen(f"{url}api/health", timeout=10) as r:
             health = json.loads(r.read())
-        assert health == {"ok": True, "database": f"sqlite:///{tmp_path / 'telerehab.db'}"}
+        assert health == {"ok": True}  # nothing of the configuration (no database URL)
+        assert (tmp_path / "telerehab.db").is_file()  # the default SQLite file in data_dir
         with urllib.request.urlopen(f"{url}login", timeout=10) as r:
             page = r.read().decode()
         assert '<label for="email">' in page

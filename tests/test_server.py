@@ -16,6 +16,7 @@ from telerehab.server import accounts, prescriptions, records
 from telerehab.server.db import current_revision, open_database
 from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
 from telerehab.server.trends import compute_trends
+from tests.conftest import unavailable
 
 HEAD_REVISION = "0003"  # the newest migration: a first start reaches it
 POSTGRES = os.environ.get(
@@ -40,7 +41,7 @@ def db_url(request, tmp_path):
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # no server, no driver, no database
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES}: {exc.__class__.__name__}: {exc}")
+        unavailable(f"PostgreSQL not reachable at {POSTGRES}: {exc.__class__.__name__}: {exc}")
     sep = "&" if "?" in POSTGRES else "?"
     yield f"{POSTGRES}{sep}options=-csearch_path%3D{schema}"
     with admin.begin() as conn:
@@ -83,6 +84,34 @@ def test_migrated_on_first_start_and_idempotent(db_url) -> None:
     again.close()
 
 
+def test_the_audit_trail_is_append_only_in_the_database(db) -> None:
+    """Whatever holds a connection can add an entry, never change or delete one."""
+    from sqlalchemy.exc import DatabaseError
+
+    from telerehab.server import audit
+    from telerehab.server.tables import AuditEvent
+
+    actor = audit.Actor(7, "t@clinic.org", "therapist", "10.0.0.9")
+    with db.session() as s:
+        audit.record(s, actor, "read", 3, "session 1")
+    for statement in ("UPDATE audit_events SET patient_id = 4", "DELETE FROM audit_events"):
+        with pytest.raises(DatabaseError, match="append-only"), db.session() as s:
+            s.execute(text(statement))
+    with db.session() as s:
+        (entry,) = s.scalars(select(AuditEvent)).all()
+        assert (entry.actor_id, entry.action, entry.patient_id, entry.client) == (
+            7,
+            "read",
+            3,
+            "10.0.0.9",
+        )
+        assert (
+            datetime.now(UTC) - entry.at.replace(tzinfo=entry.at.tzinfo or UTC)
+        ).total_seconds() < 60
+    with pytest.raises(ValueError, match="audit action"), db.session() as s:
+        audit.record(s, actor, "erase", 3)
+
+
 def test_sqlite_default_uses_wal(tmp_path) -> None:
     db = open_database(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")
     with db.engine.connect() as conn:
@@ -105,8 +134,12 @@ def test_a_session_keeps_everything_measured(db) -> None:
     with db.session() as s:
         x = s.get(ExerciseSession, sid)
         assert (x.status, x.pain_before, x.pain_after, x.rpe, x.video_consent) == (
-            "complete", 4, 3, 5, False,
-        )  # fmt: skip
+            "complete",
+            4,
+            3,
+            5,
+            False,
+        )
         assert [r.excursion_deg for r in x.repetitions] == [80, 85]
         assert x.repetitions[1].faults == {"ids": ["trunk_lean"]}
         assert x.sets[0].reps == 2 and x.sets[0].target_reps == 3

@@ -1,27 +1,57 @@
-"""Login, logout, who am I, password change."""
+"""Login, logout, who am I, password change.
+
+Logins are throttled per account and per client address (`throttle.py`) and
+password hashes are bounded in number at once; both refusals are a 429 with
+`Retry-After`. Every login, failed login and logout is in the audit trail.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from .. import accounts
-from ..deps import COOKIE, DbSession, User
+from .. import accounts, audit
+from ..deps import COOKIE, Audit, DbSession, User, client_address
 from ..schemas import Login, PasswordChange, UserOut
+from ..throttle import GateBusy
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+def _too_many(seconds: int, why: str) -> HTTPException:
+    return HTTPException(429, why, headers={"Retry-After": str(max(1, seconds))})
 
 
 @router.post("/login")
 def login(body: Login, request: Request, response: Response, s: DbSession) -> dict:
     """Cookie login (browsers: also returns the CSRF token) or a bearer token."""
-    user = accounts.authenticate(s, body.email, body.password)
+    state = request.app.state
+    settings, throttle = state.settings, state.login_throttle
+    address = client_address(request)
+    wait = throttle.retry_after(body.email, address)
+    if wait:
+        logger.warning("login throttled for %s s (address %s)", wait, address)
+        raise _too_many(wait, f"too many failed logins: try again in {wait} s")
+    try:
+        with state.hash_gate:
+            user = accounts.authenticate(s, body.email, body.password)
+    except GateBusy:
+        raise _too_many(1, "the server is busy checking other logins: try again") from None
     if user is None:
+        throttle.failed(body.email, address)
+        actor = audit.Actor.of(None, address, body.email.strip().lower())
+        audit.record_apart(state.db, actor, "login.failed")  # kept: this request rolls back
         raise HTTPException(401, "wrong e-mail or password")
-    settings = request.app.state.settings
+    throttle.succeeded(body.email)
+    who = accounts.Principal(user.id, user.email, user.name, user.role, body.kind, "")
+    audit.record(s, audit.Actor.of(who, address), "login", target=body.kind)
+    keep = settings.max_logins_per_user
     if body.kind == "bearer":
-        secret, _ = accounts.issue_token(s, user, "bearer", hours=settings.session_hours)
+        secret, _ = accounts.issue_token(s, user, "bearer", hours=settings.session_hours, keep=keep)
         return {"user": UserOut.model_validate(user).model_dump(), "token": secret}
-    secret, token = accounts.issue_token(s, user, "cookie", hours=settings.session_hours)
+    secret, token = accounts.issue_token(s, user, "cookie", hours=settings.session_hours, keep=keep)
     response.set_cookie(
         COOKIE, secret, max_age=int(settings.session_hours * 3600), httponly=True,
         samesite="strict", secure=settings.secure_cookies, path="/",
@@ -30,11 +60,12 @@ def login(body: Login, request: Request, response: Response, s: DbSession) -> di
 
 
 @router.post("/logout")
-def logout(request: Request, response: Response, s: DbSession, who: User) -> dict:
+def logout(request: Request, response: Response, s: DbSession, who: User, audit: Audit) -> dict:
     auth = request.headers.get("authorization", "")
     secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE)
     if secret:
         accounts.revoke(s, secret)
+    audit("logout")
     response.delete_cookie(COOKIE, path="/")
     return {"logged_out": who.email}
 
@@ -46,7 +77,14 @@ def me(who: User) -> dict:
 
 
 @router.post("/password")
-def change_password(body: PasswordChange, s: DbSession, who: User) -> dict:
+def change_password(
+    body: PasswordChange, request: Request, s: DbSession, who: User, audit: Audit
+) -> dict:
     """Every login of this user ends, this one included."""
-    accounts.change_password(s, who.id, body.current, body.new)
+    try:
+        with request.app.state.hash_gate:
+            accounts.change_password(s, who.id, body.current, body.new)
+    except GateBusy:
+        raise _too_many(1, "the server is busy checking other logins: try again") from None
+    audit("password.change")
     return {"changed": True}

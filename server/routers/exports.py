@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse, Response
 
 from .. import records
-from ..deps import DbSession, User, require_reader
+from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..fhir import patient_bundle
 from ..tables import ExerciseSession
 from ..tables import User as UserRow
@@ -17,6 +17,18 @@ from .patients import patient_trends
 from .sessions import readable_session
 
 router = APIRouter(prefix="/api", tags=["exports"])
+CSV = {
+    200: {
+        "description": "one row per repetition (a session without any: one row)",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+FHIR = {
+    200: {
+        "description": "a FHIR R4 Bundle (collection)",
+        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+    }
+}
 
 COLUMNS = ("session_id", "started_at", "status", "pain_before", "pain_after", "rpe",
            "exercise_id", "set_index", "index", "side", "t_start_s", "t_peak_s", "t_end_s",
@@ -44,23 +56,29 @@ def _csv(sessions: list[ExerciseSession], name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
 
 
-@router.get("/sessions/{session_id}/export.csv")
-def session_csv(session_id: int, s: DbSession, who: User) -> Response:
-    return _csv([readable_session(s, who, session_id)], f"session-{session_id}.csv")
+@router.get("/sessions/{session_id}/export.csv", response_class=Response, responses=CSV)
+def session_csv(session_id: IdPath("session"), s: DbSession, who: User, audit: Audit) -> Response:
+    x = readable_session(s, who, session_id)
+    audit("export", x.patient_id, f"session {session_id} CSV")
+    return _csv([x], f"session-{session_id}.csv")
 
 
-@router.get("/patients/{patient_id}/export.csv")
-def patient_csv(patient_id: int, s: DbSession, who: User) -> Response:
+@router.get("/patients/{patient_id}/export.csv", response_class=Response, responses=CSV)
+def patient_csv(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit) -> Response:
     require_reader(s, who, patient_id)
+    audit("export", patient_id, "sessions CSV")
     return _csv(records.sessions_of(s, patient_id), f"patient-{patient_id}.csv")
 
 
-@router.get("/patients/{patient_id}/fhir")
-def patient_fhir(patient_id: int, s: DbSession, who: User) -> JSONResponse:
+@router.get("/patients/{patient_id}/fhir", response_class=JSONResponse, responses=FHIR)
+def patient_fhir(
+    patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit
+) -> JSONResponse:
     require_reader(s, who, patient_id)
     patient = s.get(UserRow, patient_id)
     if patient is None:
         raise HTTPException(404, f"no patient with id {patient_id}")
+    audit("export", patient_id, "FHIR bundle")
     bundle = patient_bundle(patient, records.sessions_of(s, patient_id),
                             patient_trends(s, patient_id))  # fmt: skip
     return JSONResponse(bundle, media_type="application/fhir+json")

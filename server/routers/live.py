@@ -1,37 +1,59 @@
 """Live sessions: start, WebRTC offer / answer, pause, resume, end, watch, and
-the therapists' WebSocket (`/ws/sessions/{id}`)."""
+the therapists' WebSocket (`/ws/sessions/{id}`).
+
+The WebSocket takes its login from the cookie (browsers; the page's Origin
+must be this server's or one of `allowed_origins`) or, for scripts, from a
+first message `{"type": "auth", "v": 1, "token": "..."}` sent within
+AUTH_TIMEOUT_S; never from the URL. Access is checked again every
+RECHECK_S while the feed runs, so a deactivated user or an ended care link
+loses the feed at once (close code 4403)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
 from telerehab.rehab_programs.program import program_from_data
 
-from .. import accounts, prescriptions, records
-from ..deps import COOKIE, DbSession, User, require_reader, require_therapist_of
+from .. import accounts, audit, prescriptions, records
+from ..deps import (
+    COOKIE,
+    Audit,
+    DbSession,
+    IdPath,
+    User,
+    client_address,
+    require_reader,
+    require_therapist_of,
+)
 from ..live import LiveSession
 from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
+from ..schemas import Text
 from ..tables import ExerciseSession
 
 router = APIRouter(prefix="/api/live", tags=["live"])
 ws_router = APIRouter()
+AUTH_TIMEOUT_S = 5.0
+RECHECK_S = 2.0
+LiveId = IdPath("session")
 
 
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pain_before: int | None = Field(default=None, ge=0, le=10)
     video_consent: bool = False
-    device: str = Field(default="", max_length=200)
+    device: Text = Field(default="", max_length=200)
 
 
 class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sdp: str = Field(max_length=100_000)
+    sdp: Text = Field(max_length=100_000)
     type: str = Field(pattern="^offer$")
 
 
@@ -39,7 +61,7 @@ class EndIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pain_after: int | None = Field(default=None, ge=0, le=10)
     rpe: int | None = Field(default=None, ge=0, le=10)
-    notes: str = Field(default="", max_length=5000)
+    notes: Text = Field(default="", max_length=5000)
 
 
 class Registry:
@@ -50,9 +72,19 @@ class Registry:
 
     def get(self, session_id: int) -> tuple[LiveSession, PeerSet]:
         found = self.sessions.get(session_id)
-        if found is None:
-            raise HTTPException(404, f"session {session_id} is not live on this server")
+        if found is None:  # refused like another patient's: ids cannot be probed
+            raise HTTPException(403, f"no live session {session_id} here that you may use")
         return found
+
+    async def close_patient(self, patient_id: int) -> None:
+        """A deactivated patient: their live sessions in this process end now,
+        recorded as interrupted (repetitions kept)."""
+        for sid, (live, peers) in list(self.sessions.items()):
+            if live.patient_id == patient_id:
+                del self.sessions[sid]
+                await peers.close()
+                await asyncio.to_thread(live.interrupt)
+                await asyncio.to_thread(live.end)
 
     async def close_all(self) -> None:
         """Server shutdown: every session still live is recorded as interrupted
@@ -94,6 +126,8 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
             return x.id, list(doc.exercises), version.version
 
     sid, plan, version = await asyncio.to_thread(create)
+    actor = audit.Actor.of(who, client_address(request))
+    await asyncio.to_thread(audit.record_apart, db, actor, "record", who.id, f"live session {sid}")
     settings = request.app.state.settings
     live = LiveSession(sid, who.id, plan, db,
                        request.app.state.estimator_factory(settings.live_variant,
@@ -134,14 +168,15 @@ async def list_live(request: Request, who: User) -> list[dict]:
 
 
 @router.get("/sessions/{session_id}")
-def status(session_id: int, request: Request, s: DbSession, who: User) -> dict:
+def status(session_id: LiveId, request: Request, s: DbSession, who: User, audit: Audit) -> dict:
     live, _ = registry(request).get(session_id)
     require_reader(s, who, live.patient_id)
+    audit("read", live.patient_id, f"live session {session_id}")
     return live.status()
 
 
 @router.post("/sessions/{session_id}/offer")
-async def offer(session_id: int, body: OfferIn, request: Request, who: User) -> dict:
+async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) -> dict:
     """The patient's SDP offer (also how an interrupted session is resumed)."""
     live, peers = registry(request).get(session_id)
     _owner(who, live)
@@ -168,7 +203,7 @@ def _check_window(request: Request, live: LiveSession) -> None:
 
 
 @router.post("/sessions/{session_id}/pause")
-def pause(session_id: int, request: Request, who: User) -> dict:
+def pause(session_id: LiveId, request: Request, who: User) -> dict:
     live, _ = registry(request).get(session_id)
     _owner(who, live)
     live.pause()
@@ -176,7 +211,7 @@ def pause(session_id: int, request: Request, who: User) -> dict:
 
 
 @router.post("/sessions/{session_id}/resume")
-def resume(session_id: int, request: Request, who: User) -> dict:
+def resume(session_id: LiveId, request: Request, who: User) -> dict:
     live, _ = registry(request).get(session_id)
     _owner(who, live)
     if live.state == "interrupted":
@@ -187,7 +222,7 @@ def resume(session_id: int, request: Request, who: User) -> dict:
 
 
 @router.post("/sessions/{session_id}/end")
-async def end(session_id: int, body: EndIn, request: Request, who: User) -> dict:
+async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> dict:
     """Finish: pain after, effort; the record is closed as complete."""
     live, peers = registry(request).get(session_id)
     _owner(who, live)
@@ -207,13 +242,15 @@ async def end(session_id: int, body: EndIn, request: Request, who: User) -> dict
 
 
 @router.post("/sessions/{session_id}/watch")
-async def watch(session_id: int, body: OfferIn, request: Request, who: User) -> dict:
+async def watch(session_id: LiveId, body: OfferIn, request: Request, who: User) -> dict:
     """A therapist receives the patient's video, only if the patient consented."""
     live, peers = registry(request).get(session_id)
 
     def check() -> None:
         with request.app.state.db.session() as s:
             require_therapist_of(s, who, live.patient_id)
+            actor = audit.Actor.of(who, client_address(request))
+            audit.record(s, actor, "watch", live.patient_id, f"live session {session_id} video")
 
     await asyncio.to_thread(check)
     if not live.video_consent:
@@ -225,20 +262,53 @@ async def watch(session_id: int, body: OfferIn, request: Request, who: User) -> 
         raise HTTPException(422, str(exc)) from None
 
 
+def _origin_allowed(websocket: WebSocket) -> bool:
+    """No Origin (not a browser) or this server's own, or one allowed by name."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    host = websocket.headers.get("host", "")
+    if urlsplit(origin).netloc == host and host:
+        return True
+    allowed = websocket.app.state.settings.allowed_origins
+    return origin.rstrip("/") in {o.strip().rstrip("/") for o in allowed.split(",") if o.strip()}
+
+
+async def _first_message_token(websocket: WebSocket) -> str | None:
+    """The bearer token of the first message `{"type": "auth", "token": ...}`."""
+    try:
+        raw = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S)
+        msg = json.loads(raw) if len(raw) <= 4096 else None
+    except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
+        return None
+    if not isinstance(msg, dict) or msg.get("type") != "auth":
+        return None
+    token = msg.get("token")
+    return token if isinstance(token, str) and 0 < len(token) <= 200 else None
+
+
 @ws_router.websocket("/ws/sessions/{session_id}")
 async def session_feed(websocket: WebSocket, session_id: int) -> None:
-    """Every message of a live session, for the patient and their therapists
-    (cookie or `?token=` bearer login); history first, then as it happens."""
+    """Every message of a live session, for the patient and their therapists;
+    history first, then as it happens. Login: the cookie, or a first message
+    `{"type": "auth", "v": 1, "token": ...}` (see the module's docstring)."""
     app = websocket.app
-    secret = websocket.cookies.get(COOKIE) or websocket.query_params.get("token")
+    if not _origin_allowed(websocket):
+        await websocket.close(code=4403, reason="origin not allowed")
+        return
+    secret = websocket.cookies.get(COOKIE)
+    await websocket.accept()
+    if not secret:
+        secret = await _first_message_token(websocket)
     found = app.state.live.sessions.get(session_id)
     fanout = app.state.fanout
     patient_id = found[0].patient_id if found else None
     if found is None and fanout is not None:  # held by another server process?
         entry = (await fanout.sessions()).get(session_id)
         patient_id = entry["patient_id"] if entry else None
+    client = websocket.client.host if websocket.client else ""
 
-    def check() -> tuple[object, bool]:
+    def check(first: bool) -> tuple[object, bool]:
         with app.state.db.session() as s:
             who = accounts.principal_for(s, secret) if secret else None
             ok = (
@@ -246,15 +316,17 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
                 and who is not None
                 and accounts.can_read_patient(s, who, patient_id)
             )
+            if ok and first:
+                actor = audit.Actor.of(who, client)
+                audit.record(s, actor, "watch", patient_id, f"live session {session_id} feed")
             return who, ok
 
-    who, allowed = await asyncio.to_thread(check)
+    who, allowed = await asyncio.to_thread(check, True)
     if not allowed:
         await websocket.close(code=4403 if who else 4401)
         return
-    await websocket.accept()
     if found is None:
-        await _relay_remote(websocket, fanout, session_id)
+        await _relay_remote(websocket, fanout, session_id, lambda: check(False)[1])
         return
     live = found[0]
     queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=500)
@@ -266,9 +338,20 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     for msg in list(live.history):
         listener(msg)
     live.listeners.append(listener)
+    checked = time.monotonic()
     try:
         while True:
-            msg = await queue.get()
+            try:
+                msg = await asyncio.wait_for(queue.get(), RECHECK_S)
+            except TimeoutError:
+                msg = None
+            if time.monotonic() - checked >= RECHECK_S:
+                if not (await asyncio.to_thread(check, False))[1]:
+                    await websocket.close(code=4403, reason="access ended")
+                    return
+                checked = time.monotonic()
+            if msg is None:
+                continue
             await websocket.send_json(msg)
             if msg["type"] == "summary":
                 break
@@ -281,10 +364,16 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
         await websocket.close()
 
 
-async def _relay_remote(websocket: WebSocket, fanout, session_id: int) -> None:
+async def _relay_remote(websocket: WebSocket, fanout, session_id: int, still_allowed) -> None:
     """A session held by another process: its messages through Redis."""
+    checked = time.monotonic()
     try:
         async for msg in fanout.follow(session_id):
+            if time.monotonic() - checked >= RECHECK_S:
+                if not await asyncio.to_thread(still_allowed):
+                    await websocket.close(code=4403, reason="access ended")
+                    return
+                checked = time.monotonic()
             await websocket.send_json(msg)
             if msg["type"] == "summary":
                 break

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException
 from sqlalchemy.orm import Session
 
 from .. import accounts, prescriptions, records
-from ..deps import DbSession, User, require_reader
+from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..schemas import UserOut
 from ..tables import User as UserRow
 from ..trends import Trends, compute_trends
@@ -32,7 +32,7 @@ def _patient(s: Session, patient_id: int) -> UserRow:
 
 
 @router.get("")
-def list_patients(s: DbSession, who: User) -> list[dict]:
+def list_patients(s: DbSession, who: User, audit: Audit) -> list[dict]:
     """A therapist's patients, each with last week's adherence and alerts; a
     patient gets themself."""
     if who.role == "therapist":
@@ -43,6 +43,7 @@ def list_patients(s: DbSession, who: User) -> list[dict]:
         raise HTTPException(403, "admins manage accounts and see no clinical records")
     out = []
     for p in people:
+        audit("read", p.id, "patient list")
         t = patient_trends(s, p.id)
         recent = [a for a in t.adherence if a.prescribed][-2:]
         out.append({
@@ -55,13 +56,16 @@ def list_patients(s: DbSession, who: User) -> list[dict]:
 
 
 @router.get("/{patient_id}")
-def get_patient(patient_id: int, s: DbSession, who: User) -> UserOut:
+def get_patient(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit) -> UserOut:
     require_reader(s, who, patient_id)
-    return UserOut.model_validate(_patient(s, patient_id))
+    found = _patient(s, patient_id)
+    audit("read", patient_id, "patient")
+    return UserOut.model_validate(found)
 
 
 @router.get("/{patient_id}/trends")
-def get_trends(patient_id: int, s: DbSession, who: User) -> dict:
+def get_trends(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit) -> dict:
     require_reader(s, who, patient_id)
     _patient(s, patient_id)
+    audit("read", patient_id, "trends")
     return asdict(patient_trends(s, patient_id))

@@ -7,9 +7,9 @@ from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
 from .. import prescriptions
-from ..deps import DbSession, User, require_reader, require_therapist_of
+from ..deps import Audit, DbSession, IdPath, User, require_reader, require_therapist_of
 from ..schemas import ProgramIn, ProgramRevision, ProgramVersionOut
-from ..tables import Program, ProgramVersion
+from ..tables import Program, ProgramVersion, as_utc
 
 router = APIRouter(prefix="/api", tags=["programs"])
 
@@ -20,45 +20,58 @@ def _out(v: ProgramVersion) -> ProgramVersionOut:
 
 
 def _program(s, program_id: int) -> Program:
+    """The program; one that does not exist is refused like another patient's
+    (403), so ids cannot be probed."""
     program = s.get(Program, program_id)
     if program is None:
-        raise HTTPException(404, f"no program with id {program_id}")
+        raise HTTPException(403, f"no program {program_id} that you may read")
     return program
 
 
 @router.get("/patients/{patient_id}/programs")
-def list_programs(patient_id: int, s: DbSession, who: User) -> list[ProgramVersionOut]:
+def list_programs(
+    patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit
+) -> list[ProgramVersionOut]:
     """The newest version of each of the patient's programs."""
     require_reader(s, who, patient_id)
+    audit("read", patient_id, "programs")
     ids = s.scalars(select(Program.id).where(Program.patient_id == patient_id)
                     .order_by(Program.id))  # fmt: skip
     return [_out(v) for i in ids if (v := prescriptions.latest(s, i)) is not None]
 
 
 @router.post("/patients/{patient_id}/programs", status_code=201)
-def create_program(patient_id: int, body: ProgramIn, s: DbSession, who: User) -> ProgramVersionOut:
+def create_program(
+    patient_id: IdPath("patient"), body: ProgramIn, s: DbSession, who: User, audit: Audit
+) -> ProgramVersionOut:
     require_therapist_of(s, who, patient_id)
-    return _out(prescriptions.create_program(s, patient_id, body.document, who.id))
+    version = prescriptions.create_program(s, patient_id, body.document, who.id)
+    audit("prescribe", patient_id, f"program {version.program_id} v{version.version}")
+    return _out(version)
 
 
 @router.get("/programs/{program_id}")
-def get_program(program_id: int, s: DbSession, who: User) -> dict:
+def get_program(program_id: IdPath("program"), s: DbSession, who: User, audit: Audit) -> dict:
     """The newest version and the history of versions."""
     program = _program(s, program_id)
     require_reader(s, who, program.patient_id)
+    audit("read", program.patient_id, f"program {program_id}")
     versions = [_out(v) for v in program.versions]
     return {"latest": versions[-1], "versions": [
-        {"version": v.version, "created_at": v.created_at, "created_by": v.created_by}
+        {"version": v.version, "created_at": as_utc(v.created_at), "created_by": v.created_by}
         for v in versions
     ]}  # fmt: skip
 
 
 @router.put("/programs/{program_id}")
 def revise_program(
-    program_id: int, body: ProgramRevision, s: DbSession, who: User
+    program_id: IdPath("program"), body: ProgramRevision, s: DbSession, who: User, audit: Audit
 ) -> ProgramVersionOut:
     """A new version; 409 if `based_on_version` is no longer the newest."""
     program = _program(s, program_id)
     require_therapist_of(s, who, program.patient_id)
-    return _out(prescriptions.revise_program(s, program_id, body.document,
-                                             body.based_on_version, who.id))  # fmt: skip
+    version = prescriptions.revise_program(
+        s, program_id, body.document, body.based_on_version, who.id
+    )
+    audit("prescribe", program.patient_id, f"program {program_id} v{version.version}")
+    return _out(version)

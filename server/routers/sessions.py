@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from sqlalchemy.orm import Session
 
 from .. import prescriptions, records
-from ..deps import DbSession, User, require_reader
+from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..schemas import RepetitionOut, SessionDetail, SessionIn, SessionOut
 from ..tables import ExerciseSession
 
@@ -28,21 +28,28 @@ def session_out(x: ExerciseSession) -> SessionOut:
 
 
 def readable_session(s: Session, who, session_id: int) -> ExerciseSession:
+    """The session, if the caller may read it; a session that does not exist
+    is refused like another patient's (403), so ids cannot be probed."""
     x = s.get(ExerciseSession, session_id)
     if x is None:
-        raise HTTPException(404, f"no session with id {session_id}")
+        raise HTTPException(403, f"no session {session_id} that you may read")
     require_reader(s, who, x.patient_id)
     return x
 
 
 @router.get("/patients/{patient_id}/sessions")
-def list_sessions(patient_id: int, s: DbSession, who: User) -> list[SessionOut]:
+def list_sessions(
+    patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit
+) -> list[SessionOut]:
     require_reader(s, who, patient_id)
+    audit("read", patient_id, "sessions")
     return [session_out(x) for x in records.sessions_of(s, patient_id)]
 
 
 @router.post("/patients/{patient_id}/sessions", status_code=201)
-def record_session(patient_id: int, body: SessionIn, s: DbSession, who: User) -> SessionOut:
+def record_session(
+    patient_id: IdPath("patient"), body: SessionIn, s: DbSession, who: User, audit: Audit
+) -> SessionOut:
     """The patient records a session by hand: pain before and after, effort, notes."""
     if who.role != "patient" or who.id != patient_id:
         raise HTTPException(403, "only the patient records their own diary")
@@ -53,12 +60,16 @@ def record_session(patient_id: int, body: SessionIn, s: DbSession, who: User) ->
     )  # fmt: skip
     records.end_session(s, x, body.status, pain_after=body.pain_after, rpe=body.rpe,
                         notes=body.notes)  # fmt: skip
+    audit("record", patient_id, f"session {x.id} (diary)")
     return session_out(x)
 
 
 @router.get("/sessions/{session_id}")
-def get_session(session_id: int, s: DbSession, who: User) -> SessionDetail:
+def get_session(
+    session_id: IdPath("session"), s: DbSession, who: User, audit: Audit
+) -> SessionDetail:
     x = readable_session(s, who, session_id)
+    audit("read", x.patient_id, f"session {session_id}")
     reps = [RepetitionOut(**{k: getattr(r, k) for k in RepetitionOut.model_fields if k != "faults"},
                           faults=list(r.faults.get("ids", []))) for r in x.repetitions]  # fmt: skip
     return SessionDetail(**session_out(x).model_dump(), reps=reps)

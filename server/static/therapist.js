@@ -1,0 +1,128 @@
+// The therapist page (kept out of the HTML: the Content-Security-Policy allows no inline script).
+let library = [];
+document.getElementById("logout").onclick = TR.logout;
+
+async function showPatient(p) {
+  const detail = document.getElementById("detail");
+  detail.hidden = false;
+  const h = document.getElementById("detail-h");
+  h.textContent = p.name + (p.is_demo && !p.name.includes("demo") ? " (demo data)" : "");
+  const [t, programs, sessions] = await Promise.all([
+    TR.api(`/api/patients/${p.id}/trends`), TR.api(`/api/patients/${p.id}/programs`), TR.api(`/api/patients/${p.id}/sessions`)]);
+  const alerts = document.getElementById("alerts");
+  alerts.replaceChildren(...(t.alerts.length ? t.alerts.map((a) => TR.el("li", { class: "alert", text: a.message })) : [TR.el("li", { class: "muted", text: "No alerts." })]));
+  document.getElementById("charts").replaceChildren(TR.trendCharts(t, library));
+  renderProgram(p, programs[programs.length - 1]);
+  document.querySelector("#sessions tbody").replaceChildren(...sessions.slice().reverse().map((x) => TR.el("tr", {},
+    TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: x.status }), TR.el("td", { text: String(x.repetitions) }),
+    TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }), TR.el("td", { text: x.rpe ?? "-" }),
+    TR.el("td", {}, TR.el("a", { href: `/api/sessions/${x.id}/export.csv`, text: "CSV" })))));
+  document.getElementById("csv").href = `/api/patients/${p.id}/export.csv`;
+  document.getElementById("fhir").href = `/api/patients/${p.id}/fhir`;
+  h.focus();
+}
+
+// The prescription editor: from the exercise library, with sets, reps, side,
+// target ROM and tempo per exercise. Saving makes a new version (or program).
+function renderProgram(p, current) {
+  const form = document.getElementById("program");
+  const msg = document.getElementById("program-msg");
+  const doc = current ? JSON.parse(JSON.stringify(current.document))
+    : { title: "Home program", sessions_per_week: 3, exercises: [] };
+  const draft = (d) => (current ? { ...current, document: d } : { document: d, version: 0 });
+  form.replaceChildren();
+  const field = (id, label, input) => [TR.el("label", { for: id, text: label }), input];
+  form.append(
+    TR.el("p", { class: "muted", text: current && current.version ? `Version ${current.version}` : "No program yet: prescribe one." }),
+    ...field("prog-title", "Program title", TR.el("input", { id: "prog-title", value: doc.title })),
+    ...field("prog-spw", "Sessions per week", TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })));
+  const cols = ["Exercise", "Side", "Sets", "Reps", "Target ROM (deg)", "Tempo up / hold / down (s)", ""];
+  const table = TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c })))));
+  const body = TR.el("tbody");
+  doc.exercises.forEach((e, i) => {
+    const ex = library.find((x) => x.id === e.exercise) || { name: e.exercise, laterality: "bilateral" };
+    const num = (key, label, min, max, value, step = 1) => {
+      const id = `ex${i}-${key}`;
+      return [TR.el("label", { for: id, text: `${label} for ${ex.name}`, class: "offscreen" }),
+        TR.el("input", { id, type: "number", min, max, step, value: value ?? "", "data-key": key, "data-index": i })];
+    };
+    const side = TR.el("select", { id: `ex${i}-side`, "data-key": "side", "data-index": i });
+    for (const v of ex.laterality === "unilateral" ? ["auto", "left", "right"] : ["auto"]) {
+      const o = TR.el("option", { value: v, text: v === "auto" ? "as seen" : v });
+      if ((e.side || "auto") === v) o.selected = true;
+      side.append(o);
+    }
+    const tempo = e.tempo || {};
+    body.append(TR.el("tr", {}, TR.el("td", { text: ex.name }),
+      TR.el("td", {}, TR.el("label", { for: `ex${i}-side`, text: `Side for ${ex.name}`, class: "offscreen" }), side),
+      TR.el("td", {}, ...num("sets", "Sets", 1, 20, e.sets)), TR.el("td", {}, ...num("reps", "Repetitions", 1, 100, e.reps)),
+      TR.el("td", {}, ...num("target_rom_deg", "Target range of motion", 0, 180, e.target_rom_deg)),
+      TR.el("td", {}, ...num("up_s", "Seconds up", 0.5, 30, tempo.up_s, 0.5), ...num("hold_s", "Seconds hold", 0, 60, tempo.hold_s, 0.5),
+        ...num("down_s", "Seconds down", 0.5, 30, tempo.down_s, 0.5)),
+      TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: `Remove ${ex.name}`, onclick: () => {
+        collect(doc); doc.exercises.splice(i, 1); renderProgram(p, draft(doc)); } }))));
+  });
+  table.append(body);
+  const pick = TR.el("select", { id: "add-exercise" }, ...library.map((x) => TR.el("option", { value: x.id, text: x.name })));
+  form.append(table,
+    ...field("add-exercise", "Add an exercise from the library", pick),
+    TR.el("p", {}, TR.el("button", { type: "button", id: "add", text: "Add", onclick: () => {
+      collect(doc); doc.exercises.push({ exercise: pick.value, sets: 2, reps: 10 });
+      renderProgram(p, draft(doc));
+      document.getElementById("add-exercise").focus(); } })),
+    TR.el("button", { type: "submit", text: current && current.version ? "Save as a new version" : "Prescribe" }));
+
+  function collect(target) {
+    target.title = document.getElementById("prog-title").value;
+    target.sessions_per_week = Number(document.getElementById("prog-spw").value);
+    form.querySelectorAll("[data-key]").forEach((inp) => {
+      const e = target.exercises[+inp.dataset.index];
+      const key = inp.dataset.key;
+      if (key === "side") { if (inp.value === "auto") delete e.side; else e.side = inp.value; return; }
+      const v = inp.value === "" ? null : Number(inp.value);
+      if (["up_s", "hold_s", "down_s"].includes(key)) {
+        e.tempo = e.tempo || {};
+        if (v === null) delete e.tempo[key]; else e.tempo[key] = v;
+        if (!Object.keys(e.tempo).length) delete e.tempo;
+      } else if (v === null) delete e[key]; else e[key] = v;
+    });
+    return target;
+  }
+
+  form.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const next = collect(JSON.parse(JSON.stringify(doc)));
+    try {
+      const saved = current && current.version
+        ? await TR.api(`/api/programs/${current.program_id}`, { method: "PUT", body: { document: next, based_on_version: current.version } })
+        : await TR.api(`/api/patients/${p.id}/programs`, { method: "POST", body: { document: next } });
+      msg.className = "ok"; msg.textContent = `Saved as version ${saved.version}.`;
+      renderProgram(p, saved);
+    } catch (e) { msg.className = "error"; msg.textContent = e.message; }
+  };
+}
+
+async function refreshLive(patients) {
+  const live = await TR.api("/api/live/sessions");
+  const names = Object.fromEntries(patients.map((p) => [p.id, p.name]));
+  const list = document.getElementById("live");
+  if (!live.length) { list.replaceChildren(TR.el("li", { class: "muted", text: "No patient is exercising right now." })); return; }
+  list.replaceChildren(...live.map((x) => TR.el("li", {}, TR.el("a", { href: `/watch?session=${x.id}`,
+    text: `${names[x.patient_id] || "Patient " + x.patient_id}: ${x.state}${x.video ? " (video shared)" : ""}` }))));
+}
+
+(async () => {
+  const me = await TR.me();
+  document.getElementById("who").textContent = me.name;
+  library = await TR.api("/api/exercises");
+  const patients = await TR.api("/api/patients");
+  refreshLive(patients);
+  setInterval(() => refreshLive(patients), 5000);
+  const tbody = document.querySelector("#patients tbody");
+  tbody.replaceChildren(...patients.map((p) => TR.el("tr", {},
+    TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: p.name, onclick: () => showPatient(p) })),
+    TR.el("td", { text: String(p.sessions) }),
+    TR.el("td", { text: p.adherence.map((a) => `${a.week.slice(5)}: ${a.done}/${a.prescribed}`).join(", ") || "-" }),
+    TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? p.alerts.map((a) => a.kind.replace("_", " ")).join(", ") : "none" }))));
+  if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 4, class: "muted", text: "No patients yet." })));
+})();

@@ -1,0 +1,48 @@
+// The watch page (kept out of the HTML: the Content-Security-Policy allows no inline script).
+"use strict";
+const $ = (id) => document.getElementById(id);
+const sid = Number(new URLSearchParams(location.search).get("session"));
+let aspect = 16 / 9;
+
+function draw(landmarks) {
+  TR.drawSkeleton($("overlay"), landmarks, 640, Math.round(640 / aspect));
+}
+
+function onMessage(m) {
+  if (m.type === "pose") draw(m.landmarks);
+  else if (m.type === "exercise") { $("title").textContent = `${m.name} (${m.index + 1} of ${m.of})`; $("set-label").textContent = `Set 1 of ${m.sets}`; $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0"; }
+  else if (m.type === "rep") {
+    $("count").textContent = String(m.count);
+    const r = m.rep;
+    $("reps").querySelector("tbody").prepend(TR.el("tr", {}, TR.el("td", { text: String(m.total) }), TR.el("td", { text: m.exercise }),
+      TR.el("td", { text: r.excursion_deg.toFixed(0) }), TR.el("td", { text: r.duration_s.toFixed(1) }), TR.el("td", { text: String(r.quality) }),
+      TR.el("td", { text: r.faults.join(", ") || "-" })));
+  } else if (m.type === "set" && m.set < m.sets) { $("set-label").textContent = `Set ${m.set + 1} of ${m.sets}`; $("count").textContent = "0"; }
+  else if (m.type === "feedback" || m.type === "view" || m.type === "rejected") $("cue").textContent = m.text;
+  else if (m.type === "status") $("status").textContent = `${m.state}` + (m.fps ? ` · ${m.fps.toFixed(0)} fps · ${Math.round(m.latency_ms_p50 || 0)} ms · ${m.dropped} of ${m.received} frames skipped` : "");
+  else if (m.type === "summary") $("status").textContent = `Session ended: ${m.total} repetitions.`;
+}
+
+async function showVideo() {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.ontrack = (e) => { $("video").srcObject = new MediaStream([e.track]); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((ok) => { if (pc.iceGatheringState === "complete") ok(); else pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && ok()); });
+  try {
+    const answer = await TR.api(`/api/live/sessions/${sid}/watch`, { method: "POST", body: { sdp: pc.localDescription.sdp, type: "offer" } });
+    await pc.setRemoteDescription(answer);
+    $("video-btn").hidden = true;
+  } catch (e) { $("error").textContent = e.message; }
+}
+
+(async () => {
+  const me = await TR.me();
+  $("who").textContent = me.name;
+  const live = (await TR.api("/api/live/sessions")).find((x) => x.id === sid);
+  if (!live) { $("title").textContent = "This session is not live."; return; }
+  if (live.video) { $("video-btn").hidden = false; $("video-btn").onclick = showVideo; }
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/sessions/${sid}`);
+  ws.onmessage = (e) => onMessage(JSON.parse(e.data));
+  ws.onclose = (e) => { if (e.code !== 1000) $("status").textContent = "Disconnected from the session."; };
+})();
