@@ -4,6 +4,7 @@ Screenshots are written to benchmarks/out/screens/ for a person to look at."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -295,7 +296,8 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     while not therapist.execute_script("return document.getElementById('video').videoWidth"):
         assert time.monotonic() < deadline, "the relayed video never played"
         time.sleep(0.2)
-    assert therapist.find_elements(By.CSS_SELECTOR, "#reps tbody tr")
+    rows = therapist.find_elements(By.CSS_SELECTOR, "#reps tbody tr")
+    assert rows and re.search(r"\d+% of \d+", rows[0].text), rows[0].text  # share of the target
     therapist.save_screenshot(str(SCREENS / "live_therapist.png"))
     _text(browser, "#count", str(expected), timeout=60)
     time.sleep(1.0)  # into the held last frame: no movement, nothing more to count

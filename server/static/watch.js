@@ -15,7 +15,9 @@ function onMessage(m) {
     $("count").textContent = String(m.count);
     const r = m.rep;
     $("reps").querySelector("tbody").prepend(TR.el("tr", {}, TR.el("td", { text: String(m.total) }), TR.el("td", { text: m.exercise }),
-      TR.el("td", { text: r.excursion_deg.toFixed(0) }), TR.el("td", { text: r.duration_s.toFixed(1) }), TR.el("td", { text: String(r.quality) }),
+      TR.el("td", { text: r.excursion_deg.toFixed(0) }),
+      TR.el("td", { text: r.target_share == null ? "-" : `${Math.round(100 * r.target_share)}% of ${Math.round(r.target_rom_deg)} deg` }),
+      TR.el("td", { text: r.duration_s.toFixed(1) }), TR.el("td", { text: String(r.quality) }),
       TR.el("td", { text: r.faults.join(", ") || "-" })));
   } else if (m.type === "set" && m.set < m.sets) { $("set-label").textContent = `Set ${m.set + 1} of ${m.sets}`; $("count").textContent = "0"; }
   else if (m.type === "feedback" || m.type === "view" || m.type === "rejected") $("cue").textContent = m.text;
