@@ -28,6 +28,19 @@ class Settings(BaseSettings):
     model_variant: ModelVariant = Field(
         default="full", description="BlazePose landmark model used when none is named."
     )
+    pose_backend: Literal["blazepose", "mediapipe"] = Field(
+        default="blazepose",
+        description="Pose backend (TELEREHAB_POSE_BACKEND): blazepose (the project's own "
+        "pipeline) or mediapipe (MediaPipe Tasks, the reference).",
+    )
+    pose_runtime: Literal["litert", "onnxruntime"] = Field(
+        default="litert",
+        description="Runtime of the blazepose backend (TELEREHAB_POSE_RUNTIME): litert "
+        "(CPU default) or onnxruntime (batched, CPU or CUDA).",
+    )
+    pose_device: Literal["cpu", "cuda"] = Field(
+        default="cpu", description="Device of the onnxruntime runtime (TELEREHAB_POSE_DEVICE)."
+    )
     auto_fetch: bool = Field(
         default=True,
         description="Download missing weights on first use (TELEREHAB_AUTO_FETCH=0 to forbid).",
