@@ -68,7 +68,7 @@ def create_backend(name: str | None = None, **options: object) -> PoseBackend:
 
         return BlazePoseBackend(**options)  # type: ignore[arg-type]
     if name == "mediapipe":
-        for key in ("runtime", "device", "detect_every"):
+        for key in ("runtime", "device", "threads", "detect_every", "track_scale"):
             options.pop(key, None)
         from .mediapipe_backend import MediaPipeBackend
 

@@ -23,11 +23,14 @@ and the calculators they name); the code is ours:
 - tracking ("video" mode): the next frame's ROI comes from the auxiliary
   landmarks 33 (centre) and 34 (scale), as from a detection. MediaPipe runs
   the detector whenever it follows fewer people than it looks for, and a
-  detected ROI replaces a tracked one it overlaps (IoU > 0.5). Here the
-  detector runs when no one is followed, and otherwise every `detect_every`
-  frames while fewer people than `max_people` are followed: a second person is
-  noticed within that many frames, and a single patient costs the landmark
-  model only. `detect_every=1` is MediaPipe's rule.
+  detected ROI replaces a tracked one it overlaps (IoU > 0.5); so does this
+  backend with `detect_every=1` (the default). With `detect_every=N` the
+  detector runs only every N frames while at least one person is followed (a
+  second person is noticed within N frames). That is faster, but the landmark
+  model is not indifferent to its ROI: tracked ROIs are about 7% smaller than
+  detected ones, and on the shared clips ROM then moves by up to 10 deg from
+  the reference (benchmarks/RESULTS.md), so it is not the default.
+  `max_people=1` follows one person and runs the detector only when lost.
 
 Units: ROIs are normalised to the image (x by width, y by height), rotation in
 radians, clockwise in image coordinates (y down).
@@ -215,13 +218,16 @@ def remove_letterbox(points: np.ndarray, pad: np.ndarray) -> np.ndarray:
     return (points - pad[:2]) / scale
 
 
-def roi_from_points(centre: np.ndarray, scale_point: np.ndarray, width: int, height: int) -> Roi:
+def roi_from_points(
+    centre: np.ndarray, scale_point: np.ndarray, width: int, height: int, scale: float = 1.25
+) -> Roi:
     """The landmark model's ROI from a centre and a scale point (normalised):
     side twice their distance, rotated so centre -> scale point points up,
-    squared on the long side (already square) and enlarged 1.25x."""
+    squared on the long side (already square) and enlarged `scale` times
+    (MediaPipe: 1.25)."""
     cx, cy = centre[0] * width, centre[1] * height
     sx, sy = scale_point[0] * width, scale_point[1] * height
-    side = 2.0 * math.hypot(sx - cx, sy - cy) * 1.25
+    side = 2.0 * math.hypot(sx - cx, sy - cy) * scale
     rotation = _normalize_radians(math.pi / 2 - math.atan2(-(sy - cy), sx - cx))
     return Roi(float(centre[0]), float(centre[1]), side / width, side / height, rotation)
 
@@ -384,10 +390,11 @@ class BlazePoseBackend:
         runtime: str | None = None,
         device: str = "cpu",
         threads: int | None = None,
-        detect_every: int = 10,
+        detect_every: int = 1,
         min_detection_confidence: float = 0.5,
         min_presence_confidence: float = 0.5,
         min_tracking_iou: float = 0.5,
+        track_scale: float = 1.25,
         store: object | None = None,
         fetch: bool | None = None,
         progress: object | None = None,
@@ -415,6 +422,7 @@ class BlazePoseBackend:
         self.min_detection_confidence = min_detection_confidence
         self.min_presence_confidence = min_presence_confidence
         self.min_tracking_iou = min_tracking_iou
+        self.track_scale = track_scale
         self.runtime_name = runtime
         store = store or default_store()
         fetch = settings.auto_fetch if fetch is None else fetch
@@ -456,7 +464,9 @@ class BlazePoseBackend:
             results = self._landmarks(rgb, rois[: self.max_people])
         present = [r for r in results if r.presence >= self.min_presence_confidence]
         h, w = rgb.shape[:2]
-        self._tracked = [roi_from_points(r.auxiliary[0], r.auxiliary[1], w, h) for r in present]
+        self._tracked = [
+            roi_from_points(r.auxiliary[0], r.auxiliary[1], w, h, self.track_scale) for r in present
+        ]
         if not present:
             return Detections.none()
         return Detections(

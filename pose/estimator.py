@@ -141,7 +141,7 @@ def estimate_video(
     """
     own_backend = backend is None
     if backend is None:
-        backend = create_backend("mediapipe", variant=variant, mode="video")
+        backend = create_backend(variant=variant, mode="video")
     video = source if isinstance(source, VideoFile) else open_video(source)
     estimator = PoseEstimator(backend, tracker)
     frames: list[PoseFrame] = []

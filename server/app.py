@@ -7,6 +7,7 @@ that cannot be reached stops `telerehab serve` at once with its URL named
 
 from __future__ import annotations
 
+import functools
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,16 +34,18 @@ PAGES = {
 }
 
 
-def estimator_factory(variant: str, max_people: int = 4):
-    """A callable that builds one live session's pose estimator (in its worker)."""
+def estimator_factory(variant: str, max_people: int = 4, backend: str | None = None):
+    """A callable that builds one live session's pose estimator (in its worker).
+
+    `backend`: "blazepose" or "mediapipe" (None: the `pose_backend` setting).
+    """
 
     def build():
         from telerehab.pose.backend import create_backend
         from telerehab.pose.estimator import PoseEstimator
 
-        backend = create_backend("mediapipe", variant=variant, mode="video",
-                                 max_people=max_people)  # fmt: skip
-        return PoseEstimator(backend)
+        model = create_backend(backend, variant=variant, mode="live", max_people=max_people)
+        return PoseEstimator(model)
 
     return build
 
@@ -73,7 +76,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.live = registry
     app.state.fanout = fanout
-    app.state.estimator_factory = estimator_factory
+    app.state.estimator_factory = functools.partial(
+        estimator_factory, backend=settings.pose_backend
+    )
     for router in (auth, users, patients, programs, sessions, exports, live):
         app.include_router(router.router)
     app.include_router(live.ws_router)
