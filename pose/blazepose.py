@@ -361,6 +361,79 @@ def associate(tracked: list[Roi], detected: list[Roi], min_iou: float = 0.5) -> 
     return out
 
 
+# --------------------------------------------------------------------------- smoothing
+
+
+class _OneEuro:
+    """MediaPipe's One-Euro filter (`mediapipe/util/filtering/one_euro_filter.cc`)
+    over an array of values sharing one clock: integer nanoseconds, frequency
+    30 Hz until two non-zero stamps are seen, derivative of the raw values,
+    a stamp not after the last one passes the value through unfiltered."""
+
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float) -> None:
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        self.frequency = 30.0
+        self.last_ns = 0
+        self.x: np.ndarray | None = None
+        self.raw: np.ndarray | None = None
+        self.dx: np.ndarray | None = None
+
+    def _alpha(self, cutoff: np.ndarray | float) -> np.ndarray | float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau * self.frequency)
+
+    def __call__(self, value: np.ndarray, t_ns: int, value_scale: float) -> np.ndarray:
+        if self.last_ns >= t_ns:
+            return value
+        if self.last_ns != 0 and t_ns != 0:
+            self.frequency = 1e9 / (t_ns - self.last_ns)
+        self.last_ns = t_ns
+        d = np.zeros_like(value) if self.raw is None else (value - self.raw) * value_scale
+        d = d * (self.frequency if self.raw is not None else 1.0)
+        a_d = self._alpha(self.d_cutoff)
+        self.dx = d if self.dx is None else a_d * d + (1 - a_d) * self.dx
+        a = self._alpha(self.min_cutoff + self.beta * np.abs(self.dx))
+        self.x = value if self.x is None else a * value + (1 - a) * self.x
+        self.raw = value
+        return self.x
+
+
+class LandmarkSmoother:
+    """The smoothing MediaPipe Tasks applies when it looks for one person in a
+    stream (`pose_landmarks_detector_graph.cc`): visibility through a low-pass
+    filter (alpha 0.1); image landmarks, in pixels (z scaled like x), through a
+    One-Euro filter (min cutoff 0.05 Hz, beta 80, derivative cutoff 1 Hz) whose
+    speeds are divided by the ROI's size in pixels; world landmarks through a
+    One-Euro filter (0.1 Hz, 40, 1 Hz) on metres. Any frame without the person
+    starts it afresh."""
+
+    def __init__(self) -> None:
+        self._image = _OneEuro(0.05, 80.0, 1.0)
+        self._world = _OneEuro(0.1, 40.0, 1.0)
+        self._vis: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the past (the person was lost)."""
+        self._image.reset()
+        self._world.reset()
+        self._vis = None
+
+    def __call__(self, result: LandmarkResult, roi: Roi, t_ms: int, width: int, height: int):
+        """Smoothed (image (33, 4), world (33, 3)) float32 of one result at `t_ms`."""
+        t_ns = int(t_ms) * 1_000_000
+        vis = result.image[:, 3].astype(np.float64)
+        self._vis = vis if self._vis is None else 0.1 * vis + 0.9 * self._vis
+        px = result.image[:, :3].astype(np.float64) * [width, height, width]
+        scale = (roi.width * width + roi.height * height) / 2
+        px = self._image(px, t_ns, 1.0 / scale) if scale >= 1e-6 else px
+        image = np.column_stack([px / [width, height, width], self._vis])
+        world = self._world(result.world.astype(np.float64), t_ns, 1.0)
+        return image.astype(np.float32), world.astype(np.float32)
+
+
 # --------------------------------------------------------------------------- the backend
 
 
@@ -395,6 +468,7 @@ class BlazePoseBackend:
         min_presence_confidence: float = 0.5,
         min_tracking_iou: float = 0.5,
         track_scale: float = 1.25,
+        smooth: bool | None = None,
         store: object | None = None,
         fetch: bool | None = None,
         progress: object | None = None,
@@ -434,6 +508,10 @@ class BlazePoseBackend:
         self.landmarker: Runtime = create_runtime(runtime, lm_path, **options)
         self._tracked: list[Roi] = []
         self._since_detector = 0
+        self._last_ms = -1
+        # MediaPipe smooths only when it looks for one person in a stream.
+        self.smooth = max_people == 1 and mode != "image" if smooth is None else smooth
+        self._smoother = LandmarkSmoother() if self.smooth else None
         self._lock = threading.Lock()
         self._closed = False
         self._times = dict.fromkeys(
@@ -462,16 +540,24 @@ class BlazePoseBackend:
             else:
                 self._since_detector += 1
             results = self._landmarks(rgb, rois[: self.max_people])
-        present = [r for r in results if r.presence >= self.min_presence_confidence]
-        h, w = rgb.shape[:2]
-        self._tracked = [
-            roi_from_points(r.auxiliary[0], r.auxiliary[1], w, h, self.track_scale) for r in present
-        ]
-        if not present:
-            return Detections.none()
-        return Detections(
-            np.stack([r.image for r in present]), np.stack([r.world for r in present])
-        )
+            present = [r for r in results if r.presence >= self.min_presence_confidence]
+            h, w = rgb.shape[:2]
+            self._tracked = [
+                roi_from_points(r.auxiliary[0], r.auxiliary[1], w, h, self.track_scale)
+                for r in present
+            ]
+            # MediaPipe's integer-millisecond clock, strictly increasing.
+            t_ms = max(round(t_s * 1000.0), self._last_ms + 1)
+            self._last_ms = t_ms
+            if not present:
+                if self._smoother is not None:
+                    self._smoother.reset()
+                return Detections.none()
+            image = np.stack([r.image for r in present])
+            world = np.stack([r.world for r in present])
+            if self._smoother is not None:
+                image[0], world[0] = self._smoother(present[0], self._tracked[0], t_ms, w, h)
+        return Detections(image, world)
 
     def close(self) -> None:
         """Release both networks."""
@@ -493,6 +579,9 @@ class BlazePoseBackend:
         """Forget the people followed (a new video or session)."""
         self._tracked = []
         self._since_detector = 0
+        self._last_ms = -1
+        if self._smoother is not None:
+            self._smoother.reset()
         for k in self._times:
             self._times[k] = 0.0
         for k in self._counts:
