@@ -1,7 +1,7 @@
 """Parity of the project's BlazePose pipeline with the MediaPipe backend, every shared clip.
 
     python benchmarks/parity.py [DATASET_DIR] [--variant full] [--runtime litert]
-        [--detect-every 10] [--max-frames N] [--out benchmarks/out/parity.json]
+        [--detect-every N] [--max-people 4] [--max-frames N] [--out benchmarks/out/parity.json]
 
 Per clip: median and 95th-percentile landmark distance (% of the image
 diagonal, frames where both found the patient, landmarks seen with visibility
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dataset", type=Path, nargs="?", default=DEFAULT_DATA)
     p.add_argument("--variant", default="full", choices=["lite", "full", "heavy"])
     p.add_argument("--runtime", default="litert", choices=["litert", "onnxruntime"])
-    p.add_argument("--detect-every", type=int, default=10)
+    p.add_argument("--detect-every", type=int, help="default: the backend's (1)")
     p.add_argument("--max-people", type=int, default=4)
     p.add_argument("--track-scale", type=float, default=None)
     p.add_argument("--max-frames", type=int)
@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         exercise = library.match(entry.get("exercise")) or library.get("squat")
         seqs = []
         for backend_name in ("mediapipe", "blazepose"):
-            opts = {"runtime": args.runtime, "detect_every": args.detect_every}
+            opts: dict[str, object] = {"runtime": args.runtime}
+            if args.detect_every:
+                opts["detect_every"] = args.detect_every
             if args.track_scale:
                 opts["track_scale"] = args.track_scale
             backend = create_backend(

@@ -147,11 +147,9 @@ def detector_input(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
     h, w = rgb.shape[:2]
-    m, pad = letterbox_matrix(w, h)
-    tensor = cv2.warpAffine(
-        rgb, m, (DETECTOR_SIZE, DETECTOR_SIZE), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-    )  # fmt: skip
+    _, pad = letterbox_matrix(w, h)
+    side = max(w, h)
+    tensor = _warp(rgb, (w / 2, h / 2), (side, side), 0.0, DETECTOR_SIZE, cv2.BORDER_CONSTANT)
     return tensor.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0), pad
 
 
@@ -258,11 +256,33 @@ def landmark_input(rgb: np.ndarray, roi: Roi) -> np.ndarray:
     import cv2
 
     h, w = rgb.shape[:2]
-    crop = cv2.warpAffine(
-        rgb, roi_matrix(roi, w, h), (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+    crop = _warp(
+        rgb, (roi.x_center * w, roi.y_center * h), (roi.width * w, roi.height * h),
+        roi.rotation_rad, LANDMARK_SIZE, cv2.BORDER_REPLICATE,
     )  # fmt: skip
     return crop.astype(np.float32) * np.float32(1 / 255.0)
+
+
+def _warp(
+    rgb: np.ndarray,
+    centre: tuple[float, float],
+    size: tuple[float, float],
+    rotation_rad: float,
+    out: int,
+    border: int,
+) -> np.ndarray:
+    """The rotated rectangle of `rgb` (pixels) resampled to out x out, exactly as
+    MediaPipe's OpenCV converter does it (corners from `cv2.boxPoints`, a
+    perspective warp, bilinear): the same call, so the same fixed-point rounding.
+    `roi_matrix` is the same mapping as an affine matrix."""
+    import cv2
+
+    src = cv2.boxPoints((centre, size, math.degrees(rotation_rad)))
+    dst = np.array([[0, out], [0, 0], [out, 0], [out, out]], np.float32)
+    m = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
+    return cv2.warpPerspective(
+        rgb, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0
+    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -349,15 +369,17 @@ def decode_landmarks(
 
 
 def associate(tracked: list[Roi], detected: list[Roi], min_iou: float = 0.5) -> list[Roi]:
-    """Tracked ROIs, with any that a detected ROI overlaps (IoU > `min_iou`,
-    axis-aligned) replaced by it; detected ROIs come last, as in MediaPipe's
-    AssociationNormRectCalculator."""
-    out = list(tracked)
-    for d in detected:
+    """Non-overlapping ROIs, later ones preferred, as MediaPipe's
+    AssociationNormRectCalculator: each ROI, tracked ones first, then detected
+    ones, removes those before it that it overlaps (IoU > `min_iou`, axis-aligned)
+    and joins the end. So a detected ROI replaces the tracked one it overlaps,
+    and two tracked ROIs that came onto one person become one."""
+    out: list[Roi] = []
+    for roi in [*tracked, *detected]:
         if out:
-            overlap = box_iou(d.box(), np.stack([r.box() for r in out]))
+            overlap = box_iou(roi.box(), np.stack([r.box() for r in out]))
             out = [r for r, o in zip(out, overlap, strict=True) if o <= min_iou]
-        out.append(d)
+        out.append(roi)
     return out
 
 

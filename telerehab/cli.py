@@ -135,8 +135,8 @@ def _add_video_options(c: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--backend",
         choices=["blazepose", "mediapipe"],
-        help="pose backend: blazepose (the project's pipeline, default) or mediapipe (the "
-        "reference); TELEREHAB_POSE_BACKEND",
+        help="pose backend: mediapipe (MediaPipe Tasks, the default) or blazepose (the "
+        "project's pipeline, faster); TELEREHAB_POSE_BACKEND",
     )
     c.add_argument(
         "--runtime",

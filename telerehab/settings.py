@@ -29,9 +29,10 @@ class Settings(BaseSettings):
         default="full", description="BlazePose landmark model used when none is named."
     )
     pose_backend: Literal["blazepose", "mediapipe"] = Field(
-        default="blazepose",
-        description="Pose backend (TELEREHAB_POSE_BACKEND): blazepose (the project's own "
-        "pipeline) or mediapipe (MediaPipe Tasks, the reference).",
+        default="mediapipe",
+        description="Pose backend (TELEREHAB_POSE_BACKEND): mediapipe (MediaPipe Tasks, the "
+        "reference and default until blazepose holds parity on every shared clip) or "
+        "blazepose (the project's own pipeline on LiteRT / ONNX Runtime).",
     )
     pose_runtime: Literal["litert", "onnxruntime"] = Field(
         default="litert",
