@@ -166,7 +166,8 @@ def test_onnx_models_match_tflite_on_real_frames(store, clip) -> None:
     record = json.loads(path.with_name(path.name + ".json").read_text())
     from telerehab.models.store import sha256_of
 
-    assert record["onnx_sha256"] == sha256_of(path) and record["source_sha256"] == lm.sha256
+    assert record["onnx_sha256"] == sha256_of(path) == lm.onnx_sha256  # pinned in the manifest
+    assert record["source_sha256"] == lm.sha256
     assert convert(store.path(lm)) == path.read_bytes()  # byte-reproducible
     crops, frames = _real_crops(clip, 4)
     ref = LiteRTRuntime(store.path(lm), threads=1)(crops)
