@@ -42,7 +42,8 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -466,6 +467,23 @@ def _pick(outputs: tuple[np.ndarray, ...], tail: tuple[int, ...], model: str) ->
     raise PoseError(f"{model}: no output of shape (N, {tail}) among {[o.shape for o in outputs]}")
 
 
+@dataclass(slots=True)
+class _Stream:
+    """What the backend remembers of one stream between its frames (not shared)."""
+
+    tracked: list[Roi] = field(default_factory=list)
+    since_detector: int = 0
+    last_ms: int = -1
+    smoother: LandmarkSmoother | None = None
+
+    def reset(self) -> None:
+        self.tracked = []
+        self.since_detector = 0
+        self.last_ms = -1
+        if self.smoother is not None:
+            self.smoother.reset()
+
+
 class BlazePoseBackend:
     """BlazePose lite / full / heavy run by the project on LiteRT or ONNX Runtime.
 
@@ -473,6 +491,11 @@ class BlazePoseBackend:
     "image" runs the detector on every frame; "video" and "live" follow people
     from frame to frame (see the module docstring). `timings()` says where the
     time went.
+
+    Several streams (videos, live sessions) can share one backend through
+    `detect_many`: each keeps its own tracking, and the crops of all of them go
+    through the landmark model in one call (and the detector inputs in
+    another), which is where ONNX Runtime's batches pay (GPUs).
     """
 
     name = "blazepose"
@@ -528,12 +551,9 @@ class BlazePoseBackend:
             options["device"] = device
         self.detector: Runtime = create_runtime(runtime, det_path, **options)
         self.landmarker: Runtime = create_runtime(runtime, lm_path, **options)
-        self._tracked: list[Roi] = []
-        self._since_detector = 0
-        self._last_ms = -1
         # MediaPipe smooths only when it looks for one person in a stream.
         self.smooth = max_people == 1 and mode != "image" if smooth is None else smooth
-        self._smoother = LandmarkSmoother() if self.smooth else None
+        self._streams: dict[Hashable, _Stream] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._times = dict.fromkeys(
@@ -548,37 +568,64 @@ class BlazePoseBackend:
 
     def detect(self, rgb: np.ndarray, t_s: float) -> Detections:
         """All people in `rgb` ((H, W, 3) uint8 RGB) at `t_s` seconds."""
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise PoseError(f"expected an (H, W, 3) uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+        return self.detect_many([(None, rgb, t_s)])[0]
+
+    def detect_many(self, frames: Sequence[tuple[Hashable, np.ndarray, float]]) -> list[Detections]:
+        """All people in one frame of each of several streams, in one batch per network.
+
+        frames: (stream key, (H, W, 3) uint8 RGB, t_s) with distinct keys; each
+        stream's frames must come in time order. `detect` is the stream `None`.
+        """
+        for key, rgb, _ in frames:
+            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+                raise PoseError(
+                    f"stream {key!r}: expected an (H, W, 3) uint8 RGB image, "
+                    f"got {rgb.shape} {rgb.dtype}"
+                )
         with self._lock:
             if self._closed:
                 raise PoseError("the BlazePose backend is closed")
-            self._counts["frames"] += 1
-            tracked = self._tracked if self.mode != "image" else []
-            rois = tracked
-            if self._detector_due(len(tracked)):
-                rois = associate(tracked, self._detect_rois(rgb), self.min_tracking_iou)
-                self._since_detector = 0
-            else:
-                self._since_detector += 1
-            results = self._landmarks(rgb, rois[: self.max_people])
-            present = [r for r in results if r.presence >= self.min_presence_confidence]
-            h, w = rgb.shape[:2]
-            self._tracked = [
-                roi_from_points(r.auxiliary[0], r.auxiliary[1], w, h, self.track_scale)
-                for r in present
+            streams = [self._stream(key) for key, _, _ in frames]
+            self._counts["frames"] += len(frames)
+            tracked = [st.tracked if self.mode != "image" else [] for st in streams]
+            due = [self._detector_due(st, len(tr)) for st, tr in zip(streams, tracked, strict=True)]
+            found = self._detect_rois(
+                [rgb for (_, rgb, _), d in zip(frames, due, strict=True) if d]
+            )
+            rois = []
+            for st, tr, d in zip(streams, tracked, due, strict=True):
+                if d:
+                    rois.append(associate(tr, found.pop(0), self.min_tracking_iou))
+                    st.since_detector = 0
+                else:
+                    rois.append(tr)
+                    st.since_detector += 1
+            rois = [r[: self.max_people] for r in rois]
+            results = self._landmarks([f[1] for f in frames], rois)
+            return [
+                self._finish(st, rgb, t_s, res)
+                for st, (_, rgb, t_s), res in zip(streams, frames, results, strict=True)
             ]
-            # MediaPipe's integer-millisecond clock, strictly increasing.
-            t_ms = max(round(t_s * 1000.0), self._last_ms + 1)
-            self._last_ms = t_ms
-            if not present:
-                if self._smoother is not None:
-                    self._smoother.reset()
-                return Detections.none()
-            image = np.stack([r.image for r in present])
-            world = np.stack([r.world for r in present])
-            if self._smoother is not None:
-                image[0], world[0] = self._smoother(present[0], self._tracked[0], t_ms, w, h)
+
+    def _finish(
+        self, st: _Stream, rgb: np.ndarray, t_s: float, results: list[LandmarkResult]
+    ) -> Detections:
+        present = [r for r in results if r.presence >= self.min_presence_confidence]
+        h, w = rgb.shape[:2]
+        st.tracked = [
+            roi_from_points(r.auxiliary[0], r.auxiliary[1], w, h, self.track_scale) for r in present
+        ]
+        # MediaPipe's integer-millisecond clock, strictly increasing.
+        t_ms = max(round(t_s * 1000.0), st.last_ms + 1)
+        st.last_ms = t_ms
+        if not present:
+            if st.smoother is not None:
+                st.smoother.reset()
+            return Detections.none()
+        image = np.stack([r.image for r in present])
+        world = np.stack([r.world for r in present])
+        if st.smoother is not None:
+            image[0], world[0] = st.smoother(present[0], st.tracked[0], t_ms, w, h)
         return Detections(image, world)
 
     def close(self) -> None:
@@ -597,17 +644,19 @@ class BlazePoseBackend:
 
     # Beyond the protocol -------------------------------------------------------
 
-    def reset(self) -> None:
-        """Forget the people followed (a new video or session)."""
-        self._tracked = []
-        self._since_detector = 0
-        self._last_ms = -1
-        if self._smoother is not None:
-            self._smoother.reset()
+    def reset(self, key: Hashable = None) -> None:
+        """Forget the people followed in stream `key` (a new video or session),
+        and the timings."""
+        self._streams.pop(key, None)
         for k in self._times:
             self._times[k] = 0.0
         for k in self._counts:
             self._counts[k] = 0
+
+    def forget(self, key: Hashable) -> None:
+        """Drop stream `key` (a session ended)."""
+        with self._lock:
+            self._streams.pop(key, None)
 
     def timings(self) -> dict[str, float]:
         """Seconds spent per stage since the last reset, and counts of frames,
@@ -616,46 +665,68 @@ class BlazePoseBackend:
 
     def detect_people(self, rgb: np.ndarray) -> list[PoseDetection]:
         """The detector alone on one image: people best first, after suppression."""
+        return self._detect_batch([rgb])[0]
+
+    def _detect_batch(self, images: list[np.ndarray]) -> list[list[PoseDetection]]:
+        if not images:
+            return []
         t0 = time.perf_counter()
-        tensor, pad = detector_input(rgb)
+        prepared = [detector_input(rgb) for rgb in images]
         t1 = time.perf_counter()
-        outputs = self.detector(tensor[None])
+        outputs = self.detector(np.stack([t for t, _ in prepared]))
         t2 = time.perf_counter()
-        raw_boxes = _pick(outputs, (2254, 12), "detector")[0]
-        raw_scores = _pick(outputs, (2254, 1), "detector")[0]
-        boxes, kps, scores = decode_detections(raw_boxes, raw_scores, self.min_detection_confidence)
-        found = []
-        for box, kp, score in weighted_nms(boxes, kps, scores):
-            corners = remove_letterbox(box.reshape(2, 2), pad).reshape(4)
-            found.append(PoseDetection(corners, remove_letterbox(kp, pad), score))
+        all_boxes = _pick(outputs, (2254, 12), "detector")
+        all_scores = _pick(outputs, (2254, 1), "detector")
+        out = []
+        for i, (_, pad) in enumerate(prepared):
+            boxes, kps, scores = decode_detections(
+                all_boxes[i], all_scores[i], self.min_detection_confidence
+            )
+            found = []
+            for box, kp, score in weighted_nms(boxes, kps, scores):
+                corners = remove_letterbox(box.reshape(2, 2), pad).reshape(4)
+                found.append(PoseDetection(corners, remove_letterbox(kp, pad), score))
+            out.append(found)
         t3 = time.perf_counter()
         self._times["detector_prep"] += t1 - t0
         self._times["detector_infer"] += t2 - t1
         self._times["detector_post"] += t3 - t2
-        self._counts["detector_runs"] += 1
-        return found
+        self._counts["detector_runs"] += len(images)
+        return out
 
     # Internals -----------------------------------------------------------------
 
-    def _detector_due(self, n_tracked: int) -> bool:
+    def _stream(self, key: Hashable) -> _Stream:
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _Stream(smoother=LandmarkSmoother() if self.smooth else None)
+        return st
+
+    def _detector_due(self, st: _Stream, n_tracked: int) -> bool:
         if n_tracked == 0:
             return True
         if n_tracked >= self.max_people:
             return False
-        return self._since_detector + 1 >= self.detect_every
+        return st.since_detector + 1 >= self.detect_every
 
-    def _detect_rois(self, rgb: np.ndarray) -> list[Roi]:
-        h, w = rgb.shape[:2]
-        rois = [
-            roi_from_points(p.keypoints[0], p.keypoints[1], w, h) for p in self.detect_people(rgb)
-        ]
-        return [r for r in rois if r.width > 0 and r.height > 0]
+    def _detect_rois(self, images: list[np.ndarray]) -> list[list[Roi]]:
+        out = []
+        for rgb, people in zip(images, self._detect_batch(images), strict=True):
+            h, w = rgb.shape[:2]
+            rois = [roi_from_points(p.keypoints[0], p.keypoints[1], w, h) for p in people]
+            out.append([r for r in rois if r.width > 0 and r.height > 0])
+        return out
 
-    def _landmarks(self, rgb: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:
-        if not rois:
-            return []
+    def _landmarks(
+        self, images: list[np.ndarray], rois: list[list[Roi]]
+    ) -> list[list[LandmarkResult]]:
+        """Landmarks of every ROI of every image, through one model call."""
+        flat = [(i, roi) for i, rs in enumerate(rois) for roi in rs]
+        out: list[list[LandmarkResult]] = [[] for _ in images]
+        if not flat:
+            return out
         t0 = time.perf_counter()
-        batch = np.stack([landmark_input(rgb, r) for r in rois])
+        batch = np.stack([landmark_input(images[i], roi) for i, roi in flat])
         t1 = time.perf_counter()
         outputs = self.landmarker(batch)
         t2 = time.perf_counter()
@@ -663,16 +734,14 @@ class BlazePoseBackend:
         flag = _pick(outputs, (1,), "landmark model")
         heatmap = _pick(outputs, (64, 64, 39), "landmark model")
         world = _pick(outputs, (117,), "landmark model")
-        results = [
-            decode_landmarks(raw[i], flag[i], heatmap[i], world[i], roi)
-            for i, roi in enumerate(rois)
-        ]
+        for k, (i, roi) in enumerate(flat):
+            out[i].append(decode_landmarks(raw[k], flag[k], heatmap[k], world[k], roi))
         t3 = time.perf_counter()
         self._times["landmark_prep"] += t1 - t0
         self._times["landmark_infer"] += t2 - t1
         self._times["landmark_post"] += t3 - t2
-        self._counts["landmark_crops"] += len(rois)
-        return results
+        self._counts["landmark_crops"] += len(flat)
+        return out
 
 
 def _model_paths(

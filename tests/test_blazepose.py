@@ -268,3 +268,37 @@ def test_several_people_seen_and_patient_kept(blazepose_of) -> None:
 def test_association_merges_tracked_rois_on_one_person() -> None:
     a, b = bp.Roi(0.3, 0.5, 0.4, 0.4, 0.0), bp.Roi(0.32, 0.5, 0.4, 0.4, 0.0)
     assert bp.associate([a, b], []) == [b]
+
+
+@pytest.mark.parametrize("runtime", ["litert", "onnxruntime"])
+def test_streams_batched_together_match_streams_run_alone(store, clip, runtime) -> None:
+    """detect_many: three videos through one backend, one batch per network and frame
+    step, give each video the poses it gets alone (tracking kept per stream)."""
+    if runtime == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.video import VideoFile
+
+    names = ["squat_side_medflex.mp4", "pushup_wrong51.mp4", "bicep_curl_side_medflex.mp4"]
+    videos = {}
+    for name in names:
+        with VideoFile(clip(name)) as v:
+            videos[name] = [f for _, f in zip(range(12), v, strict=False)]
+    shared = create_backend("blazepose", variant="lite", runtime=runtime, store=store)
+    alone = create_backend("blazepose", variant="lite", runtime=runtime, store=store)
+    try:
+        together = [
+            shared.detect_many([(n, videos[n][k].rgb, videos[n][k].t_s) for n in names])
+            for k in range(12)
+        ]
+        assert shared.timings()["frames"] == 36
+        for j, name in enumerate(names):
+            alone.reset()
+            for k, f in enumerate(videos[name]):
+                ref = alone.detect(f.rgb, f.t_s)
+                got = together[k][j]
+                assert got.n_people == ref.n_people, (name, k)
+                np.testing.assert_allclose(got.image, ref.image, atol=1e-4)
+    finally:
+        shared.close()
+        alone.close()
