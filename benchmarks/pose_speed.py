@@ -2,7 +2,7 @@
 
     python benchmarks/pose_speed.py [--clips DIR] [--clip-names A.mp4 ...]
         [--variants lite full heavy] [--max-frames 150] [--max-people 1 4]
-        [--runners blazepose blazepose-ort mediapipe plain-tasks] [--repeats 3]
+        [--runners blazepose blazepose-ort ... plain-tasks] [--repeats 3]
         [--stages] [--kernel-frames 1000 10000 100000 1000000]
         [--out benchmarks/out/pose_speed.json]
 
@@ -14,6 +14,8 @@ each clip, decoding included, and is timed in wall and CPU seconds:
 - blazepose-ort: the same on ONNX Runtime (CPU);
 - blazepose-track10: the same with the detector every 10th frame while
   someone is followed (not the default: see RESULTS.md);
+- blazepose-ort-streams: every clip at once through one ONNX Runtime backend
+  (`detect_many`, one batch per frame step; the GPU use, measured on CPU);
 - mediapipe: the MediaPipe Tasks backend through the same estimator;
 - plain-tasks: a plain MediaPipe Tasks loop (PyAV decode, `detect_for_video`,
   the same bundle and `num_poses`), the outside reference.
@@ -155,7 +157,40 @@ def _run_plain_tasks(variant: str, max_people: int, clips: list[Path], max_frame
     return {"frames": frames, "wall_s": wall, "cpu_s": cpu, "stages": {}}
 
 
-RUNNERS = ("blazepose", "blazepose-ort", "blazepose-track10", "mediapipe", "plain-tasks")
+def _run_streams(make_backend, clips: list[Path], max_frames: int) -> dict:
+    """Every clip at once through one backend (`detect_many`): one batch per frame step."""
+    from telerehab.pose.video import VideoFile, prefetch
+
+    backend = make_backend()
+    frames = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        sources = {c.name: prefetch(VideoFile(c)) for c in clips}
+        count = dict.fromkeys(sources, 0)
+        while sources:
+            batch = []
+            for name, it in list(sources.items()):
+                f = next(it, None)
+                if f is None or count[name] >= max_frames:
+                    it.close()
+                    del sources[name]
+                    continue
+                count[name] += 1
+                batch.append((name, f.rgb, f.t_s))
+            if batch:
+                backend.detect_many(batch)
+                frames += len(batch)
+        stages = backend.timings()
+    finally:
+        backend.close()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"frames": frames, "wall_s": wall, "cpu_s": cpu, "stages": stages}
+
+
+RUNNERS = (
+    "blazepose", "blazepose-ort", "blazepose-track10", "blazepose-ort-streams", "mediapipe",
+    "plain-tasks",
+)  # fmt: skip
 
 
 def bench_side_by_side(
@@ -180,6 +215,8 @@ def bench_side_by_side(
         for r in runners:
             if r == "plain-tasks":
                 runs[r].append(_run_plain_tasks(variant, max_people, clips, max_frames))
+            elif r == "blazepose-ort-streams":
+                runs[r].append(_run_streams(makers["blazepose-ort"], clips, max_frames))
             else:
                 runs[r].append(_run_estimator(makers[r], clips, max_frames))
     rows = []

@@ -76,9 +76,12 @@ class LiteRTRuntime:
             ) from exc
         self.model = Path(model)
         self.threads = threads or default_threads()
+        from .mediapipe_backend import quiet_native_stderr
+
         try:
-            self._it = Interpreter(model_path=str(self.model), num_threads=self.threads)
-            self._it.allocate_tensors()
+            with quiet_native_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+                self._it = Interpreter(model_path=str(self.model), num_threads=self.threads)
+                self._it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.model}: LiteRT cannot load this model ({exc})") from exc
         inp = self._it.get_input_details()[0]
