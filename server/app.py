@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -50,11 +51,47 @@ def estimator_factory(variant: str, max_people: int = 4, backend: str | None = N
     return build
 
 
+class SharedEstimators:
+    """Live sessions' estimators from one batched BlazePose backend per
+    (variant, max_people) (`telerehab.pose.batching`), built on first use in a
+    session's worker and closed with the app."""
+
+    def __init__(self) -> None:
+        self._schedulers: dict[tuple[str, int], object] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, variant: str, max_people: int = 4):
+        def build():
+            from telerehab.pose.backend import create_backend
+            from telerehab.pose.batching import BatchScheduler
+            from telerehab.pose.estimator import PoseEstimator
+
+            with self._lock:
+                scheduler = self._schedulers.get((variant, max_people))
+                if scheduler is None:
+                    model = create_backend("blazepose", variant=variant, mode="live",
+                                           max_people=max_people)  # fmt: skip
+                    scheduler = self._schedulers[(variant, max_people)] = BatchScheduler(model)
+            return PoseEstimator(scheduler.session())  # type: ignore[attr-defined]
+
+        return build
+
+    def close(self) -> None:
+        """Close every shared backend (after the sessions ended)."""
+        with self._lock:
+            for scheduler in self._schedulers.values():
+                scheduler.close()  # type: ignore[attr-defined]
+            self._schedulers.clear()
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
     db = db or open_database(settings.resolved_database_url)
     registry = live.Registry()
+    shared = (
+        SharedEstimators() if settings.live_batch and settings.pose_backend == "blazepose" else None
+    )
     fanout = None
     if settings.redis_url:
         from .fanout import Fanout
@@ -65,6 +102,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(_app: FastAPI):
         yield
         await registry.close_all()  # end live sessions, close peer connections
+        if shared is not None:
+            shared.close()
         if fanout is not None:
             await fanout.close()
 
@@ -76,7 +115,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.live = registry
     app.state.fanout = fanout
-    app.state.estimator_factory = functools.partial(
+    app.state.estimator_factory = shared or functools.partial(
         estimator_factory, backend=settings.pose_backend
     )
     for router in (auth, users, patients, programs, sessions, exports, live):

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         description="People the live pose model looks for; 1 tracks from frame to frame "
         "and runs the person detector only when tracking is lost (about half the cost).",
     )
+    live_batch: bool = Field(
+        default=False,
+        description="With pose_backend=blazepose: one pose backend for all live sessions, "
+        "their latest frames run in batches (TELEREHAB_LIVE_BATCH=1; pays on a GPU).",
+    )
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."
     )

@@ -302,3 +302,49 @@ def test_streams_batched_together_match_streams_run_alone(store, clip, runtime) 
     finally:
         shared.close()
         alone.close()
+
+
+def test_live_sessions_share_one_backend_in_batches(store, clip) -> None:
+    """Three sessions' worker threads through one BatchScheduler get the poses each
+    gets alone, in fewer model calls than frames; a bad frame fails only its session."""
+    import threading
+
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.batching import BatchScheduler
+    from telerehab.pose.video import VideoFile
+
+    names = ["squat_side_medflex.mp4", "pushup_wrong51.mp4", "bicep_curl_side_medflex.mp4"]
+    videos = {}
+    for name in names:
+        with VideoFile(clip(name)) as v:
+            videos[name] = [f for _, f in zip(range(10), v, strict=False)]
+    alone = create_backend("blazepose", variant="lite", mode="live", store=store)
+    expected = {}
+    for name in names:
+        alone.reset()
+        expected[name] = [alone.detect(f.rgb, f.t_s) for f in videos[name]]
+    alone.close()
+
+    scheduler = BatchScheduler(
+        create_backend("blazepose", variant="lite", mode="live", store=store), max_wait_s=0.05
+    )
+    got: dict[str, list] = {}
+
+    def session(name: str) -> None:
+        backend = scheduler.session()
+        got[name] = [backend.detect(f.rgb, f.t_s) for f in videos[name]]
+        with pytest.raises(PoseError, match="uint8"):
+            backend.detect(np.zeros((4, 4), np.uint8), 1.0)
+        backend.close()
+
+    threads = [threading.Thread(target=session, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    scheduler.close()
+    assert scheduler.frames == 30 and scheduler.batches < 30
+    for name in names:
+        for ref, out in zip(expected[name], got[name], strict=True):
+            assert out.n_people == ref.n_people
+            np.testing.assert_allclose(out.image, ref.image, atol=1e-5)
