@@ -245,6 +245,33 @@ def bench_side_by_side(
     return rows
 
 
+def bench_networks(variant: str, batches: list[int], runs: int = 20) -> list[dict]:
+    """The bare networks, per image, under each runtime (2 threads), batch by batch."""
+    from telerehab.models import default_store
+    from telerehab.models.onnx_export import onnx_model
+    from telerehab.pose.runtimes import LiteRTRuntime, OnnxRuntime
+
+    store = default_store()
+    rows = []
+    for role, file in (("detector", store.manifest.detector()),
+                       (variant, store.manifest.landmarks(variant))):  # fmt: skip
+        (tflite,) = store.require(file)
+        for name, rt in (("litert", LiteRTRuntime(tflite)),
+                         ("onnxruntime", OnnxRuntime(onnx_model(store, file)))):  # fmt: skip
+            for n in batches:
+                x = np.random.default_rng(0).random((n, *rt.input_shape), np.float32)
+                rt(x)
+                times = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    rt(x)
+                    times.append(time.perf_counter() - t0)
+                rows.append({"network": role, "runtime": name, "batch": n,
+                             "ms_per_image": 1000 * float(np.median(times)) / n})  # fmt: skip
+            rt.close()
+    return rows
+
+
 def bench_kernels(sizes: list[int]) -> list[dict]:
     from telerehab.pose.kinematics import (
         angle_defs,
@@ -295,6 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runners", nargs="+", default=list(RUNNERS), choices=RUNNERS)
     p.add_argument("--repeats", type=int, default=3, help="interleaved runs per runner")
     p.add_argument("--stages", action="store_true", help="also the decode/inference table")
+    p.add_argument(
+        "--networks",
+        nargs="*",
+        type=int,
+        default=[],
+        metavar="BATCH",
+        help="also time the bare networks at these batch sizes (e.g. 1 8)",
+    )
     p.add_argument("--kernel-frames", nargs="*", type=int, default=[10**3, 10**4, 10**5, 10**6])
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "pose_speed.json")
     args = p.parse_args(argv)
@@ -333,6 +368,18 @@ def main(argv: list[str] | None = None) -> int:
         else []
     )
     kernels = bench_kernels(args.kernel_frames) if args.kernel_frames else []
+    networks = (
+        [r for v in args.variants for r in bench_networks(v, args.networks)]
+        if args.networks
+        else []
+    )
+    if networks:
+        print("\nBare networks, ms per image (median of 20 calls), 2 threads")
+        for r in networks:
+            print(
+                f"{r['network']:9s} {r['runtime']:12s} batch {r['batch']:3d} "
+                f"{r['ms_per_image']:7.2f}"
+            )
 
     if pipeline:
         print(f"\nMediaPipe backend, {len(clips)} clips, <= {args.max_frames} frames each")
@@ -360,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "cpus": len(__import__("os").sched_getaffinity(0)),
         "side_by_side": side,
+        "networks": networks,
         "pipeline": pipeline,
         "kernels": kernels,
     }
