@@ -492,6 +492,17 @@ class BlazePoseBackend:
     from frame to frame (see the module docstring). `timings()` says where the
     time went.
 
+    variant: lite / full / heavy (default: the model_variant setting).
+    runtime: "litert" or "onnxruntime" (default: the pose_runtime setting);
+    device: "cpu" or "cuda" (onnxruntime); threads: per network (default:
+    the usable cores, at most 4). max_people: people looked for.
+    detect_every: frames between detector runs while someone is followed (1:
+    MediaPipe's rule). track_scale: ROI enlargement from tracked landmarks
+    (MediaPipe: 1.25). smooth: MediaPipe's landmark smoothing (default: only
+    when max_people is 1 in a stream, as MediaPipe does).
+    min_detection_confidence, min_presence_confidence, min_tracking_iou:
+    MediaPipe's thresholds (0.5 each).
+
     Several streams (videos, live sessions) can share one backend through
     `detect_many`: each keeps its own tracking, and the crops of all of them go
     through the landmark model in one call (and the detector inputs in
