@@ -37,7 +37,7 @@ from .store import ModelStore, sha256_of, write_atomic
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the converter's output changes
+FORMAT = 2  # bump when the converter's output changes (2: landmark models pruned first)
 OPSET = 17
 # Largest |ONNX - TFLite| accepted on the test image, relative to each output's
 # largest magnitude (at least 1): landmarks are in crop pixels (0..256), the
@@ -46,8 +46,17 @@ _TOLERANCE = 2e-3
 
 
 def onnx_model(store: ModelStore, file: ModelFile) -> Path:
-    """Path of the verified ONNX file derived from `file` (built on first use)."""
-    (source,) = store.require(file, fetch=True)
+    """Path of the verified ONNX file derived from `file` (built on first use).
+
+    Landmark models are converted from their pruned form (no segmentation
+    branch, `telerehab.models.pruned`); the detector as it is.
+    """
+    if file.role == "landmarks":
+        from .pruned import landmarks_without_segmentation
+
+        source = landmarks_without_segmentation(store, file)
+    else:
+        (source,) = store.require(file, fetch=True)
     out = store.root / "onnx" / (Path(file.name).stem + ".onnx")
     record_path = out.with_name(out.name + ".json")
     wanted = {"format": FORMAT, "source": file.name, "source_sha256": file.sha256}

@@ -761,9 +761,12 @@ def _model_paths(
     """Verified detector and landmark model files for `runtime`."""
     manifest = store.manifest  # type: ignore[attr-defined]
     detector, landmarks = manifest.detector(), manifest.landmarks(variant)
-    det, lm = store.require(detector, landmarks, fetch=fetch, progress=progress)  # type: ignore[attr-defined]
+    det, _ = store.require(detector, landmarks, fetch=fetch, progress=progress)  # type: ignore[attr-defined]
     if runtime == "onnxruntime":
         from telerehab.models.onnx_export import onnx_model
 
         return onnx_model(store, detector), onnx_model(store, landmarks)  # type: ignore[arg-type]
-    return det, lm
+    from telerehab.models.pruned import landmarks_without_segmentation
+
+    # The pinned file minus the mask branch nobody reads: a third less work.
+    return det, landmarks_without_segmentation(store, landmarks)  # type: ignore[arg-type]

@@ -152,29 +152,49 @@ def _real_crops(clip, n: int) -> np.ndarray:
     return np.stack([bp.landmark_input(f, roi) for f in frames]), frames
 
 
+def test_pruned_landmark_model_equals_the_original(store, clip) -> None:
+    """The landmark model without its segmentation branch: the same outputs on real
+    crops (bit for bit), fewer operators, the pinned digest, a reproducible rewrite."""
+    from telerehab.models.pruned import landmarks_without_segmentation, prune
+    from telerehab.models.store import sha256_of
+    from telerehab.pose.runtimes import LiteRTRuntime
+
+    lm = store.manifest.landmarks("full")
+    path = landmarks_without_segmentation(store, lm)
+    assert sha256_of(path) == lm.pruned_sha256  # pinned in the manifest
+    assert prune(store.path(lm)) == path.read_bytes()
+    crops, _ = _real_crops(clip, 3)
+    ref = LiteRTRuntime(store.path(lm), threads=1)(crops)
+    got = LiteRTRuntime(path, threads=1)(crops)
+    assert len(got) == 4 and len(ref) == 5
+    for tail in ((195,), (1,), (64, 64, 39), (117,)):
+        np.testing.assert_array_equal(bp._pick(ref, tail, "x"), bp._pick(got, tail, "x"))
+
+
 def test_onnx_models_match_tflite_on_real_frames(store, clip) -> None:
     """Derived ONNX files: landmarks within 0.01 px of TFLite's on real crops, a batch
-    equals single runs, the digest is recorded, and conversion is reproducible."""
+    equals single runs, the digest is pinned and recorded, and conversion is reproducible."""
     pytest.importorskip("onnxruntime")
     import json
 
     from telerehab.models.onnx_export import convert, onnx_model
+    from telerehab.models.pruned import landmarks_without_segmentation
+    from telerehab.models.store import sha256_of
     from telerehab.pose.runtimes import LiteRTRuntime, OnnxRuntime
 
     lm = store.manifest.landmarks("full")
     path = onnx_model(store, lm)
     record = json.loads(path.with_name(path.name + ".json").read_text())
-    from telerehab.models.store import sha256_of
-
     assert record["onnx_sha256"] == sha256_of(path) == lm.onnx_sha256  # pinned in the manifest
     assert record["source_sha256"] == lm.sha256
-    assert convert(store.path(lm)) == path.read_bytes()  # byte-reproducible
+    pruned = landmarks_without_segmentation(store, lm)
+    assert convert(pruned) == path.read_bytes()  # byte-reproducible
     crops, frames = _real_crops(clip, 4)
     ref = LiteRTRuntime(store.path(lm), threads=1)(crops)
     ort = OnnxRuntime(path, threads=1)
     got = ort(crops)
-    assert np.abs(ref[0] - got[0]).max() < 0.01  # (N, 195) landmarks in crop pixels
-    assert np.abs(ref[4] - got[4]).max() < 1e-3  # (N, 117) world landmarks, metres
+    assert np.abs(bp._pick(ref, (195,), "x") - bp._pick(got, (195,), "x")).max() < 0.01  # px
+    assert np.abs(bp._pick(ref, (117,), "x") - bp._pick(got, (117,), "x")).max() < 1e-3  # m
     singles = [ort(crops[i : i + 1]) for i in range(len(crops))]
     np.testing.assert_array_equal(np.concatenate([s[0] for s in singles]), got[0])
 
