@@ -144,6 +144,9 @@ def estimate_video(
     if backend is None:
         backend = create_backend(variant=variant, mode="video")
     video = source if isinstance(source, VideoFile) else open_video(source)
+    reset = getattr(backend, "reset", None)
+    if reset is not None:  # a new video: nobody is followed yet (blazepose)
+        reset()
     estimator = PoseEstimator(backend, tracker)
     frames: list[PoseFrame] = []
     warnings: list[str] = []
