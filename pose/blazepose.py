@@ -31,6 +31,10 @@ and the calculators they name); the code is ours:
   detected ones, and on the shared clips ROM then moves by up to 10 deg from
   the reference (benchmarks/RESULTS.md), so it is not the default.
   `max_people=1` follows one person and runs the detector only when lost.
+- smoothing: MediaPipe's, where MediaPipe applies it (one person looked for,
+  in a stream): `LandmarkSmoother`.
+- the landmark model runs without its segmentation branch
+  (`telerehab.models.pruned`; the other outputs are bit-identical).
 
 Units: ROIs are normalised to the image (x by width, y by height), rotation in
 radians, clockwise in image coordinates (y down).
