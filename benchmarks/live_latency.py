@@ -2,7 +2,8 @@
 (640x480, 30 fps, looped) into a real server over loopback WebRTC.
 
     python benchmarks/live_latency.py [--clip FILE] [--seconds 15]
-        [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--out FILE.json]
+        [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--max-people 1]
+        [--backend mediapipe|blazepose] [--batch] [--out FILE.json]
 
 Glass-to-feedback latency is measured at the client: from the moment a frame
 is handed to the client's encoder to the moment its `pose` message arrives
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = ["lite:1", "full:1", "lite:2", "lite:3", "lite:4", "lite:5"]
     p.add_argument("--configs", nargs="+", default=configs)
     p.add_argument("--max-people", type=int, default=1, help="people the live model looks for")
+    p.add_argument("--backend", choices=["mediapipe", "blazepose"], default="mediapipe")
+    p.add_argument("--batch", action="store_true", help="blazepose: one batched backend")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "live_latency.json")
     args = p.parse_args(argv)
     frames = _frames(args.clip)
@@ -160,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         for config in args.configs:
             variant, n = config.split(":")
             settings = Settings(data_dir=Path(tmp), live_variant=variant,
-                                live_max_people=args.max_people)  # fmt: skip
+                                live_max_people=args.max_people,
+                                pose_backend=args.backend,
+                                live_batch=args.batch)  # fmt: skip
             app = create_app(settings, db)
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
@@ -210,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}",
         "clip": str(args.clip), "seconds": args.seconds, "max_people": args.max_people,
+        "backend": args.backend, "batch": args.batch,
         "rows": rows,
     }, indent=1))  # fmt: skip
     print(f"written {args.out}")

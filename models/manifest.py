@@ -46,6 +46,12 @@ class ModelFile:
     sha256: str
     licence: str
     sources: tuple[Source, ...]
+    # SHA-256 of the ONNX file telerehab.models.onnx_export derives from this one
+    # (the converter is deterministic); None where none is pinned.
+    onnx_sha256: str | None = None
+    # SHA-256 of the landmark model without its segmentation branch
+    # (telerehab.models.pruned); None for the detector.
+    pruned_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,8 @@ def parse_manifest(text: str, origin: str = "manifest.toml") -> Manifest:
                     )
                     for s in f["sources"]
                 ),
+                onnx_sha256=f.get("onnx_sha256"),
+                pruned_sha256=f.get("pruned_sha256"),
             )
             for f in data["file"]
         )

@@ -9,7 +9,7 @@ import numpy as np
 
 from telerehab.errors import ConfigError
 
-BACKENDS = ("mediapipe",)
+BACKENDS = ("blazepose", "mediapipe")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +51,25 @@ class PoseBackend(Protocol):
         ...
 
 
-def create_backend(name: str = "mediapipe", **options: object) -> PoseBackend:
-    """A backend by name; `options` go to its constructor."""
+def create_backend(name: str | None = None, **options: object) -> PoseBackend:
+    """A backend by name (default: the `pose_backend` setting); `options` go to
+    its constructor.
+
+    "blazepose" (the project's pipeline, `telerehab.pose.blazepose`) takes
+    `runtime` and `device` besides the common options; "mediapipe" (MediaPipe
+    Tasks, the reference) ignores them.
+    """
+    if name is None:
+        from telerehab.settings import get_settings
+
+        name = get_settings().pose_backend
+    if name == "blazepose":
+        from .blazepose import BlazePoseBackend
+
+        return BlazePoseBackend(**options)  # type: ignore[arg-type]
     if name == "mediapipe":
+        for key in ("runtime", "device", "threads", "detect_every", "track_scale"):
+            options.pop(key, None)
         from .mediapipe_backend import MediaPipeBackend
 
         return MediaPipeBackend(**options)  # type: ignore[arg-type]

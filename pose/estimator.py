@@ -21,7 +21,7 @@ from .backend import PoseBackend, create_backend
 from .camera_motion import CameraMotion
 from .frame import PoseFrame
 from .tracking import PatientTracker
-from .video import VideoFile, VideoFrame, VideoInfo, open_video
+from .video import VideoFile, VideoFrame, VideoInfo, open_video, prefetch
 
 logger = logging.getLogger(__name__)
 
@@ -171,19 +171,24 @@ def estimate_video(
     A video that breaks part-way keeps the frames decoded before the break:
     the result has `complete=False` and a warning naming the file and where.
     Several people in view are named in a warning; the patient is tracked
-    (see `PatientTracker`).
+    (see `PatientTracker`). Files are decoded on a second thread (`prefetch`),
+    so decoding and inference share the two cores.
     """
     own_backend = backend is None
     if backend is None:
-        backend = create_backend("mediapipe", variant=variant, mode="video")
+        backend = create_backend(variant=variant, mode="video")
     video = source if isinstance(source, VideoFile) else open_video(source)
+    reset = getattr(backend, "reset", None)
+    if reset is not None:  # a new video: nobody is followed yet (blazepose)
+        reset()
     estimator = PoseEstimator(backend, tracker)
     frames: list[PoseFrame] = []
     warnings: list[str] = []
     complete = True
     first_crowd: float | None = None
+    decoded = prefetch(video) if isinstance(video, VideoFile) else iter(video)
     try:
-        for vf in video:
+        for vf in decoded:
             pf = estimator.process(vf)
             frames.append(pf)
             if pf.n_people > 1 and first_crowd is None:
@@ -199,6 +204,8 @@ def estimate_video(
         warnings.append(str(exc))
         logger.warning("%s; keeping the %d frame(s) decoded before it", exc, len(frames))
     finally:
+        if hasattr(decoded, "close"):
+            decoded.close()  # stops the decoding thread before the container closes
         video.close()
         if own_backend:
             backend.close()

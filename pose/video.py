@@ -9,8 +9,10 @@ the nominal frame interval.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,6 +184,55 @@ class Webcam:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def prefetch(frames: Iterable[VideoFrame], depth: int = 4) -> Iterator[VideoFrame]:
+    """The same frames, decoded on a background thread up to `depth` ahead.
+
+    Offline, decoding then runs on one core while inference runs on the other.
+    The queue is bounded, so memory stays at `depth` frames. An error raised
+    while decoding (a `VideoError` part-way) is raised here, after the frames
+    decoded before it. Closing the iterator (or leaving a `for` early and
+    calling `close()`) stops the thread before it returns.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        slots.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: object = done
+        except BaseException as exc:  # handed to the consumer, raised there
+            item = exc
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=produce, name="video-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def open_video(source: str | Path | int) -> VideoFile | Webcam:

@@ -7,7 +7,9 @@ that cannot be reached stops `telerehab serve` at once with its URL named
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -95,18 +97,53 @@ def _field_problems(exc: RequestValidationError) -> list[dict]:
     ]
 
 
-def estimator_factory(variant: str, max_people: int = 4):
-    """A callable that builds one live session's pose estimator (in its worker)."""
+def estimator_factory(variant: str, max_people: int = 4, backend: str | None = None):
+    """A callable that builds one live session's pose estimator (in its worker).
+
+    `backend`: "blazepose" or "mediapipe" (None: the `pose_backend` setting).
+    """
 
     def build():
         from telerehab.pose.backend import create_backend
         from telerehab.pose.estimator import PoseEstimator
 
-        backend = create_backend("mediapipe", variant=variant, mode="video",
-                                 max_people=max_people)  # fmt: skip
-        return PoseEstimator(backend)
+        model = create_backend(backend, variant=variant, mode="live", max_people=max_people)
+        return PoseEstimator(model)
 
     return build
+
+
+class SharedEstimators:
+    """Live sessions' estimators from one batched BlazePose backend per
+    (variant, max_people) (`telerehab.pose.batching`), built on first use in a
+    session's worker and closed with the app."""
+
+    def __init__(self) -> None:
+        self._schedulers: dict[tuple[str, int], object] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, variant: str, max_people: int = 4):
+        def build():
+            from telerehab.pose.backend import create_backend
+            from telerehab.pose.batching import BatchScheduler
+            from telerehab.pose.estimator import PoseEstimator
+
+            with self._lock:
+                scheduler = self._schedulers.get((variant, max_people))
+                if scheduler is None:
+                    model = create_backend("blazepose", variant=variant, mode="live",
+                                           max_people=max_people)  # fmt: skip
+                    scheduler = self._schedulers[(variant, max_people)] = BatchScheduler(model)
+            return PoseEstimator(scheduler.session())  # type: ignore[attr-defined]
+
+        return build
+
+    def close(self) -> None:
+        """Close every shared backend (after the sessions ended)."""
+        with self._lock:
+            for scheduler in self._schedulers.values():
+                scheduler.close()  # type: ignore[attr-defined]
+            self._schedulers.clear()
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
@@ -120,6 +157,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         delay_s=settings.login_delay_s,
         lockout_s=settings.login_lockout_s,
     )
+    shared = (
+        SharedEstimators() if settings.live_batch and settings.pose_backend == "blazepose" else None
+    )
     fanout = None
     if settings.redis_url:
         from .fanout import Fanout
@@ -130,6 +170,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(_app: FastAPI):
         yield
         await registry.close_all()  # end live sessions, close peer connections
+        if shared is not None:
+            shared.close()
         if fanout is not None:
             await fanout.close()
 
@@ -141,7 +183,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.live = registry
     app.state.fanout = fanout
-    app.state.estimator_factory = estimator_factory
+    app.state.estimator_factory = shared or functools.partial(
+        estimator_factory, backend=settings.pose_backend
+    )
     app.state.login_throttle = throttle
     app.state.hash_gate = HashGate(settings.password_hashes_at_once, wait_s=10)
     app.include_router(auth.router, responses=LOGIN_ERRORS)

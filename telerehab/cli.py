@@ -148,6 +148,17 @@ def _add_video_options(c: argparse.ArgumentParser) -> None:
     """The video and pose options shared by pose, angles and analyze."""
     c.add_argument("video", help="video file, or a camera index such as 0")
     c.add_argument("--variant", choices=["lite", "full", "heavy"], help="model size")
+    c.add_argument(
+        "--backend",
+        choices=["blazepose", "mediapipe"],
+        help="pose backend: mediapipe (MediaPipe Tasks, the default) or blazepose (the "
+        "project's pipeline, faster); TELEREHAB_POSE_BACKEND",
+    )
+    c.add_argument(
+        "--runtime",
+        choices=["litert", "onnxruntime"],
+        help="runtime of the blazepose backend (default litert); TELEREHAB_POSE_RUNTIME",
+    )
     c.add_argument("--max-people", type=int, default=4, help="people the detector looks for")
     c.add_argument("--person", metavar="X,Y", help="track the person nearest this point (0..1)")
     c.add_argument("--annotate", metavar="OUT.mp4", help="also write an overlay video")
@@ -245,8 +256,8 @@ def _estimate(args: argparse.Namespace):
         target = (x, y)
     video = open_video(args.video)
     backend = create_backend(
-        "mediapipe", variant=args.variant, mode="video", max_people=args.max_people,
-        progress=_TqdmBytes,
+        args.backend, variant=args.variant, mode="video", max_people=args.max_people,
+        runtime=args.runtime, progress=_TqdmBytes,
     )  # fmt: skip
     total = video.info.n_frames
     if args.max_frames:

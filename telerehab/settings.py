@@ -28,6 +28,20 @@ class Settings(BaseSettings):
     model_variant: ModelVariant = Field(
         default="full", description="BlazePose landmark model used when none is named."
     )
+    pose_backend: Literal["blazepose", "mediapipe"] = Field(
+        default="mediapipe",
+        description="Pose backend (TELEREHAB_POSE_BACKEND): mediapipe (MediaPipe Tasks, the "
+        "reference and default until blazepose holds parity on every shared clip) or "
+        "blazepose (the project's own pipeline on LiteRT / ONNX Runtime).",
+    )
+    pose_runtime: Literal["litert", "onnxruntime"] = Field(
+        default="litert",
+        description="Runtime of the blazepose backend (TELEREHAB_POSE_RUNTIME): litert "
+        "(CPU default) or onnxruntime (batched, CPU or CUDA).",
+    )
+    pose_device: Literal["cpu", "cuda"] = Field(
+        default="cpu", description="Device of the onnxruntime runtime (TELEREHAB_POSE_DEVICE)."
+    )
     auto_fetch: bool = Field(
         default=True,
         description="Download missing weights on first use (TELEREHAB_AUTO_FETCH=0 to forbid).",
@@ -95,6 +109,11 @@ class Settings(BaseSettings):
         le=8,
         description="People the live pose model looks for; 1 tracks from frame to frame "
         "and runs the person detector only when tracking is lost (about half the cost).",
+    )
+    live_batch: bool = Field(
+        default=False,
+        description="With pose_backend=blazepose: one pose backend for all live sessions, "
+        "their latest frames run in batches (TELEREHAB_LIVE_BATCH=1; pays on a GPU).",
     )
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."

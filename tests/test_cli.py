@@ -174,3 +174,19 @@ def test_analyze_with_a_program_and_bad_input(
     assert "unknown exercise 'bridge_glute'" in capsys.readouterr().err
     assert main(["analyze", video, "--program", str(program), "--pick", "squat"]) == 1
     assert "--pick 'squat': not in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", ["litert", "onnxruntime"])
+def test_pose_with_the_blazepose_backend(model_dir: Path, clip, tmp_path: Path, capsys, runtime):
+    """`--backend blazepose [--runtime R]` runs the project's pipeline and says so."""
+    if runtime == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+    out = tmp_path / "pose.csv"
+    argv = ["pose", str(clip(SHORT)), "--out", str(out), "--variant", "lite", "--no-progress",
+            "--backend", "blazepose", "--runtime", runtime]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "model      blazepose lite" in printed.out and "frames     61" in printed.out
+    assert "XNNPACK" not in printed.err  # LiteRT's own log lines stay quiet
+    with pytest.raises(SystemExit):
+        main(["pose", str(clip(SHORT)), "--out", str(out), "--backend", "tensorflow"])

@@ -315,3 +315,42 @@ def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store
     assert reps and len(reps) == summary["total"]
     assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep"] == reps
     assert any(m["type"] == "pose" for m in feed) and feed[-1]["type"] == "summary"
+
+
+def test_live_on_the_batched_blazepose_backend(tmp_path, store, clip, pose_of) -> None:
+    """TELEREHAB_POSE_BACKEND=blazepose with TELEREHAB_LIVE_BATCH=1: sessions share one
+    batched backend, and a streamed clip counts what `analyze` counts."""
+    expected = analyze_sequence(pose_of(CLIP), default_library().get("squat")).summary.reps
+    db = open_database(f"sqlite:///{tmp_path / 'live.db'}")
+    _seed(db)
+    settings = Settings(data_dir=tmp_path, pose_backend="blazepose", live_batch=True)
+    app = create_app(settings, db)
+
+    async def run(host: str):
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c:
+            await _login(c, "pat@home.org", "patient-pw-1")
+            sid = await _start(c, {"pain_before": 1})
+            await _ready(c, sid)
+            messages: list[dict] = []
+            pc, player = await _connect(c, sid, clip(CLIP), messages)
+
+            async def played() -> bool:
+                return player.video.readyState == "ended"
+
+            await _until(played, timeout=60, what="the clip to play")
+
+            async def drained() -> bool:
+                s = (await c.get(f"/api/live/sessions/{sid}")).json()
+                return s["processed"] + s["dropped"] >= s["received"]
+
+            await _until(drained, what="the last frames")
+            summary = (await c.post(f"/api/live/sessions/{sid}/end", json={})).json()
+            await pc.close()
+            return messages, summary
+
+    with running(app) as port:
+        messages, summary = asyncio.run(run(f"127.0.0.1:{port}"))
+    db.close()
+    assert len([m for m in messages if m["type"] == "rep"]) == expected == summary["total"]
+    assert summary["processed"] > 0
+    assert summary["processed"] + summary["dropped"] == summary["received"]

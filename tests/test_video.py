@@ -74,3 +74,27 @@ def test_folder_and_camera_errors(tmp_path: Path) -> None:
         VideoFile(tmp_path)
     with pytest.raises(VideoError, match="camera 97: cannot be opened"):
         open_video("97")
+
+
+def test_prefetch_keeps_frames_errors_and_stops_early(clip, bad_files: dict[str, Path]) -> None:
+    """Decoding on a second thread: same frames in order, the break raised after the
+    good frames, and an early stop ends the thread."""
+    import threading
+
+    from telerehab.pose.video import prefetch
+
+    name = clip("pushup_wrong51.mp4")
+    direct = [(f.index, f.t_s, f.rgb.sum()) for f in VideoFile(name)]
+    assert [(f.index, f.t_s, f.rgb.sum()) for f in prefetch(VideoFile(name), depth=2)] == direct
+
+    got = []
+    with pytest.raises(VideoError, match="truncated: decoded"):
+        for f in prefetch(VideoFile(bad_files["truncated"])):
+            got.append(f)
+    assert 0 < len(got) < 322
+
+    before = threading.active_count()
+    frames = prefetch(VideoFile(clip("squat_side_yuyoujiang.mp4")), depth=2)
+    assert next(frames).index == 0
+    frames.close()
+    assert threading.active_count() == before
