@@ -168,13 +168,41 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     _wait(browser, "#email")
 
 
+def _therapist_reads_the_export(base: str) -> None:
+    """The therapist exports the patient's sessions with a bearer token."""
+    import json
+    import urllib.request
+
+    def call(path: str, body: dict | None = None, token: str = "") -> bytes:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body else None
+        req = urllib.request.Request(base + path, data=data, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
+    login = {"email": "thea@clinic.org", "password": "therapist-pw-1", "kind": "bearer"}
+    token = json.loads(call("/api/auth/login", login))["token"]
+    patients = json.loads(call("/api/patients", token=token))
+    call(f"/api/patients/{patients[0]['id']}/export.csv", token=token)
+
+
 def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     from selenium.webdriver.common.by import By
 
     base, _analysis = site
+    _therapist_reads_the_export(base)
     _login(browser, base, "pat@home.org", "patient-pw-1")
     _wait(browser, "#charts svg")
     _text(browser, "#program", "Squat: 2 × ")
+    # the audit trail, as the patient reads it: who, and what they did
+    _text(browser, "#access tbody", "Thea Hart (therapist)")
+    assert "exported: sessions CSV" in browser.find_element(By.ID, "access").text
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=access-h]").screenshot(
+        str(SCREENS / "patient_access.png")
+    )
     assert "Stop if pain rises above 5/10." in browser.find_element(By.ID, "program").text
     rows = browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
     assert len(rows) == 4 and "squat" in rows[0].text and "5 / 8" in rows[0].text

@@ -24,6 +24,27 @@ async function refresh() {
     TR.el("td", { text: String(x.repetitions) }), TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }))));
 }
 
+// The audit trail's actions, as a patient reads them.
+const DID = {
+  read: "viewed", export: "exported", watch: "watched live", prescribe: "changed your program",
+  record: "recorded a session", "care_link.create": "became your therapist",
+  "care_link.end": "stopped being your therapist", "account.deactivate": "closed your account",
+  "account.activate": "reopened your account", denied: "was refused access to",
+};
+
+async function refreshAccess() {
+  const rows = await TR.api(`/api/patients/${me.id}/access-log?limit=50`);
+  const body = document.querySelector("#access tbody");
+  if (!rows.length) {
+    body.replaceChildren(TR.el("tr", {}, TR.el("td", { colspan: "3", class: "muted", text: "Nobody else has opened your record yet." })));
+    return;
+  }
+  body.replaceChildren(...rows.map((r) => TR.el("tr", {},
+    TR.el("td", { text: `${TR.fmtDay(r.at)} ${new Date(r.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` }),
+    TR.el("td", { text: `${r.who}${r.role ? ` (${r.role})` : ""}` }),
+    TR.el("td", { text: `${DID[r.action] || r.action}${r.what ? `: ${r.what}` : ""}` }))));
+}
+
 document.getElementById("diary").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const msg = document.getElementById("diary-msg");
@@ -42,4 +63,5 @@ document.getElementById("diary").addEventListener("submit", async (ev) => {
   document.getElementById("who").textContent = me.name;
   library = await TR.api("/api/exercises");
   await refresh();
+  await refreshAccess();
 })();
