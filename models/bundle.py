@@ -12,9 +12,7 @@ fixed timestamp, into a zip named as the Tasks API expects.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import zipfile
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from telerehab.errors import ModelError
 
 from .manifest import ModelFile
 from .registry import ProgressFactory
-from .store import ModelStore, sha256_of, write_atomic
+from .store import ModelStore, derived_file
 
 logger = logging.getLogger(__name__)
 
@@ -136,24 +134,13 @@ def pose_landmarker_bundle(
     det_path, lm_path = store.require(detector, landmarks, fetch=fetch, progress=progress)
 
     bundle = store.root / "bundles" / f"pose_landmarker_{variant}.task"
-    record_path = bundle.with_suffix(".json")
-    wanted = {"format": BUNDLE_FORMAT, "detector": detector.sha256, "landmarks": landmarks.sha256}
-    if bundle.is_file() and record_path.is_file():
-        try:
-            record = json.loads(record_path.read_text("utf-8"))
-        except ValueError:
-            record = {}
-        if all(record.get(k) == v for k, v in wanted.items()):
-            if sha256_of(bundle) == record.get("bundle_sha256"):
-                return bundle
-            logger.warning("%s does not match its record; rebuilding it", bundle)
 
-    data = build_bundle(det_path, detector, lm_path, landmarks)
-    write_atomic(bundle, data)
-    record = dict(wanted, bundle_sha256=hashlib.sha256(data).hexdigest())
-    write_atomic(record_path, json.dumps(record, indent=1).encode())
-    logger.info("built %s", bundle)
-    return bundle
+    def build() -> tuple[bytes, dict]:
+        logger.info("building %s", bundle)
+        return build_bundle(det_path, detector, lm_path, landmarks), {}
+
+    wanted = {"format": BUNDLE_FORMAT, "detector": detector.sha256, "landmarks": landmarks.sha256}
+    return derived_file(bundle, wanted, build)
 
 
 def build_bundle(det_path: Path, detector: ModelFile, lm_path: Path, landmarks: ModelFile) -> bytes:

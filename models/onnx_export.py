@@ -24,7 +24,6 @@ deterministic, so the expected digests are pinned in `manifest.toml`
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import numpy as np
 from telerehab.errors import ConfigError, ModelError
 
 from .manifest import ModelFile
-from .store import ModelStore, sha256_of, write_atomic
+from .store import ModelStore, derived_file
 
 logger = logging.getLogger(__name__)
 
@@ -58,33 +57,24 @@ def onnx_model(store: ModelStore, file: ModelFile) -> Path:
     else:
         (source,) = store.require(file, fetch=True)
     out = store.root / "onnx" / (Path(file.name).stem + ".onnx")
-    record_path = out.with_name(out.name + ".json")
+
+    def build() -> tuple[bytes, dict]:
+        data = convert(source)
+        max_diff = check_against_tflite(source, data)
+        digest = hashlib.sha256(data).hexdigest()
+        if file.onnx_sha256 and digest != file.onnx_sha256:
+            # Another onnx/protobuf version may serialise differently; the outputs
+            # were checked above, so the file is used, and the difference is said.
+            logger.warning(
+                "%s: derived ONNX digest %s differs from the pinned %s (onnx version?); "
+                "its outputs match TFLite, so it is used",
+                file.name, digest, file.onnx_sha256,
+            )  # fmt: skip
+        logger.info("built %s (|onnx - tflite| <= %.2g of each output's range)", out, max_diff)
+        return data, {"max_rel_diff": max_diff}
+
     wanted = {"format": FORMAT, "source": file.name, "source_sha256": file.sha256}
-    if out.is_file() and record_path.is_file():
-        try:
-            record = json.loads(record_path.read_text("utf-8"))
-        except ValueError:
-            record = {}
-        if all(record.get(k) == v for k, v in wanted.items()):
-            if sha256_of(out) == record.get("onnx_sha256"):
-                return out
-            logger.warning("%s does not match its recorded digest; rebuilding it", out)
-    data = convert(source)
-    max_diff = check_against_tflite(source, data)
-    digest = hashlib.sha256(data).hexdigest()
-    if file.onnx_sha256 and digest != file.onnx_sha256:
-        # Another onnx/protobuf version may serialise differently; the outputs were
-        # checked above, so the file is used, and the difference is said.
-        logger.warning(
-            "%s: derived ONNX digest %s differs from the pinned %s (onnx version?); "
-            "its outputs match TFLite, so it is used",
-            file.name, digest, file.onnx_sha256,
-        )  # fmt: skip
-    write_atomic(out, data)
-    record = dict(wanted, onnx_sha256=digest, max_rel_diff=max_diff)
-    write_atomic(record_path, json.dumps(record, indent=1).encode())
-    logger.info("built %s (|onnx - tflite| <= %.2g of each output's range)", out, max_diff)
-    return out
+    return derived_file(out, wanted, build)
 
 
 def test_image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:

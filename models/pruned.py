@@ -15,7 +15,6 @@ version) is logged.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 from telerehab.errors import ModelError
 
 from .manifest import ModelFile
-from .store import ModelStore, sha256_of, write_atomic
+from .store import ModelStore, derived_file
 
 logger = logging.getLogger(__name__)
 
@@ -36,30 +35,22 @@ def landmarks_without_segmentation(store: ModelStore, file: ModelFile) -> Path:
     """Path of the verified landmark model `file` without its mask output."""
     (source,) = store.require(file, fetch=True)
     out = store.root / "derived" / (Path(file.name).stem + "_noseg.tflite")
-    record_path = out.with_name(out.name + ".json")
+
+    def build() -> tuple[bytes, dict]:
+        data = prune(source)
+        _check_same_outputs(source, data)
+        digest = hashlib.sha256(data).hexdigest()
+        if file.pruned_sha256 and digest != file.pruned_sha256:
+            logger.warning(
+                "%s: pruned model digest %s differs from the pinned %s (flatbuffers version?); "
+                "its outputs equal the original's, so it is used",
+                file.name, digest, file.pruned_sha256,
+            )  # fmt: skip
+        logger.info("built %s (segmentation branch removed)", out)
+        return data, {}
+
     wanted = {"format": FORMAT, "source": file.name, "source_sha256": file.sha256}
-    if out.is_file() and record_path.is_file():
-        try:
-            record = json.loads(record_path.read_text("utf-8"))
-        except ValueError:
-            record = {}
-        if all(record.get(k) == v for k, v in wanted.items()):
-            if sha256_of(out) == record.get("sha256"):
-                return out
-            logger.warning("%s does not match its recorded digest; rebuilding it", out)
-    data = prune(source)
-    _check_same_outputs(source, data)
-    digest = hashlib.sha256(data).hexdigest()
-    if file.pruned_sha256 and digest != file.pruned_sha256:
-        logger.warning(
-            "%s: pruned model digest %s differs from the pinned %s (flatbuffers version?); "
-            "its outputs equal the original's, so it is used",
-            file.name, digest, file.pruned_sha256,
-        )  # fmt: skip
-    write_atomic(out, data)
-    write_atomic(record_path, json.dumps(dict(wanted, sha256=digest), indent=1).encode())
-    logger.info("built %s (segmentation branch removed)", out)
-    return out
+    return derived_file(out, wanted, build)
 
 
 def prune(source: Path) -> bytes:

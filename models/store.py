@@ -9,12 +9,13 @@ no longer matches (disk corruption, tampering) is refused, never used.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,28 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def derived_file(out: Path, wanted: dict, build: Callable[[], tuple[bytes, dict]]) -> Path:
+    """`out`, a file the project derives from verified weights (a pruned or
+    converted model): reused while the record beside it (`out.json`) holds
+    `wanted` and its digest matches the file; otherwise `build()` makes the bytes
+    (and extra record fields) again, written atomically with the record."""
+    record_path = out.with_name(out.name + ".json")
+    if out.is_file() and record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text("utf-8"))
+        except ValueError:
+            record = {}
+        if all(record.get(k) == v for k, v in wanted.items()):
+            if sha256_of(out) == record.get("sha256"):
+                return out
+            logger.warning("%s does not match its recorded digest; rebuilding it", out)
+    data, extra = build()
+    write_atomic(out, data)
+    record = dict(wanted, sha256=hashlib.sha256(data).hexdigest(), **extra)
+    write_atomic(record_path, json.dumps(record, indent=1).encode())
+    return out
 
 
 class ModelStore:

@@ -10,6 +10,25 @@ import numpy as np
 from telerehab.errors import ConfigError
 
 BACKENDS = ("blazepose", "mediapipe")
+MODES = ("image", "video", "live")  # each frame alone / a video file / a live stream
+
+
+def checked_options(variant: str | None, mode: str, max_people: int) -> str:
+    """The model variant to load (the `model_variant` setting when None), after
+    checking the options every backend shares; ConfigError names a bad one."""
+    from telerehab.models import VARIANTS
+    from telerehab.settings import get_settings
+
+    variant = variant or get_settings().model_variant
+    if variant not in VARIANTS:
+        raise ConfigError(
+            f"unknown model variant {variant!r}: expected one of {', '.join(VARIANTS)}"
+        )
+    if mode not in MODES:
+        raise ConfigError(f"unknown pose mode {mode!r}: expected one of {', '.join(MODES)}")
+    if max_people < 1:
+        raise ConfigError(f"max_people must be at least 1, got {max_people}")
+    return variant
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ import numpy as np
 
 from telerehab.errors import ConfigError, PoseError
 
-from .backend import Detections
+from .backend import Detections, checked_options
 from .runtimes import Runtime, create_runtime
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,6 @@ logger = logging.getLogger(__name__)
 DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
 N_MODEL_LANDMARKS = 39  # 33 body landmarks + 6 auxiliary (33: hips centre, 34: scale point)
-MODES = ("image", "video", "live")
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,20 +532,12 @@ class BlazePoseBackend:
         fetch: bool | None = None,
         progress: object | None = None,
     ) -> None:
-        from telerehab.models import VARIANTS, default_store
+        from telerehab.models import default_store
         from telerehab.settings import get_settings
 
         settings = get_settings()
-        variant = variant or settings.model_variant
+        variant = checked_options(variant, mode, max_people)
         runtime = runtime or settings.pose_runtime
-        if variant not in VARIANTS:
-            raise ConfigError(
-                f"unknown model variant {variant!r}: expected one of {', '.join(VARIANTS)}"
-            )
-        if mode not in MODES:
-            raise ConfigError(f"unknown pose mode {mode!r}: expected one of {', '.join(MODES)}")
-        if max_people < 1:
-            raise ConfigError(f"max_people must be at least 1, got {max_people}")
         if detect_every < 1:
             raise ConfigError(f"detect_every must be at least 1, got {detect_every}")
         self.variant = variant

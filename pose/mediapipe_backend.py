@@ -24,13 +24,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from telerehab.errors import ConfigError, PoseError
+from telerehab.errors import PoseError
 
-from .backend import Detections
+from .backend import Detections, checked_options
 
 logger = logging.getLogger(__name__)
 
-MODES = ("image", "video", "live")
 
 # Quiet the C++ logging of MediaPipe / LiteRT unless the user asked otherwise.
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -54,19 +53,11 @@ class MediaPipeBackend:
         fetch: bool | None = None,
         progress: object | None = None,
     ) -> None:
-        from telerehab.models import VARIANTS, default_store, pose_landmarker_bundle
+        from telerehab.models import default_store, pose_landmarker_bundle
         from telerehab.settings import get_settings
 
         settings = get_settings()
-        variant = variant or settings.model_variant
-        if variant not in VARIANTS:
-            raise ConfigError(
-                f"unknown model variant {variant!r}: expected one of {', '.join(VARIANTS)}"
-            )
-        if mode not in MODES:
-            raise ConfigError(f"unknown pose mode {mode!r}: expected one of {', '.join(MODES)}")
-        if max_people < 1:
-            raise ConfigError(f"max_people must be at least 1, got {max_people}")
+        variant = checked_options(variant, mode, max_people)
         self.variant = variant
         self.mode = mode
         self.max_people = max_people

@@ -185,7 +185,7 @@ def test_onnx_models_match_tflite_on_real_frames(store, clip) -> None:
     lm = store.manifest.landmarks("full")
     path = onnx_model(store, lm)
     record = json.loads(path.with_name(path.name + ".json").read_text())
-    assert record["onnx_sha256"] == sha256_of(path) == lm.onnx_sha256  # pinned in the manifest
+    assert record["sha256"] == sha256_of(path) == lm.onnx_sha256  # pinned in the manifest
     assert record["source_sha256"] == lm.sha256
     pruned = landmarks_without_segmentation(store, lm)
     assert convert(pruned) == path.read_bytes()  # byte-reproducible
