@@ -100,6 +100,21 @@ async def _connect(c, sid: int, clip: Path, messages: list):
     return pc, player
 
 
+async def _played_and_drained(c, sid: int, player) -> None:
+    """Wait until the clip has been sent whole and the server has taken every frame."""
+
+    async def played() -> bool:
+        return player.video.readyState == "ended"
+
+    await _until(played, timeout=60, what="the clip to play")
+
+    async def drained() -> bool:
+        s = (await c.get(f"/api/live/sessions/{sid}")).json()
+        return s["processed"] + s["dropped"] >= s["received"]
+
+    await _until(drained, what="the last frames")
+
+
 async def _ready(c, sid: int) -> None:
     async def ready() -> bool:
         return (await c.get(f"/api/live/sessions/{sid}")).json()["state"] == "ready"
@@ -134,16 +149,7 @@ def test_a_clip_streamed_live_counts_what_analyze_counts(server, clip, pose_of) 
             messages: list[dict] = []
             pc, player = await _connect(c, sid, clip(CLIP), messages)
 
-            async def played() -> bool:
-                return player.video.readyState == "ended"
-
-            await _until(played, timeout=60, what="the clip to play")
-
-            async def drained() -> bool:
-                s = (await c.get(f"/api/live/sessions/{sid}")).json()
-                return s["processed"] + s["dropped"] >= s["received"]
-
-            await _until(drained, what="the last frames")
+            await _played_and_drained(c, sid, player)
             summary = (await c.post(f"/api/live/sessions/{sid}/end",
                                     json={"pain_after": 2, "rpe": 4})).json()  # fmt: skip
             await pc.close()
@@ -334,16 +340,7 @@ def test_live_on_the_batched_blazepose_backend(tmp_path, store, clip, pose_of) -
             messages: list[dict] = []
             pc, player = await _connect(c, sid, clip(CLIP), messages)
 
-            async def played() -> bool:
-                return player.video.readyState == "ended"
-
-            await _until(played, timeout=60, what="the clip to play")
-
-            async def drained() -> bool:
-                s = (await c.get(f"/api/live/sessions/{sid}")).json()
-                return s["processed"] + s["dropped"] >= s["received"]
-
-            await _until(drained, what="the last frames")
+            await _played_and_drained(c, sid, player)
             summary = (await c.post(f"/api/live/sessions/{sid}/end", json={})).json()
             await pc.close()
             return messages, summary
