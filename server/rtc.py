@@ -73,11 +73,7 @@ async def answer_patient(
 ) -> dict:
     """Accept the patient's offer: their video track feeds the session; the
     DataChannel they open receives every message."""
-    if peers.patient is not None:  # a reconnect replaces the old connection
-        old, peers.patient = peers.patient, None
-        await old.close()
     pc = RTCPeerConnection(configuration=config)
-    peers.patient = pc
 
     def send_to(channel: Any) -> Any:
         def listener(msg: dict) -> None:
@@ -122,7 +118,12 @@ async def answer_patient(
         if pc.connectionState in ("failed", "closed") and peers.patient is pc:
             await asyncio.to_thread(live.interrupt)  # writes the record: off the loop
 
+    # Negotiated before it replaces anything: a bad offer (SdpError) leaves the
+    # session and its current connection as they were.
     await _negotiate(pc, offer)
+    old, peers.patient = peers.patient, pc  # a reconnect replaces the old connection
+    if old is not None:
+        await old.close()
     return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
 
 
@@ -133,10 +134,16 @@ async def _negotiate(pc: RTCPeerConnection, offer: dict) -> None:
         raise SdpError("invalid SDP offer: expected an SDP (v=0) with a video section (m=video)")
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type=offer["type"]))
-    except ValueError as exc:  # aiortc's SDP parser names what is wrong
+        await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:
+        # The offer is the client's text: aiortc signals a malformed one with
+        # whatever its parser hit (ValueError, KeyError, AttributeError, a
+        # RuntimeError from a generator, AssertionError). Each is the client's
+        # error, named to them and logged, never a server error.
         await pc.close()
-        raise SdpError(f"invalid SDP offer: {exc}") from None
-    await pc.setLocalDescription(await pc.createAnswer())
+        logger.info("SDP offer refused: %s: %s", type(exc).__name__, exc)
+        why = str(exc) or type(exc).__name__
+        raise SdpError(f"invalid SDP offer: {why[:120]}") from None
 
 
 class SdpError(ValueError):

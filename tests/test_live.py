@@ -221,6 +221,58 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
         assert s.get(ExerciseSession, sid).status == "complete"
 
 
+def _malformed(sdp: str) -> dict[str, str]:
+    """Ways a real offer gets broken; aiortc raises a different exception for each."""
+    lines = sdp.split("\r\n")
+    return {
+        "no ICE credentials": "\r\n".join(x for x in lines if not x.startswith("a=ice-")),
+        "no rtpmap": "\r\n".join(x for x in lines if not x.startswith("a=rtpmap")),
+        "a payload type that is no number": sdp.replace("a=rtpmap:", "a=rtpmap:zz "),
+        "an unknown DTLS role": sdp.replace("a=setup:actpass", "a=setup:nonsense"),
+        "cut in half": sdp[: len(sdp) // 2],
+        "a format parameter that is no number": sdp.replace("a=fmtp:", "a=fmtp:abc "),
+    }
+
+
+def test_a_malformed_offer_is_refused_and_changes_nothing(server, clip) -> None:
+    """Each malformed SDP offer is a 422 naming the offer, never a 500; the
+    session and its working connection go on as they were."""
+    host, db = server
+
+    async def run():
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c:
+            await _login(c, "pat@home.org", "patient-pw-1")
+            sid = await _start(c, {})
+            await _ready(c, sid)
+            messages: list[dict] = []
+            pc, player = await _connect(c, sid, clip(CLIP), messages)
+
+            async def flowing(at_least: int) -> bool:
+                return (await c.get(f"/api/live/sessions/{sid}")).json()["received"] >= at_least
+
+            await _until(lambda: flowing(10), what="frames to arrive")
+            probe = RTCPeerConnection()
+            probe.addTrack(player.video)
+            await probe.setLocalDescription(await probe.createOffer())
+            offers = _malformed(probe.localDescription.sdp)
+            await probe.close()
+            for what, sdp in offers.items():
+                r = await c.post(
+                    f"/api/live/sessions/{sid}/offer", json={"sdp": sdp, "type": "offer"}
+                )
+                assert r.status_code == 422 and "invalid SDP offer" in r.text, (what, r.text)
+            status = (await c.get(f"/api/live/sessions/{sid}")).json()
+            assert status["state"] == "running", status
+            await _until(lambda: flowing(status["received"] + 10), what="frames to keep coming")
+            await pc.close()
+            await c.post(f"/api/live/sessions/{sid}/end", json={})
+            return sid
+
+    sid = asyncio.run(run())
+    with db.session() as s:
+        assert s.get(ExerciseSession, sid).status == "complete"  # never marked interrupted
+
+
 def test_live_access_is_checked(server) -> None:
     host, _db = server
 

@@ -184,13 +184,14 @@ async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) 
         raise HTTPException(409, f"session {session_id} has ended")
     if live.state == "interrupted":
         _check_window(request, live)
-        await asyncio.to_thread(_reopen, request.app.state.db, session_id)
-        live.resume()
     config = ice_configuration(request.app.state.settings.ice_servers)
-    try:
+    try:  # a bad offer changes nothing: neither the session nor its connection
         answer = await answer_patient(live, peers, body.model_dump(), config)
     except SdpError as exc:
         raise HTTPException(422, str(exc)) from None
+    if live.state == "interrupted":
+        await asyncio.to_thread(_reopen, request.app.state.db, session_id)
+        live.resume()
     live.start(asyncio.get_running_loop())
     return answer
 
