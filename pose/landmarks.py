@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 NAMES: tuple[str, ...] = (
     "nose",
     "left_eye_inner",
@@ -44,6 +46,29 @@ INDEX: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
 MID_SHOULDER = N_LANDMARKS
 MID_HIP = N_LANDMARKS + 1
 VIRTUAL_NAMES: tuple[str, ...] = ("mid_shoulder", "mid_hip")
+# The landmarks each virtual point is the midpoint of.
+MIDPOINT_OF: dict[int, tuple[str, str]] = {
+    MID_SHOULDER: ("left_shoulder", "right_shoulder"),
+    MID_HIP: ("left_hip", "right_hip"),
+}
+_SHOULDERS = [INDEX["left_shoulder"], INDEX["right_shoulder"]]
+_HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
+
+
+def trunk(points: np.ndarray) -> np.ndarray:
+    """The trunk vector, mid-hip to mid-shoulder, of points (..., 33, k): (..., k)
+    in their units (NaN where a shoulder or hip is missing)."""
+    return points[..., _SHOULDERS, :].mean(axis=-2) - points[..., _HIPS, :].mean(axis=-2)
+
+
+def width_to_trunk(points: np.ndarray) -> np.ndarray:
+    """Shoulder width over trunk length of image points (..., 33, 2) in pixels:
+    large facing the camera, small side-on (NaN where unmeasurable)."""
+    width = np.linalg.norm(points[..., _SHOULDERS[0], :] - points[..., _SHOULDERS[1], :], axis=-1)
+    length = np.linalg.norm(trunk(points), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(length > 0, width / length, np.nan)
+
 
 # Skeleton edges for drawing (the BlazePose topology, face reduced to ears/eyes).
 EDGES: tuple[tuple[int, int], ...] = (

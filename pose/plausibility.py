@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .frame import PoseFrame
-from .landmarks import INDEX
+from .landmarks import INDEX, trunk
 
 if TYPE_CHECKING:
     from .estimator import PoseSequence
@@ -44,7 +44,6 @@ MAX_SPEED_TRUNKS = 15.0
 MAX_SEGMENT = 1.6
 FLICKER_S = 0.5
 
-_SH = [INDEX["left_shoulder"], INDEX["right_shoulder"]]
 _HIP = [INDEX["left_hip"], INDEX["right_hip"]]
 _SEGMENTS = [
     (INDEX[f"{s}_{a}"], INDEX[f"{s}_{b}"])
@@ -77,11 +76,11 @@ class PlausibilityCheck:
 
     def _judge(self, frame: PoseFrame) -> str:
         xy = frame.image_landmarks[:, :2].astype(np.float64) * (frame.width, frame.height)
-        hip, sh = xy[_HIP].mean(axis=0), xy[_SH].mean(axis=0)
-        trunk_vec = sh - hip
-        trunk = float(np.linalg.norm(trunk_vec))
+        hip = xy[_HIP].mean(axis=0)
+        trunk_vec = trunk(xy)
+        length = float(np.linalg.norm(trunk_vec))
         t = frame.t_s
-        found = bool(np.isfinite(trunk) and trunk > 0)
+        found = bool(np.isfinite(length) and length > 0)
         seen = self._seen
         seen.append((t, found))
         while t - seen[0][0] > FLICKER_S:
@@ -91,7 +90,7 @@ class PlausibilityCheck:
         if t - seen[0][0] >= FLICKER_S * 0.9 and 2 * sum(f for _t, f in seen) < len(seen):
             return "flicker"
         w = frame.world_landmarks.astype(np.float64)
-        w_trunk = float(np.linalg.norm(w[_SH].mean(axis=0) - w[_HIP].mean(axis=0)))
+        w_trunk = float(np.linalg.norm(trunk(w)))
         if np.isfinite(w_trunk) and w_trunk > 0:
             longest = max((float(np.linalg.norm(w[a] - w[b])) for a, b in _SEGMENTS), default=0.0)
             if longest > MAX_SEGMENT * w_trunk:
@@ -100,13 +99,13 @@ class PlausibilityCheck:
             back = _turn_deg(trunk_vec, self._before_flip) <= FLIP_DEG
             if back or t - self._flip_t > FLIP_HOLD_S:
                 self._before_flip = None
-                self._last = (t, hip, trunk_vec, trunk)
+                self._last = (t, hip, trunk_vec, length)
                 return ""
             return "flip"
-        last, self._last = self._last, (t, hip, trunk_vec, trunk)
+        last, self._last = self._last, (t, hip, trunk_vec, length)
         if last is None:
             return ""
-        t0, hip0, dir0, trunk0 = last
+        t0, hip0, dir0, length0 = last
         dt = t - t0
         if dt <= 0:
             return ""
@@ -114,7 +113,7 @@ class PlausibilityCheck:
             self._before_flip, self._flip_t = dir0, t
             self._last = last
             return "flip"
-        speed = float(np.linalg.norm(hip - hip0)) / max(trunk, trunk0) / dt
+        speed = float(np.linalg.norm(hip - hip0)) / max(length, length0) / dt
         if speed > MAX_SPEED_TRUNKS:
             self._last = last
             return "jump"

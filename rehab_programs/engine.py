@@ -30,7 +30,7 @@ from telerehab.pose.estimator import PoseSequence
 from telerehab.pose.filters import OneEuroFilter, one_euro
 from telerehab.pose.frame import PoseFrame
 from telerehab.pose.kinematics import compute_angles
-from telerehab.pose.landmarks import INDEX, NAMES
+from telerehab.pose.landmarks import INDEX, NAMES, trunk, width_to_trunk
 from telerehab.pose.plausibility import PlausibilityCheck, mask_implausible, without_implausible
 
 from .events import (
@@ -49,9 +49,6 @@ from .events import (
 from .exercise import SIDES, Exercise
 from .repetitions import START_SHARE, Cycle, RepetitionCounter, State
 
-_LS, _RS, _LH, _RH = (
-    INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
-)
 LOST_AFTER_S = 0.3  # unseen this long: tracking_lost, and the repetition in progress is dropped
 VIEW_SAMPLES = 30  # frames with shoulders and hips seen before the view is judged
 FRONT_RATIO = 0.55  # shoulder width / trunk length above this: front (or back) view
@@ -350,10 +347,10 @@ class RepetitionEngine:
         k = len(track.signal)
         track.signal.append(value * self.counter.direction)
         pts = (lm[:, :2] - camera_xy) * (w, h)  # in the room, not the frame
-        vec = (pts[_LS] + pts[_RS]) / 2 - (pts[_LH] + pts[_RH]) / 2
-        trunk = np.linalg.norm(vec)
-        if np.isfinite(trunk):
-            track.trunk_px.append((k, float(trunk)))
+        vec = trunk(pts)
+        length = float(np.linalg.norm(vec))
+        if math.isfinite(length):
+            track.trunk_px.append((k, length))
             deg = math.degrees(math.atan2(vec[1], vec[0]))
             if track.trunk_dir_deg:  # unwrap: the nearest turn to the last direction
                 deg += 360.0 * round((track.trunk_dir_deg[-1][1] - deg) / 360.0)
@@ -523,17 +520,10 @@ class RepetitionEngine:
         return []
 
     def _check_view(self, t_s: float, lm: np.ndarray, size: tuple[int, int]) -> list[Event]:
-        w, h = size
-        pts = lm[:, :2] * (w, h)
-        ls, rs, lh, rh = (
-            INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
-        )
-        if not np.isfinite(pts[[ls, rs, lh, rh]]).all():
+        ratio = float(width_to_trunk(lm[:, :2] * size))
+        if not math.isfinite(ratio):
             return []
-        trunk = np.linalg.norm((pts[ls] + pts[rs]) / 2 - (pts[lh] + pts[rh]) / 2)
-        if trunk <= 0:
-            return []
-        self._view_ratios.append(float(np.linalg.norm(pts[ls] - pts[rs]) / trunk))
+        self._view_ratios.append(ratio)
         if len(self._view_ratios) < VIEW_SAMPLES:
             return []
         self._view_done = True

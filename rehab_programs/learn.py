@@ -33,8 +33,9 @@ import numpy as np
 
 from telerehab.errors import ProgramError
 from telerehab.pose.estimator import PoseSequence
-from telerehab.pose.kinematics import _NONE, ANGLE_NAMES, angle_defs, compute_angles
-from telerehab.pose.landmarks import INDEX, NAMES
+from telerehab.pose.filters import one_euro
+from telerehab.pose.kinematics import ANGLE_NAMES, angle_defs, compute_angles
+from telerehab.pose.landmarks import INDEX, MIDPOINT_OF, NAMES, trunk, width_to_trunk
 
 from .engine import (
     ANCHOR_MAX_TRAVEL,
@@ -42,6 +43,7 @@ from .engine import (
     FRONT_RATIO,
     MIN_CUTOFF_HZ,
     SIDE_RATIO,
+    Prepared,
     prepare_sequence,
 )
 from .exercise import SIDES, ExerciseModel, exercise_from_model
@@ -55,7 +57,6 @@ NOT_SIGNALS = frozenset({"ear_shoulder_angle"})
 # during a repetition stayed in place through the whole demonstration.
 ANCHOR_TRAVEL = ANCHOR_MAX_TRAVEL / 2
 ANCHOR_CANDIDATES = ("ankle", "knee", "hip", "shoulder")
-_MID = {33: ("left_shoulder", "right_shoulder"), 34: ("left_hip", "right_hip")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +105,10 @@ def _cycles(
     return direction, start, cycles, excursions, span
 
 
-def _smoothed(values: np.ndarray, t_s: np.ndarray) -> np.ndarray:
-    from telerehab.pose.filters import one_euro
-
-    return one_euro(values, t_s, MIN_CUTOFF_HZ, BETA)
-
-
-def candidates(seq: PoseSequence) -> list[Candidate]:
-    """Every angle of the image-plane table judged as the signal, best first."""
-    p = prepare_sequence(seq)
+def candidates(seq: PoseSequence, prepared: Prepared | None = None) -> list[Candidate]:
+    """Every angle of the image-plane table judged as the signal, best first
+    (`prepared`: `prepare_sequence(seq)`, when the caller has it)."""
+    p = prepared or prepare_sequence(seq)
     # A landmark the model barely sees (the far side's ear in a side view) would
     # make its angle swing: such frames are missing here.
     table = compute_angles(
@@ -135,7 +131,7 @@ def candidates(seq: PoseSequence) -> list[Candidate]:
         elif base in table.names:
             options.append((None, table[base]))
         for side, raw in options:
-            values = _smoothed(raw, seq.t_s)
+            values = one_euro(raw, seq.t_s, MIN_CUTOFF_HZ, BETA)  # as the engine's drivers
             direction, rest, cycles, excursions, span = _cycles(values, seq.t_s)
             out.append(
                 Candidate(base, side, direction, tuple(cycles), rest, tuple(excursions), span)
@@ -143,20 +139,10 @@ def candidates(seq: PoseSequence) -> list[Candidate]:
     return sorted(out, key=lambda c: c.score, reverse=True)
 
 
-_LS, _RS, _LH, _RH = (INDEX[f"{s}_{n}"] for n in ("shoulder", "hip") for s in SIDES)
-
-
-def _trunk(pts: np.ndarray) -> np.ndarray:
-    """(T,) mid-shoulder to mid-hip length of pixel points (T, 33, 2)."""
-    return np.linalg.norm((pts[:, _LS] + pts[:, _RS] - pts[:, _LH] - pts[:, _RH]) / 2, axis=1)
-
-
 def _view(seq: PoseSequence) -> str:
-    """front or side, as the engine judges it (shoulder width against trunk length)."""
-    pts = seq.image[:, :, :2] * (seq.width, seq.height)
-    width = np.linalg.norm(pts[:, _LS] - pts[:, _RS], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = width / _trunk(pts)
+    """front or side: the engine's ratio of shoulder width to trunk length,
+    split half-way between its front and side limits."""
+    ratios = width_to_trunk(seq.image[:, :, :2] * (seq.width, seq.height))
     ratios = ratios[np.isfinite(ratios)]
     ratio = float(np.median(ratios)) if ratios.size else math.nan
     return "front" if math.isfinite(ratio) and ratio > (FRONT_RATIO + SIDE_RATIO) / 2 else "side"
@@ -169,20 +155,19 @@ def _needed(base: str) -> list[str]:
     d = next(a for s in spaces for a in angle_defs(s) if a.name == name)
     names: list[str] = []
     for idx in (*d.points, *d.plane):
-        if idx == _NONE:
+        if idx < 0:  # no point
             continue
-        for n in _MID.get(idx, (NAMES[idx],) if idx < len(NAMES) else ()):
+        for n in MIDPOINT_OF.get(idx, (NAMES[idx],) if idx < len(NAMES) else ()):
             names.append(n.replace("left_", "side_", 1) if n.startswith("left_") else n)
     return list(dict.fromkeys(names))
 
 
-def _anchors(seq: PoseSequence, laterality: str, side: str | None) -> list[str]:
+def _anchors(seq: PoseSequence, p: Prepared, laterality: str, side: str | None) -> list[str]:
     """Up to two candidates that stayed in place in the room (camera motion removed)."""
-    p = prepare_sequence(seq)
     xy = (p.xy - seq.camera_xy[:, None, :]) * (seq.width, seq.height)
-    trunks = _trunk(xy)
+    trunks = np.linalg.norm(trunk(xy), axis=-1)
     trunks = trunks[np.isfinite(trunks)]
-    trunk = float(np.median(trunks)) if trunks.size else math.nan
+    length = float(np.median(trunks)) if trunks.size else math.nan
     found: list[str] = []
     for part in ANCHOR_CANDIDATES:
         sides = (side,) if laterality == "unilateral" and side else SIDES
@@ -190,9 +175,9 @@ def _anchors(seq: PoseSequence, laterality: str, side: str | None) -> list[str]:
         for s in sides:  # the sides seen in at least half the frames
             track = xy[:, INDEX[f"{s}_{part}"]]
             track = track[np.isfinite(track).all(axis=1)]
-            if len(track) >= len(xy) / 2 and trunk > 0:
+            if len(track) >= len(xy) / 2 and length > 0:
                 lo, hi = np.percentile(track, [10, 90], axis=0)
-                travels.append(float(np.max(hi - lo)) / trunk)
+                travels.append(float(np.max(hi - lo)) / length)
         if travels and max(travels) < ANCHOR_TRAVEL:
             found.append(f"side_{part}")
         if len(found) == 2:
@@ -211,7 +196,8 @@ def learn_exercise(
     """An exercise document (the library's YAML schema, as a dict) learned from
     `seq`, a demonstration of at least two repetitions. Raises ProgramError
     naming `origin` when no angle repeats."""
-    found = candidates(seq)
+    prepared = prepare_sequence(seq)
+    found = candidates(seq, prepared)
     if not found:
         raise ProgramError(f"{origin}: no body was seen in this demonstration")
     best = found[0]
@@ -282,7 +268,7 @@ def learn_exercise(
         },
         "form_rules": [],
         "landmarks": needed,
-        "anchors": _anchors(seq, laterality, side),
+        "anchors": _anchors(seq, prepared, laterality, side),
         "min_visibility": 0.5,
         "feedback": {
             "rep.rom": "Move a little further if it is comfortable.",
