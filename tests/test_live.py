@@ -100,6 +100,17 @@ async def _connect(c, sid: int, clip: Path, messages: list):
     return pc, player
 
 
+async def _patient_streaming(c, clip: Path):
+    """The patient logs in, starts a session and streams `clip` once the model is
+    ready: (session id, peer connection, player, DataChannel messages)."""
+    await _login(c, "pat@home.org", "patient-pw-1")
+    sid = await _start(c, {})
+    await _ready(c, sid)
+    messages: list[dict] = []
+    pc, player = await _connect(c, sid, clip, messages)
+    return sid, pc, player, messages
+
+
 async def _played_and_drained(c, sid: int, player) -> None:
     """Wait until the clip has been sent whole and the server has taken every frame."""
 
@@ -184,11 +195,7 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
 
     async def run():
         async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c:
-            await _login(c, "pat@home.org", "patient-pw-1")
-            sid = await _start(c, {})
-            await _ready(c, sid)
-            messages: list[dict] = []
-            pc, _player = await _connect(c, sid, clip(CLIP), messages)
+            sid, pc, _player, messages = await _patient_streaming(c, clip(CLIP))
 
             async def first_rep() -> bool:
                 return any(m["type"] == "rep" for m in messages)
@@ -241,11 +248,7 @@ def test_a_malformed_offer_is_refused_and_changes_nothing(server, clip) -> None:
 
     async def run():
         async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c:
-            await _login(c, "pat@home.org", "patient-pw-1")
-            sid = await _start(c, {})
-            await _ready(c, sid)
-            messages: list[dict] = []
-            pc, player = await _connect(c, sid, clip(CLIP), messages)
+            sid, pc, player, _messages = await _patient_streaming(c, clip(CLIP))
 
             async def flowing(at_least: int) -> bool:
                 return (await c.get(f"/api/live/sessions/{sid}")).json()["received"] >= at_least
