@@ -134,6 +134,18 @@ class Phases:
     peak_deg: float
     min_excursion_deg: float
 
+    def calibrated_span(self, rest_deg: float, end_deg: float) -> float:
+        """The span of a patient's calibrated range (rest to end) in the movement's
+        direction; ValueError naming both when it is too small or backwards."""
+        span = (end_deg - rest_deg) * self.direction
+        if not (math.isfinite(span) and span >= MIN_CALIBRATED_SPAN_DEG):
+            way = "above" if self.direction > 0 else "below"
+            raise ValueError(
+                f"calibration: the end of the range ({end_deg:g} deg) must lie at least "
+                f"{MIN_CALIBRATED_SPAN_DEG:g} deg {way} its rest ({rest_deg:g} deg)"
+            )
+        return span
+
     def counting(
         self, min_s: float, max_s: float, calibration_deg: tuple[float, float] | None = None
     ) -> CountingModel:
@@ -145,14 +157,8 @@ class Phases:
             return CountingModel(
                 self.direction, self.min_excursion_deg, min_s, max_s, prior_deg=prior
             )
-        rest_deg, end_deg = calibration_deg
-        span = (end_deg - rest_deg) * self.direction
-        if not (math.isfinite(span) and span >= MIN_CALIBRATED_SPAN_DEG):
-            way = "above" if self.direction > 0 else "below"
-            raise ValueError(
-                f"calibration: the end of the range ({end_deg:g} deg) must lie at least "
-                f"{MIN_CALIBRATED_SPAN_DEG:g} deg {way} its rest ({rest_deg:g} deg)"
-            )
+        rest_deg = calibration_deg[0]
+        span = self.calibrated_span(*calibration_deg)
         # A span measured by the therapist is this patient's range: a floor above
         # half of it would refuse the repetitions it describes.
         floor = min(self.min_excursion_deg, span / 2)

@@ -99,7 +99,7 @@ def program_from_data(data: object, origin: str, library: Library | None = None)
         if e.calibration is not None:
             calibration = (e.calibration.rest_deg, e.calibration.end_deg)
             try:
-                library.get(e.exercise).phases.counting(1, 2, calibration)
+                library.get(e.exercise).phases.calibrated_span(*calibration)
             except ValueError as exc:
                 raise ProgramError(f"{origin}: exercises[{i}].{exc}") from None
         items.append(

@@ -415,7 +415,7 @@ def _calibration(text: str, exercise) -> tuple[float, float]:
 
     try:
         rest, end = (float(v) for v in text.split(","))
-        exercise.phases.counting(1, 2, (rest, end))
+        exercise.phases.calibrated_span(rest, end)
     except ValueError as exc:
         why = str(exc) if "calibration" in str(exc) else "expected two numbers REST,END"
         raise ConfigError(f"--calibration {text!r}: {why}") from None
