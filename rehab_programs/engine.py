@@ -18,6 +18,7 @@ the needed landmarks are not seen.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -42,6 +43,7 @@ from .events import (
     RepResult,
     RepStarted,
     SetCompleted,
+    SignalChosen,
     TrackingLost,
     TrackingRegained,
     WrongView,
@@ -141,16 +143,12 @@ class _RuleTrack:
     max_drift: float = 0.0  # furthest any side went from its start
 
 
-class RepetitionEngine:
-    """Repetitions, tempo, quality and cues for one exercise.
+class SignalEngine:
+    """Repetitions, tempo, quality and cues for one exercise, counted on its
+    primary signal (`RepetitionEngine` runs one per candidate signal).
 
-    side: "auto", "left", "right" (unilateral), ignored otherwise.
-    target_rom_deg / tempo_s: the program's prescription, else the exercise's.
-    reps_per_set: emit SetCompleted every that many repetitions.
-    calibration_deg: (rest, end) of the patient's own range, measured by the
-        therapist: the counter starts from that rest and range instead of
-        learning them (`Phases.counting`), and it is the target range unless
-        one is prescribed.
+    Options as `RepetitionEngine`'s, but for `reps_per_set` (sets are the
+    caller's) and `index` of repetitions (numbered by the caller).
     """
 
     def __init__(
@@ -160,7 +158,6 @@ class RepetitionEngine:
         side: str = "auto",
         target_rom_deg: float | None = None,
         tempo_s: tuple[float, float, float] | None = None,
-        reps_per_set: int | None = None,
         feedback_interval_s: float = 3.0,
         calibration_deg: tuple[float, float] | None = None,
     ) -> None:
@@ -173,7 +170,6 @@ class RepetitionEngine:
         self.counter = RepetitionCounter(model)
         self.target_rom_deg = target_rom_deg or exercise.target_rom_deg[0]
         self.tempo_s = tempo_s or exercise.tempo_s
-        self.reps_per_set = reps_per_set
         self.feedback_interval_s = feedback_interval_s
         self.reps: list[RepResult] = []
         self.partials = 0
@@ -288,10 +284,6 @@ class RepetitionEngine:
             events.append(RepCompleted(t_s, rep))
             if not self._cued:
                 events += self._cues(t_s, rep)
-            if self.reps_per_set and len(self.reps) % self.reps_per_set == 0:
-                events.append(
-                    SetCompleted(t_s, len(self.reps) // self.reps_per_set, self.reps_per_set)
-                )
         elif kind == "partial":
             self.partials += 1
         return events
@@ -305,14 +297,17 @@ class RepetitionEngine:
     def _side_value(self, angles: Mapping[str, float], name: str, side: str | None) -> float:
         return float(angles.get(name if side is None else f"{side}_{name}", math.nan))
 
+    def _signal_value(self, angles: Mapping[str, float], side: str | None) -> float:
+        return float(angles.get(self.exercise.signal_key(side), math.nan))
+
     def _signal(self, angles: Mapping[str, float], visibility: np.ndarray) -> float:
         ex = self.exercise
         if ex.laterality == "midline":
             ok = self._visible(visibility, None)
-            return self._side_value(angles, ex.signal_angle, None) if ok else math.nan
+            return self._signal_value(angles, None) if ok else math.nan
         seen = {s: self._visible(visibility, s) for s in SIDES}
         if ex.laterality == "bilateral":
-            values = [self._side_value(angles, ex.signal_angle, s) for s in SIDES if seen[s]]
+            values = [self._signal_value(angles, s) for s in SIDES if seen[s]]
             values = [v for v in values if math.isfinite(v)]
             return sum(values) / len(values) if values else math.nan
         if not self._side_locked:
@@ -320,7 +315,7 @@ class RepetitionEngine:
                 idx = self._landmark_idx[s]
                 self._side_score[s] += float(np.nansum(visibility[idx]))
         side = self.side
-        return self._side_value(angles, ex.signal_angle, side) if seen[side] else math.nan
+        return self._signal_value(angles, side) if seen[side] else math.nan
 
     def _rule_value(self, angles: Mapping[str, float], name: str) -> float:
         if name in angles:
@@ -551,29 +546,7 @@ class RepetitionEngine:
 
     def summary(self) -> Summary:
         """Counts, means and faults so far."""
-        reps = self.reps
-        faults = Counter(f for r in reps for f in r.faults)
-
-        def mean(values: list[float]) -> float:
-            return float(np.mean(values)) if values else math.nan
-
-        return Summary(
-            exercise=self.exercise.id,
-            side=self.side,
-            reps=len(reps),
-            partials=self.partials,
-            rejected=self.rejected,
-            mean_excursion_deg=mean([r.excursion_deg for r in reps]),
-            max_excursion_deg=max((r.excursion_deg for r in reps), default=math.nan),
-            mean_duration_s=mean([r.duration_s for r in reps]),
-            mean_up_s=mean([r.up_s for r in reps]),
-            mean_hold_s=mean([r.hold_s for r in reps]),
-            mean_down_s=mean([r.down_s for r in reps]),
-            mean_quality=mean([r.quality for r in reps]),
-            faults=dict(faults),
-            mean_target_share=mean([r.target_share for r in reps if r.rom_trusted]),
-            target_rom_deg=self.target_rom_deg,
-        )
+        return summarise(self, self.reps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +568,7 @@ class Summary:
     faults: dict[str, int]
     mean_target_share: float = math.nan  # of the target range, repetitions seen whole
     target_rom_deg: float = math.nan
+    signal: str = ""  # the signal counted with at the end, e.g. "knee_flexion (world)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,37 +580,228 @@ class Analysis:
     events: tuple[Event, ...] = field(default_factory=tuple)
 
 
+def summarise(engine: SignalEngine, reps: list[RepResult], signal: str = "") -> Summary:
+    """Counts, means and faults of `reps`, counted by `engine`."""
+    faults = Counter(f for r in reps for f in r.faults)
+
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values)) if values else math.nan
+
+    return Summary(
+        exercise=engine.exercise.id,
+        side=engine.side,
+        reps=len(reps),
+        partials=engine.partials,
+        rejected=engine.rejected,
+        mean_excursion_deg=mean([r.excursion_deg for r in reps]),
+        max_excursion_deg=max((r.excursion_deg for r in reps), default=math.nan),
+        mean_duration_s=mean([r.duration_s for r in reps]),
+        mean_up_s=mean([r.up_s for r in reps]),
+        mean_hold_s=mean([r.hold_s for r in reps]),
+        mean_down_s=mean([r.down_s for r in reps]),
+        mean_quality=mean([r.quality for r in reps]),
+        faults=dict(faults),
+        mean_target_share=mean([r.target_share for r in reps if r.rom_trusted]),
+        target_rom_deg=engine.target_rom_deg,
+        signal=signal or engine.exercise.signal_label,
+    )
+
+
+# A candidate signal replaces the one counting when it has counted at least this
+# many more repetitions: one more can be a boundary effect (a recording that
+# starts mid-movement is at rest for one signal's prior and not for the
+# other's), two more is a movement one signal sees and the other does not.
+SWITCH_LEAD = 2
+
+
+class RepetitionEngine:
+    """Repetitions, tempo, quality and cues for one exercise, on whichever of
+    its candidate signals sees the movement.
+
+    One `SignalEngine` per candidate (`Exercise.candidates`: the primary signal
+    first, then the alternatives the exercise names) follows every frame. The
+    primary counts first; a candidate takes over when, with both at rest, it has
+    counted `SWITCH_LEAD` more repetitions than the one counting (a camera from
+    the front hides knee flexion in the image plane, not in world space). At the
+    switch its repetitions that overlap none already reported are counted then
+    (`SignalChosen` says so), so the count does not depend on when the choice
+    was made, and the live and offline drivers agree. Repetitions are numbered,
+    and sets completed, here.
+
+    side: "auto", "left", "right" (unilateral), ignored otherwise.
+    target_rom_deg / tempo_s: the program's prescription, else the exercise's
+        (a target applies to the candidates measuring the primary's angle; the
+        others use their own, `Alternative.target_rom_deg`).
+    reps_per_set: emit SetCompleted every that many repetitions.
+    rest_s: the prescribed rest between sets: for that long after a set is
+        completed, a movement counts only when it is like the patient's own
+        repetitions (`RepetitionCounter.rest_between_sets`).
+    calibration_deg: (rest, end) of the patient's own range on the primary
+        signal, measured by the therapist: the counter starts from that rest and
+        range instead of learning them (`Phases.counting`), and it is the target
+        range unless one is prescribed. A calibrated exercise counts on its
+        primary signal only: the calibration says nothing of the others.
+    """
+
+    def __init__(
+        self,
+        exercise: Exercise,
+        *,
+        side: str = "auto",
+        target_rom_deg: float | None = None,
+        tempo_s: tuple[float, float, float] | None = None,
+        reps_per_set: int | None = None,
+        rest_s: float = 0.0,
+        feedback_interval_s: float = 3.0,
+        calibration_deg: tuple[float, float] | None = None,
+    ) -> None:
+        self.exercise = exercise
+        self.rest_s = rest_s
+        variants = exercise.candidates()[: 1 if calibration_deg is not None else None]
+        self.engines = [
+            SignalEngine(
+                v,
+                side=side,
+                target_rom_deg=target_rom_deg if v.signal_angle == exercise.signal_angle else None,
+                tempo_s=tempo_s,
+                feedback_interval_s=feedback_interval_s,
+                calibration_deg=calibration_deg,
+            )
+            for v in variants
+        ]
+        self.active = 0
+        self.reps_per_set = reps_per_set
+        self.reps: list[RepResult] = []
+
+    @property
+    def counting(self) -> SignalEngine:
+        """The candidate counting now."""
+        return self.engines[self.active]
+
+    @property
+    def signal(self) -> str:
+        """The signal counting now, e.g. `knee_flexion (world)`."""
+        return self.counting.exercise.signal_label
+
+    # What callers read of the signal counting now.
+    counter = property(lambda self: self.counting.counter)
+    target_rom_deg = property(lambda self: self.counting.target_rom_deg)
+    last_signal_deg = property(lambda self: self.counting.last_signal_deg)
+    rest_deg = property(lambda self: self.counting.rest_deg)
+    side = property(lambda self: self.counting.side)
+    partials = property(lambda self: self.counting.partials)
+    rejected = property(lambda self: self.counting.rejected)
+    direction = property(lambda self: self.counting.exercise.phases.direction)
+
+    def step(
+        self,
+        t_s: float,
+        frame: int,
+        angles: Mapping[str, float],
+        visibility: np.ndarray,
+        image_landmarks: np.ndarray | None = None,
+        size: tuple[int, int] | None = None,
+        camera_xy: tuple[float, float] = (0.0, 0.0),
+    ) -> list[Event]:
+        """One frame, as `SignalEngine.step`; `angles` holds every candidate's
+        signal (`Exercise.signal_key`)."""
+        got: list[Event] = []
+        for k, engine in enumerate(self.engines):
+            seen = engine.step(t_s, frame, angles, visibility, image_landmarks, size, camera_xy)
+            if k == self.active:
+                got = seen
+        events: list[Event] = []
+        for event in got:
+            if isinstance(event, RepStarted):
+                events.append(RepStarted(event.t_s, len(self.reps) + 1))
+            elif isinstance(event, RepCompleted):
+                events += self._count(event.t_s, event.rep)
+            else:
+                events.append(event)
+        return events + self._choose(t_s)
+
+    def _count(self, t_s: float, rep: RepResult) -> list[Event]:
+        rep = dataclasses.replace(rep, index=len(self.reps) + 1)
+        self.reps.append(rep)
+        events: list[Event] = [RepCompleted(t_s, rep)]
+        if self.reps_per_set and len(self.reps) % self.reps_per_set == 0:
+            events.append(SetCompleted(t_s, len(self.reps) // self.reps_per_set, self.reps_per_set))
+            for engine in self.engines:  # rest between sets is rest
+                engine.counter.rest_between_sets(t_s + self.rest_s)
+        return events
+
+    def _choose(self, t_s: float) -> list[Event]:
+        """Switch to the candidate that sees the movement (see the class docstring)."""
+        current = self.counting
+        if len(self.engines) == 1 or current.counter.in_repetition:
+            return []
+        best = max(range(len(self.engines)), key=lambda k: (len(self.engines[k].reps), -k))
+        chosen = self.engines[best]
+        # A movement the current signal rejected (the body moved) was seen, not
+        # missed: only what it did not see at all, or saw too small, is missed.
+        seen = len(current.reps) + current.rejected
+        if len(chosen.reps) < seen + SWITCH_LEAD or chosen.counter.in_repetition:
+            return []
+        previous = self.signal
+        self.active = best
+        missed = [
+            r
+            for r in chosen.reps
+            if not any(r.t_start_s < o.t_end_s and o.t_start_s < r.t_end_s for o in self.reps)
+        ]
+        text = (
+            f"counting on {self.signal} from now on: it saw {len(chosen.reps)} repetitions, "
+            f"{previous} {len(current.reps)}; {len(missed)} counted now"
+        )
+        events: list[Event] = [SignalChosen(t_s, self.signal, previous, len(missed), text)]
+        for rep in missed:
+            events += self._count(t_s, rep)
+        return events
+
+    def recheck_view(self) -> None:
+        """Judge the camera view again from the next frames (a new exercise
+        begins: the patient may have turned)."""
+        for engine in self.engines:
+            engine.recheck_view()
+
+    def summary(self) -> Summary:
+        """Counts, means and faults so far."""
+        return summarise(self.counting, self.reps, self.signal)
+
+
 # --------------------------------------------------------------------------- drivers
 
 
-def _needed_angles(exercise: Exercise) -> list[str]:
-    bases = [exercise.signal_angle, *(r.angle for r in exercise.form_rules)]
-    names: list[str] = []
-    for base in bases:
-        sided = [f"{s}_{base}" for s in SIDES]
-        names += (
-            [base] if exercise.laterality == "midline" and base == exercise.signal_angle else sided
-        )
-    return list(dict.fromkeys(names))
+def _signal_keys(exercise: Exercise) -> list[tuple[str, str]]:
+    """(space, kinematics name) of every candidate signal, every side."""
+    out: list[tuple[str, str]] = []
+    for v in exercise.candidates():
+        sides = (None,) if v.laterality == "midline" else SIDES
+        out += [(v.signal_space, v.angle_name(s)) for s in sides]
+    return out
 
 
 def _angle_space_tables(
     exercise: Exercise, image: np.ndarray, world: np.ndarray, width: int, height: int
 ) -> dict[str, np.ndarray]:
-    """Needed angles (T,) by name; the signal in its space, form rules in the image plane."""
-    from telerehab.pose.kinematics import ANGLE_NAMES, angle_defs
+    """Needed angles (T,) by table key (`Exercise.signal_key`): every candidate
+    signal in its space, the form rules' angles in the image plane."""
+    from telerehab.pose.kinematics import angle_defs
 
-    needed = [n for n in _needed_angles(exercise) if n in ANGLE_NAMES]
-    img_names = tuple(n for n in needed if n in {d.name for d in angle_defs("image")})
+    wanted = _signal_keys(exercise)
+    for rule in exercise.form_rules:  # sided (knee_flexion) or not (trunk_lean)
+        wanted += [("image", rule.angle)] + [("image", f"{s}_{rule.angle}") for s in SIDES]
     out: dict[str, np.ndarray] = {}
-    table = compute_angles(image, "image", width=width, height=height, names=img_names)
-    for n in img_names:
-        out[n] = table[n]
-    if exercise.signal_space == "world":
-        signal = [n for n in needed if n.endswith(exercise.signal_angle)]
-        wtable = compute_angles(world, "world", names=tuple(signal))
-        for n in signal:
-            out[n] = wtable[n]
+    for space, landmarks in (("image", image), ("world", world)):
+        known = {d.name for d in angle_defs(space)}
+        names = tuple(dict.fromkeys(n for sp, n in wanted if sp == space and n in known))
+        if not names:
+            continue
+        size = {"width": width, "height": height} if space == "image" else {}
+        table = compute_angles(landmarks, space, names=names, **size)
+        prefix = "world:" if space == "world" else ""
+        for n in names:
+            out[prefix + n] = table[n]
     return out
 
 

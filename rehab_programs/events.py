@@ -109,3 +109,16 @@ class WrongView(Event):
     expected: tuple[str, ...]
     seen: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalChosen(Event):
+    """The engine counts with another of the exercise's signals from now on
+    (`Exercise.alternatives`): `signal` (e.g. `knee_flexion (world)`) saw more
+    repetitions than `previous`; `credited` of its repetitions that the
+    previous signal missed were counted at the switch."""
+
+    signal: str
+    previous: str
+    credited: int
+    text: str

@@ -10,7 +10,7 @@ rules, the landmarks it needs and its patient-facing feedback messages.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -85,6 +85,20 @@ class TempoModel(_Strict):
     down_s: float = Field(gt=0, le=30)
 
 
+class AlternativeModel(_Strict):
+    signal: SignalModel
+    phases: PhasesModel | None = Field(
+        default=None, description="priors in this signal's units; default: the primary's"
+    )
+    target_rom: RomModel | None = Field(
+        default=None, description="needed when the angle differs from the primary's"
+    )
+    why: str = Field(
+        min_length=20,
+        description="what camera or body this signal survives that the primary does not",
+    )
+
+
 class FormRuleModel(_Strict):
     id: str
     kind: Literal["max_angle", "min_angle", "asymmetry", "drift"]
@@ -100,6 +114,12 @@ class ExerciseModel(_Strict):
     views: list[View] = Field(min_length=1)
     laterality: Laterality
     signal: SignalModel
+    alternatives: list[AlternativeModel] = Field(
+        default_factory=list,
+        max_length=3,
+        description="other signals of the same movement, for views or bodies the primary "
+        "cannot see; the engine picks per recording (see `engine.RepetitionEngine`)",
+    )
     phases: PhasesModel
     rep_duration: DurationModel
     target_rom: RomModel
@@ -166,6 +186,19 @@ class Phases:
 
 
 @dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another signal of the same movement (`Exercise.alternatives`): `angle` in
+    `space`, with its own priors and target range, and `why` it survives a
+    camera or body that the primary signal does not."""
+
+    angle: str
+    space: str
+    phases: Phases
+    target_rom_deg: tuple[float, float]
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class FormRule:
     """A fault when `angle` passes `limit_deg` during a repetition.
 
@@ -205,10 +238,48 @@ class Exercise:
     min_visibility: float
     feedback: dict[str, str]
     anchors: tuple[str, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
 
     def angle_name(self, side: str | None) -> str:
         """The kinematics-table name of the primary signal for `side`."""
         return self.signal_angle if side is None else f"{side}_{self.signal_angle}"
+
+    def signal_key(self, side: str | None) -> str:
+        """Where the primary signal of `side` is in the engine's angle table:
+        its kinematics name, behind `world:` when it is measured in world space
+        (the image-plane angle of the same name stays for the form rules)."""
+        name = self.angle_name(side)
+        return f"world:{name}" if self.signal_space == "world" else name
+
+    @property
+    def signal_label(self) -> str:
+        """The primary signal in words a researcher reads: `knee_flexion (world)`."""
+        return f"{self.signal_angle} ({self.signal_space})"
+
+    def candidates(self) -> tuple[Exercise, ...]:
+        """This exercise with its primary signal, then with each alternative
+        signal as the primary: what the engine counts with, one per signal. A
+        midline exercise's alternative that has sides (the hip angle of a
+        crunch) is the mean of both sides, as for a bilateral exercise."""
+        alone = replace(self, alternatives=())
+        return (
+            alone,
+            *(
+                replace(
+                    alone,
+                    signal_angle=a.angle,
+                    signal_space=a.space,
+                    phases=a.phases,
+                    target_rom_deg=a.target_rom_deg,
+                    laterality=(
+                        "bilateral"
+                        if self.laterality == "midline" and f"left_{a.angle}" in ANGLE_NAMES
+                        else self.laterality
+                    ),
+                )
+                for a in self.alternatives
+            ),
+        )
 
     def landmarks_for(self, side: str | None) -> tuple[str, ...]:
         """Landmark names needed on `side` (unsided names as they are)."""
@@ -274,6 +345,7 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
             raise ProgramError(
                 f"{origin}: form_rules[{i}].message: {rule.message!r} has no text in feedback"
             )
+    alternatives = tuple(_alternative(m, i, a, origin) for i, a in enumerate(m.alternatives))
     if m.rep_duration.min_s >= m.rep_duration.max_s:
         raise ProgramError(f"{origin}: rep_duration: min_s must be below max_s")
     return Exercise(
@@ -284,12 +356,7 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
         laterality=m.laterality,
         signal_angle=m.signal.angle,
         signal_space=m.signal.space,
-        phases=Phases(
-            1 if m.phases.direction == "increase" else -1,
-            m.phases.rest_deg,
-            m.phases.peak_deg,
-            m.phases.min_excursion_deg,
-        ),
+        phases=_phases(m.phases),
         rep_min_s=m.rep_duration.min_s,
         rep_max_s=m.rep_duration.max_s,
         target_rom_deg=(m.target_rom.min_deg, m.target_rom.max_deg),
@@ -302,6 +369,39 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
         min_visibility=m.min_visibility,
         feedback=dict(m.feedback),
         anchors=tuple(m.anchors),
+        alternatives=alternatives,
+    )
+
+
+def _phases(m: PhasesModel) -> Phases:
+    return Phases(
+        1 if m.direction == "increase" else -1, m.rest_deg, m.peak_deg, m.min_excursion_deg
+    )
+
+
+def _alternative(m: ExerciseModel, i: int, a: AlternativeModel, origin: str) -> Alternative:
+    """Check one alternative signal: a known angle, not the primary again, and
+    its own priors and target when it measures another angle."""
+    where = f"{origin}: alternatives[{i}]"
+    if not {a.signal.angle, f"left_{a.signal.angle}"} & set(ANGLE_NAMES):
+        bases = {n.split("_", 1)[1] if n.startswith(SIDES) else n for n in ANGLE_NAMES}
+        hint = closest(a.signal.angle, bases)
+        raise ProgramError(f"{where}.signal.angle: unknown angle {a.signal.angle!r}{hint}")
+    same_angle = a.signal.angle == m.signal.angle
+    if same_angle and a.signal.space == m.signal.space:
+        raise ProgramError(f"{where}.signal: the same as the primary signal")
+    if (a.phases is None or a.target_rom is None) and not same_angle:
+        raise ProgramError(
+            f"{where}: {a.signal.angle!r} is not the primary's angle ({m.signal.angle!r}): "
+            "it needs its own phases and target_rom"
+        )
+    rom = a.target_rom or m.target_rom
+    return Alternative(
+        angle=a.signal.angle,
+        space=a.signal.space,
+        phases=_phases(a.phases or m.phases),
+        target_rom_deg=(rom.min_deg, rom.max_deg),
+        why=" ".join(a.why.split()),
     )
 
 

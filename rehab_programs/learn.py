@@ -246,6 +246,16 @@ def learn_exercise(
         "views": [_view(seq)],
         "laterality": laterality,
         "signal": {"angle": best.base, "space": "image"},
+        "alternatives": [
+            {
+                "signal": {"angle": best.base, "space": "world"},
+                "why": (
+                    "The same angle in world space, for a patient filmed from another side "
+                    "than this demonstration: the image-plane angle is foreshortened when "
+                    "the movement turns towards the camera."
+                ),
+            }
+        ],
         "phases": {
             "direction": "increase" if chosen.direction > 0 else "decrease",
             "rest_deg": round(rest, 1),

@@ -69,6 +69,7 @@ class Prescribed:
             "target_rom_deg": self.target_rom_deg,
             "tempo_s": self.tempo_s,
             "reps_per_set": self.reps,
+            "rest_s": self.rest_s,
             "calibration_deg": self.calibration_deg,
         }
 

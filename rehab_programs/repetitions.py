@@ -49,6 +49,11 @@ START_SHARE = 0.5  # of the floor: leaving rest by this much starts a repetition
 RETURN_SHARE = 0.35  # of the repetition's own excursion: back within this is back at rest
 LEARNED_SHARE = 1 / 3  # of the typical excursion: smaller movements are partials
 LEARNED_REPS = 5  # repetitions the typical excursion is the median of
+# Between sets (`rest_between_sets`) a movement counts only when it is like the
+# patient's own repetitions: at least this share of the typical excursion, twice
+# the share asked during a set. Shaking out the arms, reaching for a drink or
+# settling into a chair stays under it; the next set started early does not.
+BREAK_SHARE = 2 / 3
 NOISE_K = 8.0  # floor in sd of the rest jitter: beyond the +-4 sd that jitter reaches
 CONFIRM_S = 0.5  # still this long (spread under half the floor): the rest is confirmed
 RELEARN_S = 1.0  # still this long (spread under a quarter of the floor): rest re-learned
@@ -152,6 +157,12 @@ class RepetitionCounter:
         # first half-cycle as a repetition.
         self._confirmed = False
         self._came_down = False
+        self.break_until_s = -math.inf  # see `rest_between_sets`
+
+    def rest_between_sets(self, until_s: float) -> None:
+        """The patient rests between sets until `until_s`: a movement that starts
+        before then counts only at `BREAK_SHARE` of the typical excursion."""
+        self.break_until_s = until_s
 
     # ------------------------------------------------------------------ learned values
 
@@ -177,8 +188,10 @@ class RepetitionCounter:
 
     @property
     def count_threshold_deg(self) -> float:
-        """The excursion a movement needs to count now."""
-        learned = LEARNED_SHARE * self.typical_excursion_deg if self.typical else 0.0
+        """The excursion a movement needs to count now (more between sets)."""
+        c = self.cycle
+        share = BREAK_SHARE if c is not None and c.t_start_s < self.break_until_s else LEARNED_SHARE
+        learned = share * self.typical_excursion_deg if self.typical else 0.0
         return max(self.floor_deg, learned)
 
     @property

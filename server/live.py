@@ -34,6 +34,7 @@ from telerehab.rehab_programs.events import (
     RepCompleted,
     RepRejected,
     SetCompleted,
+    SignalChosen,
     TrackingLost,
     TrackingRegained,
     WrongView,
@@ -308,6 +309,9 @@ class LiveSession:
                                text=event.text))  # fmt: skip
         elif isinstance(event, RepRejected):
             self._emit(message("rejected", text=event.reason))
+        elif isinstance(event, SignalChosen):
+            self._emit(message("signal", signal=event.signal, previous=event.previous,
+                               credited=event.credited, text=event.text))  # fmt: skip
 
     # ----------------------------------------------------------------- out
 

@@ -384,6 +384,8 @@ def _exercises_show(args: argparse.Namespace) -> int:
     print(f"camera view     {', '.join(ex.views)}")
     print(f"sides           {ex.laterality}")
     print(f"signal          {ex.signal_angle} ({ex.signal_space} space); it {way} during the move")
+    for alt in ex.alternatives:
+        print(f"or              {alt.angle} ({alt.space} space): {alt.why}")
     print(
         f"counting        any excursion from the patient's own rest of at least "
         f"{ph.min_excursion_deg:g} deg (more if the signal is noisy); typical rest "
@@ -535,12 +537,15 @@ def _print_analysis(analysis) -> None:
         f"\n{s.exercise}: {s.reps} repetition(s) ({s.partials} partial), side {s.side}, "
         f"mean ROM {s.mean_excursion_deg:.1f} deg{share}, mean quality {s.mean_quality:.0f}"
     )
+    print(f"signal     {s.signal}")
     if s.faults:
         print("faults     " + ", ".join(f"{k} x{v}" for k, v in sorted(s.faults.items())))
     for e in analysis.events:
         text = getattr(e, "text", None)
         if text and type(e).__name__ == "WrongView":
             print(f"warning    {text}")
+        elif text and type(e).__name__ == "SignalChosen":
+            print(f"at {e.t_s:5.1f} s {text}")
 
 
 def _rep_labels(seq, analysis) -> dict[int, list[str]]:

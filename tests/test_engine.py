@@ -10,13 +10,20 @@ import pytest
 
 from telerehab.pose.landmarks import INDEX
 from telerehab.rehab_programs.accuracy import turning_point_errors_s
-from telerehab.rehab_programs.engine import RepetitionEngine, analyze_live, analyze_sequence
+from telerehab.rehab_programs.engine import (
+    OfflineFeed,
+    RepetitionEngine,
+    analyze_live,
+    analyze_sequence,
+)
 from telerehab.rehab_programs.events import (
     Feedback,
     RepCompleted,
     RepRejected,
+    RepResult,
     RepStarted,
     SetCompleted,
+    SignalChosen,
     TrackingLost,
     TrackingRegained,
     WrongView,
@@ -118,10 +125,8 @@ def _library_angles(exercise, value: float) -> dict[str, float]:
     """Every angle the exercise reads, at `value` for its signal and neutral otherwise."""
     angles = {f"{s}_{r.angle}": 0.0 for r in exercise.form_rules for s in ("left", "right")}
     angles |= {r.angle: 0.0 for r in exercise.form_rules}
-    if exercise.laterality == "midline":
-        angles[exercise.signal_angle] = value
-    else:
-        angles |= {f"{s}_{exercise.signal_angle}": value for s in ("left", "right")}
+    sides = (None,) if exercise.laterality == "midline" else ("left", "right")
+    angles |= {exercise.signal_key(s): value for s in sides}
     return angles
 
 
@@ -474,3 +479,121 @@ def test_wrong_view_is_named(pose_of) -> None:
     )
     assert not [e for e in analyze_sequence(side_clip, lib.get("squat")).events
                 if isinstance(e, WrongView)]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- candidate signals
+
+
+def _both(value: float, name: str) -> dict[str, float]:
+    return {f"{s}_{name}": value for s in ("left", "right")}
+
+
+def test_the_signal_that_sees_the_movement_counts() -> None:
+    """Filmed from the front, image-plane knee flexion hardly moves while the
+    world angle does: the engine counts on the world angle, every repetition,
+    and says so once; with the image angle moving too it stays with it."""
+    squat = default_library().get("squat")
+    values = _squats(4)
+    flat = 5 + 2 * np.sin(np.arange(len(values)) / 7)  # what the image plane sees
+
+    def run(image: np.ndarray, world: np.ndarray) -> tuple[RepetitionEngine, list]:
+        engine = RepetitionEngine(squat, reps_per_set=2)
+        events: list = []
+        for i in range(len(values)):
+            angles = _both(float(image[i]), "knee_flexion")
+            angles |= {f"world:{k}": v for k, v in _both(float(world[i]), "knee_flexion").items()}
+            events += engine.step(i / 30, i, angles, np.ones(33))
+        return engine, events
+
+    engine, events = run(flat, values)
+    chosen = [e for e in events if isinstance(e, SignalChosen)]
+    assert len(chosen) == 1 and chosen[0].signal == "knee_flexion (world)"
+    assert chosen[0].previous == "knee_flexion (image)" and chosen[0].credited == 2
+    assert len(engine.reps) == 4 and [r.index for r in engine.reps] == [1, 2, 3, 4]
+    starts = [r.t_start_s for r in engine.reps]
+    assert starts == sorted(starts)  # the credited repetitions are the first two
+    assert [e.set_index for e in events if isinstance(e, SetCompleted)] == [1, 2]
+    summary = engine.summary()
+    assert summary.reps == 4 and summary.signal == "knee_flexion (world)"
+
+    engine, events = run(values, values)  # both see it: the primary counts
+    assert len(engine.reps) == 4 and not [e for e in events if isinstance(e, SignalChosen)]
+    assert engine.summary().signal == "knee_flexion (image)"
+
+    engine, events = run(values, flat)  # the world estimate fails: nothing changes
+    assert len(engine.reps) == 4 and engine.signal == "knee_flexion (image)"
+
+
+def test_a_calibrated_exercise_counts_on_its_primary_signal() -> None:
+    """The therapist's calibration is a range of the primary angle: the other
+    signals are not consulted."""
+    squat = default_library().get("squat")
+    engine = RepetitionEngine(squat, calibration_deg=(5, 90))
+    assert [e.exercise.signal_label for e in engine.engines] == ["knee_flexion (image)"]
+
+
+def test_a_view_the_primary_signal_cannot_see(pose_of) -> None:
+    """Real squats (`squat_side_medflex`) as a camera straight above would see
+    them: the world landmarks turned 90 deg about the left-right axis and
+    projected, the feet kept in place. The image-plane knee angle then counts
+    nothing; the engine counts on the world angle, the same live and offline."""
+    squat = default_library().get("squat")
+    seq = _seen_from_above(pose_of("squat_side_medflex.mp4"), ("left_ankle", "right_ankle"))
+    primary_only = analyze_sequence(seq, dataclasses.replace(squat, alternatives=()))
+    assert primary_only.summary.reps == 0
+    offline, live = analyze_sequence(seq, squat), analyze_live(seq, squat)
+    assert offline.summary.reps == live.summary.reps == 2
+    assert offline.summary.signal == "knee_flexion (world)"
+    assert [e for e in offline.events if isinstance(e, SignalChosen)]
+
+
+def _seen_from_above(seq, feet: tuple[str, ...]):
+    world = seq.world.astype(np.float64)
+    world = world - world[:, [INDEX[n] for n in feet]].mean(axis=1, keepdims=True)
+    turn = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # y (down) becomes depth
+    p = world @ turn.T
+    image = seq.image.copy()
+    image[..., 0] = 0.5 + 0.3 * p[..., 0]
+    image[..., 1] = 0.5 + 0.4 * p[..., 1]
+    return dataclasses.replace(seq, image=image.astype(np.float32), width=640, height=480)
+
+
+def test_every_alternative_signal_is_justified_and_counts_no_phantoms(pose_of) -> None:
+    """Each library exercise names its alternatives with a reason, and no
+    candidate counts the walking clip (no exercise) as repetitions."""
+    walking = pose_of("walking_multi_person_sports2d.mp4")
+    for exercise in default_library():
+        for alt in exercise.alternatives:
+            assert len(alt.why) >= 40, (exercise.id, alt.angle)
+        engine = RepetitionEngine(exercise)
+        feed = OfflineFeed(walking, exercise)
+        feed.engine = engine
+        for i in range(len(walking)):
+            feed.step(i)
+        assert [len(e.reps) for e in engine.engines] == [0] * len(engine.engines), exercise.id
+
+
+def test_rest_between_sets_is_rest() -> None:
+    """After a set of three 100 deg squats and a prescribed 30 s rest: a 40 deg
+    movement during the rest (settling, reaching for a drink) does not count,
+    the next set started early does; after the rest, a 40 deg squat counts (a
+    short one: the target is a target, not a gate)."""
+    squat = default_library().get("squat")
+    still = np.full(90, 5.0)
+    values = np.concatenate([
+        _squats(3), still, _squats(1, depth=40), still, _squats(1), np.full(900, 5.0),
+        _squats(1, depth=40),
+    ])  # fmt: skip
+    t = np.arange(len(values)) / 30
+
+    def run(**options) -> list[RepResult]:
+        engine = RepetitionEngine(squat, reps_per_set=3, **options)
+        for i, v in enumerate(values):
+            engine.step(float(t[i]), i, _frame_angles(float(v)), np.ones(33))
+        return engine.reps
+
+    resting = run(rest_s=30)
+    assert len(resting) == 5
+    assert [round(r.excursion_deg / 10) * 10 for r in resting] == [100, 100, 100, 100, 40]
+    assert "short_range" in resting[-1].faults
+    assert len(run()) == 6  # without a rest prescribed, the 40 deg movement counts

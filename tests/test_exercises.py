@@ -192,3 +192,55 @@ def test_cli_exercises_and_programs(tmp_path: Path, capsys) -> None:
     bad = _write(tmp_path, "bad.yaml", PROGRAM.replace("reps: 12", "reps: lots"))
     assert main(["programs", "validate", str(bad)]) == 1
     assert "exercises[1].reps: expected a number in 1..100, got 'lots'" in capsys.readouterr().err
+
+
+def test_alternative_signal_errors_name_the_alternative(tmp_path: Path) -> None:
+    """An alternative signal must be a known angle, not the primary again, and
+    bring its own priors and target when it measures another angle."""
+    cases = {
+        "space: world}": ("space: image}", r"alternatives\[0\]\.signal: the same as the primary"),
+        "{angle: knee_flexion, space: world}": (
+            "{angle: knee_flexon, space: world}",
+            r"alternatives\[0\]\.signal\.angle: unknown angle 'knee_flexon' "
+            r"\(did you mean 'knee_flexion'\?\)",
+        ),
+        "{angle: knee_flexion, space: world}\n": (
+            "{angle: hip_flexion, space: world}\n",
+            r"alternatives\[0\]: 'hip_flexion' is not the primary's angle \('knee_flexion'\): "
+            r"it needs its own phases and target_rom",
+        ),
+        "    why: >\n": (
+            "    why: too short\n    x: >\n",
+            r"alternatives\[0\]\.why: expected string should have at least 20 characters",
+        ),
+    }
+    for i, (old, (new, message)) in enumerate(cases.items()):
+        bad = _write(tmp_path, f"alt{i}.yaml", _exercise_text(**{old: new}))
+        with pytest.raises(ProgramError, match=message) as info:
+            load_exercise(bad)
+        assert str(bad) in str(info.value)
+
+
+def test_an_alternative_with_its_own_angle_loads(tmp_path: Path) -> None:
+    """A midline exercise may name a sided angle: the mean of both sides, with
+    its own priors and target."""
+    text = (
+        (LIBRARY / "crunch.yaml")
+        .read_text()
+        .replace(
+            "phases:",
+            "alternatives:\n"
+            "  - signal: {angle: hip_flexion, space: world}\n"
+            "    phases: {direction: increase, rest_deg: 50, peak_deg: 75, min_excursion_deg: 6}\n"
+            "    target_rom: {min_deg: 20, max_deg: 40, source: ACSM curl-up}\n"
+            "    why: the world hip angle closes as the trunk curls, whatever the view\n"
+            "phases:",
+            1,
+        )
+    )
+    crunch = load_exercise(_write(tmp_path, "crunch.yaml", text))
+    primary, world_hip = crunch.candidates()
+    assert primary.signal_label == "trunk_lean (image)" and primary.laterality == "midline"
+    assert world_hip.signal_label == "hip_flexion (world)" and world_hip.laterality == "bilateral"
+    assert world_hip.phases.rest_deg == 50 and world_hip.target_rom_deg == (20, 40)
+    assert world_hip.signal_key("left") == "world:left_hip_flexion"
