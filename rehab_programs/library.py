@@ -38,13 +38,19 @@ class Library:
         """This library and every exercise file in `folder` (a clinic's own, or
         learned from a demonstration); an id the library has already is refused."""
         extra = Library.from_folder(folder)
-        for ex in extra:
+        return self.with_exercises(
+            {str(Path(folder) / f"{ex.id}.yaml"): ex for ex in extra}
+        )
+
+    def with_exercises(self, extra: dict[str, Exercise]) -> Library:
+        """This library and `extra` (exercises by where they come from); an id
+        the library has already is refused, naming where."""
+        for origin, ex in extra.items():
             if ex.id in self._by_id:
                 raise ProgramError(
-                    f"{Path(folder) / (ex.id + '.yaml')}: id: {ex.id!r} is a library exercise; "
-                    "choose another id"
+                    f"{origin}: id: {ex.id!r} is a library exercise; choose another id"
                 )
-        return Library(self._by_id | extra._by_id)
+        return Library(self._by_id | {ex.id: ex for ex in extra.values()})
 
     def get(self, exercise_id: str) -> Exercise:
         """The exercise `exercise_id`."""

@@ -26,9 +26,19 @@ from telerehab.settings import Settings, get_settings
 from . import accounts
 from . import audit as audit_trail
 from .db import Database, open_database
-from .deps import COOKIE, User, client_address
+from .deps import COOKIE, client_address
 from .edge import BodyLimit, SecurityHeaders
-from .routers import audit, auth, exports, live, patients, programs, sessions, users
+from .routers import (
+    audit,
+    auth,
+    exercises,
+    exports,
+    live,
+    patients,
+    programs,
+    sessions,
+    users,
+)
 from .schemas import MAX_ID
 from .throttle import HashGate, LoginThrottle
 
@@ -189,12 +199,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.login_throttle = throttle
     app.state.hash_gate = HashGate(settings.password_hashes_at_once, wait_s=10)
     app.include_router(auth.router, responses=LOGIN_ERRORS)
-    for router in (users, patients, programs, sessions, exports, audit, live):
+    for router in (users, patients, programs, sessions, exports, audit, live, exercises):
         app.include_router(router.router, responses=ERRORS)
     app.include_router(live.ws_router)
     # outermost last: the body limit runs before anything reads the body or the login
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        uploads={exercises.LEARN_PATH: settings.max_upload_bytes},
+    )
 
     status = {ConfigError: 422, ProgramError: 422, ConflictError: 409, StorageError: 503}
     for exc_type, code in status.items():
@@ -234,17 +248,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
-
-    @app.get("/api/exercises", tags=["exercises"], responses=ERRORS)
-    def list_exercises(who: User) -> list[dict]:
-        """The exercise library, for prescribing."""
-        from telerehab.rehab_programs.library import default_library
-
-        return [{
-            "id": e.id, "name": e.name, "views": list(e.views), "laterality": e.laterality,
-            "target_rom_deg": list(e.target_rom_deg), "tempo_s": list(e.tempo_s),
-            "instructions": e.instructions,
-        } for e in default_library()]  # fmt: skip
 
     @app.get("/api/health", tags=["health"])
     def health() -> dict:

@@ -34,13 +34,15 @@ class BodyLimit:
     `max_bytes`) is read here, before the app parses it or checks the login,
     and handed on as one message."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
+        """`uploads`: a larger limit for the paths named (video uploads)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = uploads or {}
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, send, limit: int) -> None:
         body = json.dumps(
-            {"detail": f"request body: larger than the limit of {self.max_bytes} bytes"}
+            {"detail": f"request body: larger than the limit of {limit} bytes"}
         ).encode()
         headers = [
             (b"content-type", b"application/json"),
@@ -53,14 +55,15 @@ class BodyLimit:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
+        limit = self.uploads.get(scope.get("path", ""), self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    return await self._refuse(send)
+                    declared = limit + 1
+                if declared > limit:
+                    return await self._refuse(send, limit)
         chunks: list[bytes] = []
         seen = 0
         while True:
@@ -69,8 +72,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.max_bytes:
-                return await self._refuse(send)
+            if seen > limit:
+                return await self._refuse(send, limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

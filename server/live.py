@@ -39,12 +39,12 @@ from telerehab.rehab_programs.events import (
     TrackingRegained,
     WrongView,
 )
-from telerehab.rehab_programs.library import default_library
 from telerehab.rehab_programs.program import Prescribed
 from telerehab.rehab_programs.report import json_ready, rep_to_dict
 
 from . import records
 from .db import Database
+from .exercises import clinic_library
 from .tables import ExerciseSession
 
 logger = logging.getLogger(__name__)
@@ -218,7 +218,8 @@ class LiveSession:
         if self.exercise_index >= len(self.plan):
             return
         item = self.plan[self.exercise_index]
-        exercise = default_library().get(item.exercise_id)
+        with self.db.session() as s:  # this server's library: exercises added here too
+            exercise = clinic_library(s).get(item.exercise_id)
         self._analyzer = LiveAnalyzer(exercise, **item.engine_options())
         self.set_index = 1
         self._emit(message(

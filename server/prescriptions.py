@@ -18,12 +18,14 @@ from telerehab.errors import ConflictError, ProgramError
 from telerehab.rehab_programs.program import Program as ProgramSpec
 from telerehab.rehab_programs.program import program_from_data
 
+from .exercises import clinic_library
 from .tables import Program, ProgramVersion, User
 
 
-def validate_document(document: Any, origin: str = "program") -> ProgramSpec:
-    """The validated program, or ProgramError naming the bad field."""
-    return program_from_data(document, origin)
+def validate_document(s: Session, document: Any, origin: str = "program") -> ProgramSpec:
+    """The validated program, or ProgramError naming the bad field; its
+    exercises come from this server's library (`exercises.clinic_library`)."""
+    return program_from_data(document, origin, clinic_library(s))
 
 
 def create_program(s: Session, patient_id: int, document: dict, by: int) -> ProgramVersion:
@@ -31,7 +33,7 @@ def create_program(s: Session, patient_id: int, document: dict, by: int) -> Prog
     patient = s.get(User, patient_id)
     if patient is None or patient.role != "patient":
         raise ProgramError(f"patient: no patient with id {patient_id}")
-    validate_document(document)
+    validate_document(s, document)
     program = Program(patient_id=patient_id, version=1)
     s.add(program)
     s.flush()
@@ -46,7 +48,7 @@ def revise_program(
 ) -> ProgramVersion:
     """Save `document` as the next version of a program, if `based_on` is still
     the newest version; else ConflictError and nothing is written."""
-    validate_document(document)
+    validate_document(s, document)
     result = s.execute(
         update(Program)
         .where(Program.id == program_id, Program.version == based_on)

@@ -224,3 +224,17 @@ class AuditEvent(Base):
     patient_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     target: Mapped[str] = mapped_column(String(100), default="")  # e.g. "session 12"
     client: Mapped[str] = mapped_column(String(64), default="")  # the client's address
+
+
+class CustomExercise(Base):
+    """An exercise a therapist added to this clinic's library (learned from a
+    demonstration, then reviewed): its document in the library's YAML schema
+    (`rehab_programs.exercise.ExerciseModel`). The demonstration itself is
+    never kept."""
+
+    __tablename__ = "custom_exercises"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[dict[str, Any]]
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body accepted (413 beyond), checked before parsing and auth.",
     )
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Largest demonstration video a therapist may upload to learn an exercise "
+        "from (TELEREHAB_MAX_UPLOAD_BYTES; 413 beyond).",
+    )
     login_free_failures: int = Field(
         default=5, ge=1, description="Failed logins an account may make before it must wait."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,78 @@ def test_learn_from_the_command_line_then_count(
     (out.parent / "squat.yaml").write_text(out.read_text().replace("chair_squat", "squat"))
     with pytest.raises(ProgramError, match=r"squat\.yaml: id: 'squat' is a library exercise"):
         default_library().with_folder(out.parent)
+
+
+def test_a_therapist_teaches_the_server_an_exercise_from_an_upload(
+    store, fresh_settings: pytest.MonkeyPatch, clip, tmp_path: Path
+) -> None:
+    """Upload a demonstration (nothing stored), review, add: the exercise is in
+    the server's library at once, a program prescribes it, trends and FHIR
+    know it; taken ids, a non-video and the wrong role are refused by name."""
+    from fastapi.testclient import TestClient
+
+    from telerehab.server import accounts, records
+    from telerehab.server.app import create_app
+    from telerehab.server.db import open_database
+    from telerehab.server.tables import CustomExercise
+    from telerehab.settings import Settings
+
+    fresh_settings.setenv("TELEREHAB_MODEL_DIR", str(store.root))
+    db = open_database(f"sqlite:///{tmp_path / 'learn.db'}")
+    app = create_app(Settings(data_dir=tmp_path), db)
+    with db.session() as s:
+        thea = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "pw-long-enough")
+        pat = accounts.create_user(s, "pat@home.org", "Pat", "patient", "pw-long-enough")
+        accounts.link(s, thea.id, pat.id)
+        tokens = {u.email: accounts.issue_token(s, u, "bearer")[0] for u in (thea, pat)}
+        patient_id = pat.id
+    client = TestClient(app)
+    client.headers["Authorization"] = f"Bearer {tokens['thea@clinic.org']}"
+    video = clip(DEMO).read_bytes()
+    query = f"id=chair_squat&name=Chair%20squat&end_s={DEMO_END_S}"
+
+    r = client.post(f"/api/exercises/learn?{query}", content=video,
+                    headers={"Content-Type": "video/mp4"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    doc = r.json()["document"]
+    assert doc["id"] == "chair_squat" and doc["signal"]["angle"] in {
+        "knee_flexion", "hip_flexion", "thigh_inclination"
+    }  # fmt: skip
+    assert doc["alternatives"][0]["signal"]["space"] == "world"
+    with db.session() as s:  # learning stores nothing, and no frame is left on disk
+        assert s.query(CustomExercise).count() == 0
+    assert not list(Path(tempfile.gettempdir()).glob("telerehab-demo-*"))
+    doc["instructions"] = "Sit back towards a chair, then stand tall again."  # reviewed
+    assert client.post("/api/exercises", json={"document": doc}).status_code == 201
+    listed = {e["id"]: e for e in client.get("/api/exercises").json()}
+    assert listed["chair_squat"]["custom"] and not listed["squat"]["custom"]
+    assert listed["chair_squat"]["signals"][1].endswith("(world)")
+
+    program = {"title": "Legs", "sessions_per_week": 3,
+               "exercises": [{"exercise": "chair_squat", "sets": 2, "reps": 5}]}  # fmt: skip
+    r = client.post(f"/api/patients/{patient_id}/programs", json={"document": program})
+    assert r.status_code == 201, r.text
+    with db.session() as s:
+        x = records.start_session(s, patient_id, pain_before=2)
+        records.end_session(s, x, "complete", pain_after=1)
+    assert client.get(f"/api/patients/{patient_id}/trends").status_code == 200
+    assert client.get(f"/api/patients/{patient_id}/fhir").status_code == 200
+
+    # refused, each naming what is wrong
+    r = client.post("/api/exercises", json={"document": doc})
+    assert r.status_code == 409 and "'chair_squat' exists already" in r.json()["detail"]
+    r = client.post("/api/exercises", json={"document": {**doc, "id": "squat"}})
+    assert r.status_code == 409 and "'squat' exists already" in r.json()["detail"]
+    r = client.post("/api/exercises", json={"document": {**doc, "id": "x2", "views": []}})
+    assert r.status_code == 422 and "views" in r.json()["detail"]
+    r = client.post(f"/api/exercises/learn?{query}", content=b"not a video",
+                    headers={"Content-Type": "video/mp4"})  # fmt: skip
+    assert r.status_code == 422 and "not a readable video" in r.json()["detail"]
+    r = client.post(f"/api/exercises/learn?{query}", content=video,
+                    headers={"Content-Type": "text/plain"})  # fmt: skip
+    assert r.status_code == 422 and "Content-Type text/plain" in r.json()["detail"]
+    client.headers["Authorization"] = f"Bearer {tokens['pat@home.org']}"
+    r = client.post(f"/api/exercises/learn?{query}", content=video,
+                    headers={"Content-Type": "video/mp4"})  # fmt: skip
+    assert r.status_code == 403
+    db.close()

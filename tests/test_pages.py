@@ -381,3 +381,74 @@ def test_pages_run_under_the_content_security_policy(browser, site) -> None:
         if "Content Security Policy" in e["message"]
     ]
     assert not violations, violations
+
+
+# --------------------------------------------------------------------------- teaching an exercise
+
+
+def _teach(driver, base: str, name: str, *, video: Path | None = None, record_s: float = 0,
+           end_s: float | None = None) -> None:  # fmt: skip
+    """As the therapist: name the exercise, give it a demonstration (a file, or
+    `record_s` seconds recorded from the camera), learn, review, add."""
+    from selenium.webdriver.common.by import By
+
+    _login(driver, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(driver, "#patients tbody tr")
+    _labelled(driver)
+    driver.find_element(By.ID, "teach-name").send_keys(name)
+    if video is not None:
+        driver.find_element(By.ID, "teach-video").send_keys(str(video))
+    else:
+        driver.find_element(By.ID, "teach-record").click()
+        _text(driver, "#teach-msg", "Recording", timeout=60)
+        time.sleep(record_s)
+        driver.find_element(By.ID, "teach-stop").click()
+        _text(driver, "#teach-msg", "Recorded")
+    if end_s is not None:
+        driver.find_element(By.ID, "teach-end").send_keys(str(end_s))
+    driver.find_element(By.ID, "teach-learn").click()
+    _text(driver, "#teach-msg", "Learned", timeout=180)
+    summary = driver.find_element(By.ID, "teach-summary").text
+    assert "Movement measured" in summary and "degrees" in summary, summary
+    assert "_" not in summary  # words, not ids
+    driver.find_element(By.ID, "teach-instructions").send_keys(
+        "Sit back as if onto a chair, then stand tall again."
+    )
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENS / f"teach_review_{'file' if video else 'camera'}.png"))
+    driver.find_element(By.ID, "teach-add").click()
+    _text(driver, "#teach-msg", "is in your library")
+
+
+def test_a_therapist_teaches_an_exercise_from_a_video_file(browser, site, clip) -> None:
+    """The therapist's page: upload a shared clip's first two squats, review
+    the movement in words, add it; the library (and so the prescription
+    editor) has it at once."""
+    from selenium.webdriver.common.by import By
+
+    base, _analysis = site
+    _teach(browser, base, "Chair squat", video=clip("squat_side_yuyoujiang.mp4"), end_s=7.5)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENS / "teach_exercise.png"))
+    library = browser.execute_script(
+        "return fetch('/api/exercises').then(r => r.json()).then(x => x.filter(e => e.custom))"
+    )
+    assert [(e["id"], e["name"]) for e in library] == [("chair_squat", "Chair squat")]
+    assert library[0]["instructions"].startswith("Sit back as if onto a chair")
+    browser.find_element(By.CSS_SELECTOR, "#patients tbody button").click()  # the editor
+    _wait(browser, "#add-exercise option")
+    options = [o.get_attribute("value") for o in
+               browser.find_elements(By.CSS_SELECTOR, "#add-exercise option")]  # fmt: skip
+    assert "chair_squat" in options
+
+
+def test_a_therapist_teaches_an_exercise_in_front_of_the_camera(camera_browser, site) -> None:
+    """A live demonstration: the page records the (fake) camera, a shared clip
+    of two squats, with MediaRecorder (WebM); the server learns from it."""
+    base, _analysis = site
+    # the fake camera: 5 s of the first frame, the two squats (8 s), then still
+    _teach(camera_browser, base, "Camera squat", record_s=14)
+    library = camera_browser.execute_script(
+        "return fetch('/api/exercises').then(r => r.json()).then(x => x.map(e => e.id))"
+    )
+    assert "camera_squat" in library

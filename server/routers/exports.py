@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import records
 from ..deps import Audit, DbSession, IdPath, User, require_reader
+from ..exercises import clinic_library
 from ..fhir import patient_bundle
 from ..tables import ExerciseSession
 from ..tables import User as UserRow
@@ -80,5 +81,5 @@ def patient_fhir(
         raise HTTPException(404, f"no patient with id {patient_id}")
     audit("export", patient_id, "FHIR bundle")
     bundle = patient_bundle(patient, records.sessions_of(s, patient_id),
-                            patient_trends(s, patient_id))  # fmt: skip
+                            patient_trends(s, patient_id), clinic_library(s))  # fmt: skip
     return JSONResponse(bundle, media_type="application/fhir+json")

@@ -32,6 +32,7 @@ from ..deps import (
     require_reader,
     require_therapist_of,
 )
+from ..exercises import clinic_library
 from ..live import LiveSession
 from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
 from ..schemas import Text
@@ -118,7 +119,9 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
             version = prescriptions.active_program(s, who.id)
             if version is None:
                 raise HTTPException(409, "no program prescribed yet: ask your therapist")
-            doc = program_from_data(version.document, f"program {version.program_id}")
+            doc = program_from_data(
+                version.document, f"program {version.program_id}", clinic_library(s)
+            )
             x = records.start_session(
                 s, who.id, program_version_id=version.id, device=body.device,
                 pain_before=body.pain_before, video_consent=body.video_consent,

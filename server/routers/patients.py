@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from .. import accounts, prescriptions, records
 from ..deps import Audit, DbSession, IdPath, User, require_reader
+from ..exercises import clinic_library
 from ..schemas import UserOut
 from ..tables import User as UserRow
 from ..trends import Trends, compute_trends
@@ -20,7 +21,10 @@ router = APIRouter(prefix="/api/patients", tags=["patients"])
 def patient_trends(s: Session, patient_id: int) -> Trends:
     version = prescriptions.active_program(s, patient_id)
     return compute_trends(
-        patient_id, records.sessions_of(s, patient_id), version.document if version else None
+        patient_id,
+        records.sessions_of(s, patient_id),
+        version.document if version else None,
+        library=clinic_library(s),
     )
 
 

@@ -6,7 +6,7 @@ const TR = {
   csrf: sessionStorage.getItem("csrf") || "",
   async api(path, options = {}) {
     const opts = { credentials: "same-origin", ...options, headers: { ...(options.headers || {}) } };
-    if (opts.body !== undefined && typeof opts.body !== "string") {
+    if (opts.body !== undefined && typeof opts.body !== "string" && !(opts.body instanceof Blob)) {
       opts.body = JSON.stringify(opts.body);
       opts.headers["Content-Type"] = "application/json";
     }

@@ -115,6 +115,8 @@ async function refreshLive(patients) {
   const me = await TR.me();
   document.getElementById("who").textContent = me.name;
   library = await TR.api("/api/exercises");
+  // an exercise taught on this page (learn.js) can be prescribed at once
+  document.addEventListener("exercises-changed", async () => { library = await TR.api("/api/exercises"); });
   const patients = await TR.api("/api/patients");
   refreshLive(patients);
   setInterval(() => refreshLive(patients), 5000);

@@ -1,0 +1,106 @@
+// "Teach a new exercise": a demonstration (a file, or recorded here with the
+// camera) is uploaded to /api/exercises/learn; the learned exercise is shown
+// in words for review, and added to the library only when the therapist says.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const form = $("teach"), msg = $("teach-msg"), review = $("teach-review");
+  let recorded = null;  // a Blob recorded with the camera
+  let learned = null;   // the document to review
+
+  const say = (text, kind = "") => { msg.textContent = text; msg.className = kind; };
+  const slug = (name) => name.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "_")
+    .replace(/^[^a-z]+|_+$/g, "").slice(0, 64);
+  $("teach-name").addEventListener("input", () => {
+    const id = $("teach-id");
+    if (!id.dataset.edited) id.value = slug($("teach-name").value);
+  });
+  $("teach-id").addEventListener("input", () => { $("teach-id").dataset.edited = "1"; });
+  $("teach-video").addEventListener("change", () => { recorded = null; });
+
+  // Recording: MediaRecorder in the browser; nothing leaves the page until "Learn".
+  let recorder = null, stream = null;
+  $("teach-record").addEventListener("click", async () => {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    } catch (e) {
+      say(`The camera could not be opened: ${e.message}`, "error");
+      return;
+    }
+    const video = $("teach-preview");
+    video.srcObject = stream; $("teach-stage").hidden = false; await video.play();
+    const chunks = [];
+    recorder = new MediaRecorder(stream, { mimeType: "video/webm" });
+    recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+    recorder.onstop = () => {
+      recorded = new Blob(chunks, { type: "video/webm" });
+      stream.getTracks().forEach((t) => t.stop());
+      $("teach-stage").hidden = true;
+      say(`Recorded ${(recorded.size / 1e6).toFixed(1)} MB. Press "Learn the exercise".`, "ok");
+    };
+    recorder.start(500);
+    $("teach-record").hidden = true; $("teach-stop").hidden = false;
+    say("Recording: show the exercise at least twice, then press Stop recording.");
+  });
+  $("teach-stop").addEventListener("click", () => {
+    if (recorder && recorder.state !== "inactive") recorder.stop();
+    $("teach-record").hidden = false; $("teach-stop").hidden = true;
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = recorded || $("teach-video").files[0];
+    if (!file) { say("Choose a video of the demonstration, or record one.", "error"); return; }
+    const q = new URLSearchParams({ id: $("teach-id").value, name: $("teach-name").value });
+    for (const [key, el] of [["start_s", "teach-start"], ["end_s", "teach-end"]]) {
+      if ($(el).value !== "") q.set(key, $(el).value);
+    }
+    review.hidden = true;
+    $("teach-learn").disabled = true;
+    say("Looking at the demonstration: this takes about as long as the video.");
+    try {
+      const type = file.type || "video/mp4";
+      const r = await TR.api(`/api/exercises/learn?${q}`, {
+        method: "POST", body: file, headers: { "Content-Type": type.split(";")[0] },
+      });
+      learned = r.document;
+      show(learned);
+      say("Learned. Check it below, write the instructions, then add it.", "ok");
+    } catch (e) {
+      say(e.message, "error");
+    } finally {
+      $("teach-learn").disabled = false;
+    }
+  });
+
+  function show(doc) {
+    const words = (s) => s.replaceAll("_", " ");
+    const ph = doc.phases, rom = doc.target_rom, t = doc.tempo;
+    const rows = [
+      ["Movement measured", `${words(doc.signal.angle)} (${doc.laterality === "midline" ? "body" : doc.laterality === "bilateral" ? "both sides" : "one side"}), ${ph.direction === "increase" ? "rising" : "falling"} from ${ph.rest_deg} to ${ph.peak_deg} degrees`],
+      ["Camera", `${doc.views.join(", ")} view`],
+      ["Target range", `${rom.min_deg}-${rom.max_deg} degrees (${rom.source})`],
+      ["Tempo", `${t.up_s} s out, ${t.hold_s} s hold, ${t.down_s} s back`],
+      ["Must stay in place", doc.anchors.length ? doc.anchors.map(words).join(", ") : "nothing"],
+    ];
+    const dl = $("teach-summary");
+    dl.replaceChildren(...rows.flatMap(([k, v]) => [TR.el("dt", { text: k }), TR.el("dd", { text: v })]));
+    $("teach-instructions").value = doc.instructions.startsWith("Learned from") ? "" : doc.instructions;
+    review.hidden = false;
+    $("teach-instructions").focus();
+  }
+
+  $("teach-add").addEventListener("click", async () => {
+    const text = $("teach-instructions").value.trim();
+    if (text.length < 10) { say("Write the instructions the patient will read (at least 10 characters).", "error"); return; }
+    try {
+      const r = await TR.api("/api/exercises", { method: "POST", body: { document: { ...learned, instructions: text } } });
+      review.hidden = true; form.reset(); delete $("teach-id").dataset.edited; recorded = null;
+      say(`"${r.name}" is in your library: you can prescribe it now.`, "ok");
+      document.dispatchEvent(new CustomEvent("exercises-changed"));
+    } catch (e) {
+      say(e.message, "error");
+    }
+  });
+})();
