@@ -38,9 +38,7 @@ class Library:
         """This library and every exercise file in `folder` (a clinic's own, or
         learned from a demonstration); an id the library has already is refused."""
         extra = Library.from_folder(folder)
-        return self.with_exercises(
-            {str(Path(folder) / f"{ex.id}.yaml"): ex for ex in extra}
-        )
+        return self.with_exercises({str(Path(folder) / f"{ex.id}.yaml"): ex for ex in extra})
 
     def with_exercises(self, extra: dict[str, Exercise]) -> Library:
         """This library and `extra` (exercises by where they come from); an id
