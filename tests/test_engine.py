@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from telerehab.pose.landmarks import INDEX
+from telerehab.pose.views import seen_from
 from telerehab.rehab_programs.accuracy import turning_point_errors_s
 from telerehab.rehab_programs.engine import (
     OfflineFeed,
@@ -538,24 +539,14 @@ def test_a_view_the_primary_signal_cannot_see(pose_of) -> None:
     projected, the feet kept in place. The image-plane knee angle then counts
     nothing; the engine counts on the world angle, the same live and offline."""
     squat = default_library().get("squat")
-    seq = _seen_from_above(pose_of("squat_side_medflex.mp4"), ("left_ankle", "right_ankle"))
+    feet = [INDEX["left_ankle"], INDEX["right_ankle"]]
+    seq = seen_from(pose_of("squat_side_medflex.mp4"), 0, 90, feet)  # a camera straight above
     primary_only = analyze_sequence(seq, dataclasses.replace(squat, alternatives=()))
     assert primary_only.summary.reps == 0
     offline, live = analyze_sequence(seq, squat), analyze_live(seq, squat)
     assert offline.summary.reps == live.summary.reps == 2
     assert offline.summary.signal == "knee_flexion (world)"
     assert [e for e in offline.events if isinstance(e, SignalChosen)]
-
-
-def _seen_from_above(seq, feet: tuple[str, ...]):
-    world = seq.world.astype(np.float64)
-    world = world - world[:, [INDEX[n] for n in feet]].mean(axis=1, keepdims=True)
-    turn = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # y (down) becomes depth
-    p = world @ turn.T
-    image = seq.image.copy()
-    image[..., 0] = 0.5 + 0.3 * p[..., 0]
-    image[..., 1] = 0.5 + 0.4 * p[..., 1]
-    return dataclasses.replace(seq, image=image.astype(np.float32), width=640, height=480)
 
 
 def test_every_alternative_signal_is_justified_and_counts_no_phantoms(pose_of) -> None:

@@ -1,0 +1,45 @@
+"""A recorded pose as a camera elsewhere would have seen it: for checking that
+counting survives the camera's position without filming every view.
+
+BlazePose's world landmarks are metric 3D coordinates around the hips.
+`seen_from` turns them (yaw about the vertical axis, then pitch about the
+left-right axis), keeps chosen landmarks in place (the feet of a squat: the
+world frame follows the hips, a room does not) and projects them
+orthographically into a new image. Visibility, timing and everything else
+are those of the recording. An orthographic camera has no perspective, so
+this tests the geometry of the view, not a lens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .estimator import PoseSequence
+
+
+def seen_from(
+    seq: PoseSequence,
+    yaw_deg: float,
+    pitch_deg: float,
+    fixed: list[int],
+    size: tuple[int, int] = (640, 480),
+) -> PoseSequence:
+    """`seq` as a camera turned `yaw_deg` about the vertical and `pitch_deg`
+    about the left-right axis would see it (0, 0: the recording's own view),
+    with the landmarks `fixed` (indices) held in place, in an image of `size`
+    (width, height) pixels. A frame without `fixed` landmarks is unseen."""
+    w = seq.world.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        w = w - np.nanmean(w[:, fixed], axis=1, keepdims=True) if fixed else w
+    a, b = np.radians(yaw_deg), np.radians(pitch_deg)
+    yaw = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    pitch = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    p = w @ (pitch @ yaw).T
+    width, height = size
+    image = seq.image.copy()
+    scale = 0.4  # a 2 m body fills most of the image height
+    image[..., 0] = 0.5 + p[..., 0] * scale * height / width
+    image[..., 1] = 0.6 + p[..., 1] * scale
+    return dataclasses.replace(seq, image=image.astype(np.float32), width=width, height=height)
