@@ -898,6 +898,7 @@ class LiveAnalyzer:
         """`options` go to `RepetitionEngine` (side, target_rom_deg, tempo_s, reps_per_set)."""
         self.engine = RepetitionEngine(exercise, **options)
         self.exercise = exercise
+        self.options = options
         self._filter = OneEuroFilter(min_cutoff_hz=MIN_CUTOFF_HZ, beta=BETA)
         self._xy_filter = OneEuroFilter(min_cutoff_hz=MIN_CUTOFF_HZ, beta=BETA)
         self.last_angles: dict[str, float] = {}  # the smoothed angles of the last frame
@@ -921,6 +922,18 @@ class LiveAnalyzer:
             frame.t_s, frame.index, angles, frame.image_landmarks[:, 3],
             landmarks, (frame.width, frame.height), frame.camera_xy,
         )  # fmt: skip
+
+    def step(self, frame: PoseFrame) -> list[Event]:
+        """`process`, under the name every feed of a `ProgramSession` has."""
+        return self.process(frame)
+
+    def reset(self) -> None:
+        """A fresh engine (the smoothing goes on): forget every repetition and state."""
+        self.engine = RepetitionEngine(self.exercise, **self.options)
+
+    def analysis(self, events: list[Event]) -> Analysis:
+        """The engine's results so far, with `events`."""
+        return Analysis(self.engine.summary(), tuple(self.engine.reps), tuple(events))
 
     def summary(self) -> Summary:
         """Counts, means and faults so far."""

@@ -122,3 +122,28 @@ class SignalChosen(Event):
     previous: str
     credited: int
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExerciseStarted(Event):
+    """The patient is on the program's exercise `index` (0-based) from now on."""
+
+    index: int
+    exercise_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExerciseCompleted(Event):
+    """Every prescribed set of exercise `index` is done (more repetitions still
+    count, until the patient moves on)."""
+
+    index: int
+    exercise_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepWithdrawn(Event):
+    """A repetition counted for one exercise was the next exercise's movement:
+    it no longer counts there (`ProgramSession`)."""
+
+    rep: RepResult

@@ -19,12 +19,23 @@ never reaches is reported with no repetitions.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from telerehab.pose.estimator import PoseSequence
 
 from .engine import Analysis, OfflineFeed, RepetitionEngine, prepare_sequence
-from .events import Event, RepCompleted, RepResult, RepStarted, WrongView
+from .events import (
+    Event,
+    ExerciseCompleted,
+    ExerciseStarted,
+    RepCompleted,
+    RepResult,
+    RepStarted,
+    RepWithdrawn,
+    WrongView,
+)
 from .library import Library, default_library
 from .program import Prescribed, Program
 
@@ -53,6 +64,129 @@ class ProgramAnalysis:
     runs: tuple[ExerciseRun, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One event of a program followed frame by frame, with the exercise (its
+    index in the program) and the set (1-based) it belongs to."""
+
+    exercise: int
+    set_index: int
+    event: Event
+
+
+class Feed(Protocol):
+    """One exercise's engine fed frame by frame: `OfflineFeed` (a frame index
+    of a recorded sequence) or `LiveAnalyzer` (a PoseFrame)."""
+
+    engine: RepetitionEngine
+
+    def step(self, frame: Any) -> list[Event]: ...
+
+    def reset(self) -> None: ...
+
+
+class ProgramSession:
+    """A program followed frame by frame (see the module docstring): which
+    exercise is under way, its set, and every event, the same for a recording
+    and a live session. Pure and synchronous: a frame in, `Step`s out.
+
+    `feed(prescribed)` builds the engine feed of one prescribed exercise (the
+    drivers differ, the following does not). Events, beyond the engine's:
+    `ExerciseStarted` (the first frame, and each move to the next exercise),
+    `ExerciseCompleted` (its prescribed sets done), `RepWithdrawn` (a
+    repetition the current exercise counted during the movement the next one
+    took over).
+    """
+
+    def __init__(self, items: Sequence[Prescribed], feed: Callable[[Prescribed], Feed]) -> None:
+        if not items:
+            raise ValueError("a program session needs at least one exercise")
+        self.items = tuple(items)
+        self.feeds = [feed(p) for p in self.items]
+        self.current = 0
+        self.starts = [math.nan] * len(self.items)
+        self.ends = [math.nan] * len(self.items)
+        self.events: list[list[Event]] = [[] for _ in self.items]  # per exercise, kept
+        self._ahead: list[Event] = []
+        self._done: set[int] = set()
+
+    def set_of(self, k: int, rep: RepResult | None = None) -> int:
+        """The set (1-based) of exercise `k` that `rep` belongs to, or the one
+        under way; repetitions beyond the prescription count in the last set."""
+        p = self.items[k]
+        done = rep.index - 1 if rep is not None else len(self.feeds[k].engine.reps)
+        return min(p.sets, done // p.reps + 1)
+
+    def _steps(self, k: int, events: list[Event]) -> list[Step]:
+        return [
+            Step(k, self.set_of(k, e.rep if isinstance(e, RepCompleted) else None), e)
+            for e in events
+        ]
+
+    def step(self, t_s: float, frame: Any) -> list[Step]:
+        """Feed one frame (`frame`: what the feeds take) at time `t_s`."""
+        out: list[Step] = []
+        k = self.current
+        if math.isnan(self.starts[0]):
+            self.starts[0] = t_s
+            out.append(Step(0, 1, ExerciseStarted(t_s, 0, self.items[0].exercise_id)))
+        got = self.feeds[k].step(frame)
+        self.events[k] += got
+        out += self._steps(k, got)
+        cur = self.feeds[k].engine
+        p = self.items[k]
+        if k not in self._done and len(cur.reps) >= p.sets * p.reps:
+            self._done.add(k)
+            out.append(Step(k, p.sets, ExerciseCompleted(t_s, k, p.exercise_id)))
+        nxt = k + 1
+        if nxt >= len(self.items):
+            return out
+        seen = self.feeds[nxt].step(frame)
+        self._ahead += seen
+        look = self.feeds[nxt].engine
+        counted = [e.rep for e in got if isinstance(e, RepCompleted)]
+        if counted and not look.counter.in_repetition and _typical(cur, counted[-1]):
+            self.feeds[nxt].reset()  # only movements since the current one last counted
+            self._ahead = []
+            return out
+        done = [e.rep for e in seen if isinstance(e, RepCompleted)]
+        if not done or cur.counter.in_repetition:
+            return out
+        t_switch = _first_movement(self._ahead)  # the look-ahead's first movement since its reset
+        overlapping = [r for r in cur.reps if r.t_end_s > t_switch]
+        if not all(done[-1].target_share > r.target_share for r in overlapping):
+            self.feeds[nxt].reset()  # the current exercise explains the movement better
+            self._ahead = []
+            return out
+        # The patient has moved on. Repetitions the current exercise counted
+        # during this movement were the next one's. The view was judged by the
+        # look-ahead on frames of the previous exercise: judge it again.
+        out += [Step(k, self.set_of(k, r), RepWithdrawn(t_s, r)) for r in overlapping]
+        _drop(cur, self.events[k], overlapping)
+        self.ends[k] = t_switch
+        self.starts[nxt] = t_switch
+        self.events[nxt] = [e for e in self._ahead if not isinstance(e, WrongView)]
+        out.append(Step(nxt, 1, ExerciseStarted(t_s, nxt, self.items[nxt].exercise_id)))
+        out += self._steps(nxt, self.events[nxt])
+        look.recheck_view()
+        self.current = nxt
+        self._ahead = []
+        return out
+
+    def finish(self, t_s: float) -> tuple[tuple[Prescribed, float, float, Analysis], ...]:
+        """The end of the recording or session: each prescribed exercise with
+        its time span (NaN: never reached) and its analysis. What the look-ahead
+        saw of an exercise never reached does not count."""
+        if not math.isnan(self.starts[self.current]):
+            self.ends[self.current] = t_s
+        for k in range(self.current + 1, len(self.items)):
+            self.feeds[k].reset()
+        return tuple(
+            (p, self.starts[k], self.ends[k], self.feeds[k].analysis(self.events[k]))
+            for k, p in enumerate(self.items)
+        )
+
+
 def analyze_program(
     seq: PoseSequence,
     program: Program,
@@ -61,58 +195,14 @@ def analyze_program(
     """Offline: follow `program` through `seq` (see the module docstring)."""
     library = library or default_library()
     prepared = prepare_sequence(seq)
-    items = program.exercises
-    feeds = [
-        OfflineFeed(seq, library.get(p.exercise_id), prepared, **p.engine_options()) for p in items
-    ]
-    events: list[list[Event]] = [[] for _ in items]
-    starts = [math.nan] * len(items)
-    ends = [math.nan] * len(items)
-    current = 0
-    starts[0] = float(seq.t_s[0]) if len(seq) else math.nan
-    ahead: list[Event] = []
-    for i in range(len(seq)):
-        got = feeds[current].step(i)
-        events[current] += got
-        nxt = current + 1
-        if nxt >= len(items):
-            continue
-        seen = feeds[nxt].step(i)
-        ahead += seen
-        look = feeds[nxt].engine
-        cur = feeds[current].engine
-        counted = [e.rep for e in got if isinstance(e, RepCompleted)]
-        if counted and not look.counter.in_repetition and _typical(cur, counted[-1]):
-            feeds[nxt].reset()  # only movements since the current one last counted
-            ahead = []
-            continue
-        done = [e.rep for e in seen if isinstance(e, RepCompleted)]
-        if not done or cur.counter.in_repetition:
-            continue
-        t_switch = _first_movement(ahead)  # the look-ahead's first movement since its reset
-        overlapping = [r for r in cur.reps if r.t_end_s > t_switch]
-        if not all(done[-1].target_share > r.target_share for r in overlapping):
-            feeds[nxt].reset()  # the current exercise explains the movement better
-            ahead = []
-            continue
-        # The patient has moved on. Repetitions the current exercise counted
-        # during this movement were the next one's. The view was judged by the
-        # look-ahead on frames of the previous exercise: judge it again.
-        _drop(cur, events[current], overlapping)
-        ends[current] = t_switch
-        starts[nxt] = t_switch
-        events[nxt] = [e for e in ahead if not isinstance(e, WrongView)]
-        look.recheck_view()
-        current = nxt
-        ahead = []
-    if len(seq):
-        ends[current] = float(seq.t_s[-1])
-    for k in range(current + 1, len(items)):
-        feeds[k].reset()  # never reached: what the look-ahead saw does not count
-    runs = tuple(
-        ExerciseRun(p, starts[k], ends[k], feeds[k].analysis(events[k]))
-        for k, p in enumerate(items)
+    session = ProgramSession(
+        program.exercises,
+        lambda p: OfflineFeed(seq, library.get(p.exercise_id), prepared, **p.engine_options()),
     )
+    for i in range(len(seq)):
+        session.step(float(seq.t_s[i]), i)
+    end = float(seq.t_s[-1]) if len(seq) else math.nan
+    runs = tuple(ExerciseRun(p, a, b, analysis) for p, a, b, analysis in session.finish(end))
     return ProgramAnalysis(program, runs)
 
 

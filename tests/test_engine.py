@@ -23,6 +23,7 @@ from telerehab.rehab_programs.events import (
     RepRejected,
     RepResult,
     RepStarted,
+    RepWithdrawn,
     SetCompleted,
     SignalChosen,
     TrackingLost,
@@ -588,3 +589,44 @@ def test_rest_between_sets_is_rest() -> None:
     assert [round(r.excursion_deg / 10) * 10 for r in resting] == [100, 100, 100, 100, 40]
     assert "short_range" in resting[-1].faults
     assert len(run()) == 6  # without a rest prescribed, the 40 deg movement counts
+
+
+def test_a_program_session_live_follows_sets_and_exercises(pose_of) -> None:
+    """The program state machine fed PoseFrames one by one (a live session
+    without any transport): curls, then shoulder abduction (two recordings of
+    one room, end to end), 2 sets of 3 each. It says when each exercise
+    starts and is complete, numbers the sets, and counts what the offline
+    program analysis counts."""
+    from telerehab.rehab_programs.engine import LiveAnalyzer
+    from telerehab.rehab_programs.events import ExerciseCompleted, ExerciseStarted
+    from telerehab.rehab_programs.program_run import ProgramSession
+
+    seq = _one_after_another(pose_of("elbow_flexion_front_sagor.mp4"),
+                             pose_of("shoulder_abduction_front_sagor.mp4"))  # fmt: skip
+    program = program_from_data(
+        {"title": "Arms", "sessions_per_week": 3, "exercises": [
+            {"exercise": "elbow_flexion", "sets": 2, "reps": 3, "rest_s": 0},
+            {"exercise": "shoulder_abduction", "sets": 2, "reps": 3, "rest_s": 0}]},
+        "test",
+    )  # fmt: skip
+    lib = default_library()
+    session = ProgramSession(
+        program.exercises,
+        lambda p: LiveAnalyzer(lib.get(p.exercise_id), **p.engine_options()),
+    )
+    steps = [s for frame in seq.frames() for s in session.step(frame.t_s, frame)]
+    started = [(s.exercise, s.event.t_s) for s in steps if isinstance(s.event, ExerciseStarted)]
+    assert [k for k, _t in started] == [0, 1]
+    boundary = pose_of("elbow_flexion_front_sagor.mp4").t_s[-1] + 1.0
+    assert started[1][1] >= boundary  # moved on in the second recording
+    reps = [(s.exercise, s.set_index) for s in steps if isinstance(s.event, RepCompleted)]
+    withdrawn = [s for s in steps if isinstance(s.event, RepWithdrawn)]
+    offline = analyze_program(seq, program)
+    counted = [run.analysis.summary.reps for run in offline.runs]
+    assert len(reps) - len(withdrawn) == sum(counted) and counted[1] == 6
+    assert [k for k, _s in reps].count(1) == 6
+    assert [s for k, s in reps if k == 1] == [1, 1, 1, 2, 2, 2]
+    sets = [(s.exercise, s.event.set_index) for s in steps if isinstance(s.event, SetCompleted)]
+    assert (1, 1) in sets and (1, 2) in sets
+    completed = [s.exercise for s in steps if isinstance(s.event, ExerciseCompleted)]
+    assert 1 in completed and completed == sorted(set(completed))
