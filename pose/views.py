@@ -13,6 +13,7 @@ this tests the geometry of the view, not a lens.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -31,8 +32,10 @@ def seen_from(
     with the landmarks `fixed` (indices) held in place, in an image of `size`
     (width, height) pixels. A frame without `fixed` landmarks is unseen."""
     w = seq.world.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        w = w - np.nanmean(w[:, fixed], axis=1, keepdims=True) if fixed else w
+    if fixed:
+        with warnings.catch_warnings():  # a frame without them: NaN, unseen
+            warnings.simplefilter("ignore", RuntimeWarning)
+            w = w - np.nanmean(w[:, fixed], axis=1, keepdims=True)
     a, b = np.radians(yaw_deg), np.radians(pitch_deg)
     yaw = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
     pitch = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
