@@ -381,3 +381,77 @@ def test_pages_run_under_the_content_security_policy(browser, site) -> None:
         if "Content Security Policy" in e["message"]
     ]
     assert not violations, violations
+
+
+# --------------------------------------------------------------------------- sizes
+
+PHONE, LAPTOP = (360, 780), (1280, 800)
+
+
+def _at_size(driver, size: tuple[int, int] | None) -> None:
+    """Emulate a viewport of `size` CSS pixels (a phone: mobile, touch); None: back."""
+    if size is None:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        return
+    w, h = size
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 700})  # fmt: skip
+
+
+def _fits(driver, name: str, size: tuple[int, int]) -> None:
+    """The page is no wider than a viewport of `size` (no sideways scrolling),
+    and a screenshot of the whole page is kept under `name`. A phone browser
+    widens its layout viewport to content that overflows (innerWidth grows
+    with it), so the width is checked against the size asked for."""
+    w = size[0]
+    width, inner, wide = driver.execute_script(
+        "const w = arguments[0]; return [document.documentElement.scrollWidth, innerWidth,"
+        " [...document.querySelectorAll('body *')].filter((e) =>"
+        " e.getBoundingClientRect().right > w + 0.5 && e.getClientRects().length)"
+        ".slice(0, 6).map((e) => e.tagName + '#' + e.id + '.' + e.className"
+        " + ' ' + Math.round(e.getBoundingClientRect().right))];",
+        w,
+    )
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    _at_size(driver, (w, min(height, 8000)))  # the whole page in one picture
+    driver.save_screenshot(str(SCREENS / f"{name}.png"))
+    _at_size(driver, size)
+    assert width <= inner == w, f"{name}: {width} px wide in a {w} px viewport: {wide}"
+
+
+@pytest.mark.parametrize("size", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_every_page_fits_the_screen(browser, site, size) -> None:
+    """From 360 px wide (a small phone) to a laptop, no page scrolls sideways,
+    as the patient and as the therapist: the header stays on one or two
+    lines, tables become cards, charts fit their column."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, _analysis = site
+    tag = "phone" if size == PHONE else "laptop"
+    _at_size(browser, size)
+    try:
+        browser.get(f"{base}/login")
+        _wait(browser, "#email")
+        _fits(browser, f"{tag}_login", size)
+        _login(browser, base, "pat@home.org", "patient-pw-1")
+        _wait(browser, "#charts svg")
+        _text(browser, "#access tbody", "")
+        header = browser.find_element(By.TAG_NAME, "header")
+        line = browser.find_element(By.CSS_SELECTOR, "header h1").size["height"]
+        assert header.size["height"] <= 2 * line + 30, "the header wraps onto more than 2 lines"
+        _fits(browser, f"{tag}_patient_home", size)
+        browser.get(f"{base}/live")
+        _wait(browser, "#camera-error:not(:empty)")
+        _fits(browser, f"{tag}_patient_live", size)
+        _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#charts svg")
+        _wait(browser, "#sessions tbody tr")
+        _fits(browser, f"{tag}_therapist", size)
+        browser.get(f"{base}/watch?session=1")
+        _text(browser, "#title", "not live")
+        _fits(browser, f"{tag}_watch", size)
+    finally:
+        _at_size(browser, None)

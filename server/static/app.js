@@ -36,8 +36,24 @@ const TR = {
     for (const c of children) e.append(c);
     return e;
   },
+  // A table that becomes one card per row on a phone: each cell is labelled
+  // with its column's header, now and whenever rows are added.
+  stack(table) {
+    table.classList.add("stack");
+    const label = () => {
+      const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+      for (const tr of table.querySelectorAll("tbody tr")) {
+        [...tr.children].forEach((td, i) => { if (!td.hasAttribute("colspan") && heads[i] !== undefined) td.dataset.label = heads[i]; });
+      }
+    };
+    label();
+    new MutationObserver(label).observe(table, { childList: true, subtree: true });
+    return table;
+  },
   fmtDay(iso) { return new Date(iso).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" }); },
 };
+
+document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("table[data-stack]").forEach(TR.stack));
 
 // BlazePose connections drawn as the live skeleton (landmark indices).
 TR.EDGES = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 24], [23, 24], [23, 25],

@@ -37,7 +37,7 @@ function renderProgram(p, current) {
     ...field("prog-title", "Program title", TR.el("input", { id: "prog-title", value: doc.title })),
     ...field("prog-spw", "Sessions per week", TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })));
   const cols = ["Exercise", "Side", "Sets", "Reps", "Target ROM (deg)", "Tempo up / hold / down (s)", ""];
-  const table = TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c })))));
+  const table = TR.stack(TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c }))))));
   const body = TR.el("tbody");
   doc.exercises.forEach((e, i) => {
     const ex = library.find((x) => x.id === e.exercise) || { name: e.exercise, laterality: "bilateral" };
