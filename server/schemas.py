@@ -92,8 +92,9 @@ class _In(BaseModel):
 
 
 class Login(_In):
-    email: Text = Field(max_length=254)
-    password: Text = Field(max_length=1000)
+    # empty is a 422 naming the field, not a failed login: nothing was tried
+    email: Text = Field(min_length=1, max_length=254)
+    password: Text = Field(min_length=1, max_length=1000)
     kind: Literal["cookie", "bearer"] = "cookie"
 
 

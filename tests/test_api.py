@@ -200,6 +200,22 @@ def test_cookie_login_needs_csrf_and_logout_ends_it(world) -> None:
     assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong e-mail or password"
 
 
+def test_an_empty_login_names_what_is_missing(world) -> None:
+    """An empty field is no failed login: a 422 naming the field, nothing
+    counted against the account."""
+    app, _ids, _tokens = world
+    c = TestClient(app)
+    cases = [({"email": "", "password": ""}, ["email", "password"]),
+             ({"email": "thea@clinic.org", "password": ""}, ["password"])]  # fmt: skip
+    for body, missing in cases:
+        r = c.post("/api/auth/login", json=body)
+        assert r.status_code == 422, r.text
+        assert [p["loc"][-1] for p in r.json()["detail"]] == missing
+        assert "wrong e-mail or password" not in r.text
+    assert c.post("/api/auth/login", json={"email": "thea@clinic.org",
+                                           "password": PASSWORD}).status_code == 200  # fmt: skip
+
+
 def test_bad_input_is_named_and_loses_nothing(world) -> None:
     app, ids, tokens = world
     therapist = _client(app, tokens["therapist"])

@@ -122,6 +122,12 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     from selenium.webdriver.support.ui import Select
 
     base, analysis = site
+    browser.get(f"{base}/login")
+    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()  # all empty
+    _text(browser, "#error", "Enter your e-mail and password.")
+    browser.find_element(By.ID, "email").send_keys("thea@clinic.org" + Keys.ENTER)
+    _text(browser, "#error", "Enter your password.")
+    assert browser.switch_to.active_element.get_attribute("id") == "password"
     _login(browser, base, "thea@clinic.org", "wrong-password")
     _text(browser, "#error", "wrong e-mail or password")
     _login(browser, base, "thea@clinic.org", "therapist-pw-1")

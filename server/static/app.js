@@ -16,6 +16,7 @@ const TR = {
     const data = (r.headers.get("content-type") || "").includes("json") ? await r.json() : await r.text();
     if (!r.ok) {
       const d = data && data.detail;
+      if (Array.isArray(d)) throw new Error(d.map((p) => `${(p.loc || []).slice(1).join(".") || "request"}: ${p.msg}`).join("; "));
       throw new Error(typeof d === "string" ? d : JSON.stringify(d || data));
     }
     return data;
