@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from telerehab.rehab_programs.library import Library, default_library
 
-from .tables import ExerciseSession, User, as_utc
+from .tables import ENDED, ExerciseSession, User, as_utc
 from .trends import Trends
 
 SNOMED = "http://snomed.info/sct"
@@ -89,15 +89,16 @@ def patient_bundle(
         "text": "Pain (0-10)",
     }  # fmt: skip
     for x in sessions:
-        if x.status not in ("complete", "interrupted"):
+        if x.status not in (*ENDED, "diary"):
             continue
+        occasion = "in the pain diary" if x.status == "diary" else f"exercise session {x.id}"
         for label, value, when in (
             ("before", x.pain_before, x.started_at),
             ("after", x.pain_after, x.ended_at or x.started_at),
         ):
             if value is not None:
                 obs = _observation(patient_url, "survey", pain_code, when, valueInteger=value)
-                obs["note"] = [{"text": f"reported {label} exercise session {x.id}"}]
+                obs["note"] = [{"text": f"reported {label} {occasion}"}]
                 entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": obs})
         best: dict[tuple[str, str], float] = {}
         for r in x.repetitions:

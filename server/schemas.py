@@ -178,10 +178,9 @@ class ProgramVersionOut(BaseModel):
 
 
 class SessionIn(_In):
-    """A session recorded by hand (the pain diary), without the camera."""
+    """A pain-diary entry, written by hand (not an exercise session)."""
 
     started_at: RecentMoment | None = None
-    status: Literal["complete", "interrupted"] = "complete"
     pain_before: int | None = Field(default=None, ge=0, le=10)
     pain_after: int | None = Field(default=None, ge=0, le=10)
     rpe: int | None = Field(default=None, ge=0, le=10)
@@ -233,5 +232,22 @@ class SessionOut(BaseModel):
     mean_target_share: float | None = None
 
 
+class WorkOut(BaseModel):
+    """One exercise of a session against its prescription (`records.ExerciseWork`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    exercise_id: str
+    name: str
+    sets: int = Field(description="sets prescribed (0: not prescribed)")
+    reps: int = Field(description="repetitions per set prescribed")
+    planned_reps: int = Field(description="repetitions prescribed in all")
+    done_sets: int
+    done_reps: int
+    target_rom_deg: float
+    mean_rom_deg: float | None = Field(description="over repetitions with every landmark seen")
+
+
 class SessionDetail(SessionOut):
     reps: list[RepetitionOut]
+    work: list[WorkOut] = Field(description="each exercise against the prescription")

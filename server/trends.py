@@ -8,6 +8,9 @@ Weeks are ISO weeks (Monday to Sunday, UTC). Alerts:
 - `rom_falling`: an exercise's mean ROM in its latest week is more than 10%
   (and at least 5 deg) below the week before;
 - `missed_sessions`: the last complete week had fewer sessions than prescribed.
+
+A session is one that took place (complete, partial or interrupted); pain-diary
+entries are none (not counted for adherence), but their pain is a pain reading.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from telerehab.rehab_programs.library import Library, default_library
 
-from .tables import ExerciseSession, as_utc
+from .tables import ENDED, ExerciseSession, as_utc
 
 PAIN_RISE = 2.0
 PAIN_FLARE = 3
@@ -44,8 +47,9 @@ class RomTrend:
 @dataclass(frozen=True, slots=True)
 class Adherence:
     week: str
-    done: int
+    done: int  # sessions that took place (diary entries are none)
     prescribed: int
+    partial: int = 0  # of those done, how many left prescribed work undone
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class PainPoint:
     before: int | None
     after: int | None
     change: int | None
+    diary: bool = False  # from a pain-diary entry, not an exercise session
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +112,8 @@ def compute_trends(
     the program document in force (for targets and sessions per week)."""
     library = library or default_library()
     today = today or datetime.now(UTC).date()
-    done_sessions = [x for x in sessions if x.status in ("complete", "interrupted")]
+    done_sessions = [x for x in sessions if x.status in ENDED]
+    with_pain = [x for x in sessions if x.status in ENDED or x.status == "diary"]
     first = min((_day(x.started_at) for x in sessions), default=today)
     weeks = _week_range(first, today)
 
@@ -135,15 +141,21 @@ def compute_trends(
             WeekValue(w, _mean(rom[ex_id].get(w, [])), len(rom[ex_id].get(w, []))) for w in weeks
         )))  # fmt: skip
     done_per_week: dict[str, int] = defaultdict(int)
+    partial_per_week: dict[str, int] = defaultdict(int)
     for x in done_sessions:
         done_per_week[iso_week(x.started_at)] += 1
-    adherence = tuple(Adherence(w, done_per_week.get(w, 0), per_week_prescribed) for w in weeks)
+        partial_per_week[iso_week(x.started_at)] += x.status == "partial"
+    adherence = tuple(
+        Adherence(w, done_per_week.get(w, 0), per_week_prescribed, partial_per_week.get(w, 0))
+        for w in weeks
+    )
     pain = tuple(
         PainPoint(
             x.id, _day(x.started_at).isoformat(), x.pain_before, x.pain_after,
             None if x.pain_before is None or x.pain_after is None else x.pain_after - x.pain_before,
+            x.status == "diary",
         )
-        for x in done_sessions
+        for x in with_pain
     )  # fmt: skip
     quality_weeks = tuple(WeekValue(w, _mean(quality.get(w, [])), len(quality.get(w, [])))
                           for w in weeks)  # fmt: skip
