@@ -242,6 +242,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
         return [{
             "id": e.id, "name": e.name, "views": list(e.views), "laterality": e.laterality,
+            "signal_angle": e.signal_angle,
+            "faults": {r.id: e.feedback[r.message] for r in e.form_rules},
             "target_rom_deg": list(e.target_rom_deg), "tempo_s": list(e.tempo_s),
             "instructions": e.instructions,
         } for e in default_library()]  # fmt: skip

@@ -42,6 +42,7 @@ class RomTrend:
     target_min_deg: float
     target_max_deg: float
     weeks: tuple[WeekValue, ...]  # mean excursion per week
+    sides: tuple[str, ...] = ()  # the sides measured (left, right, both), sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,19 +128,21 @@ def compute_trends(
         targets[ex.id] = (lo, max(lo, hi))
 
     rom: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    sides: dict[str, set[str]] = defaultdict(set)
     quality: dict[str, list[float]] = defaultdict(list)
     for x in done_sessions:
         wk = iso_week(x.started_at)
         for r in x.repetitions:
             if r.rom_trusted:  # a range measured with a landmark unseen is not a trend
                 rom[r.exercise_id][wk].append(r.excursion_deg)
+                sides[r.exercise_id].add(r.side)
             quality[wk].append(float(r.quality))
     rom_trends = []
     for ex_id in sorted(rom):
         lo, hi = targets.get(ex_id) or library.get(ex_id).target_rom_deg
         rom_trends.append(RomTrend(ex_id, lo, hi, tuple(
             WeekValue(w, _mean(rom[ex_id].get(w, [])), len(rom[ex_id].get(w, []))) for w in weeks
-        )))  # fmt: skip
+        ), tuple(sorted(sides[ex_id]))))  # fmt: skip
     done_per_week: dict[str, int] = defaultdict(int)
     partial_per_week: dict[str, int] = defaultdict(int)
     for x in done_sessions:
