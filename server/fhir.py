@@ -8,13 +8,14 @@ Observation per measurement.
   `bodySite` is the joint (SNOMED CT), laterality a component (SNOMED CT
   272741003 with left / right / both).
 - Adherence: sessions done against sessions prescribed in an ISO week, as a
-  `valueRatio`, coded in telerehab's own code system.
+  `valueRatio` over an `effectivePeriod` from Monday 00:00:00 to Sunday
+  23:59:59 UTC, coded in telerehab's own code system.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from telerehab.rehab_programs.library import Library, default_library
 
@@ -142,7 +143,8 @@ def patient_bundle(
             valueRatio={"numerator": {"value": a.done, "unit": "sessions"},
                         "denominator": {"value": a.prescribed, "unit": "sessions"}},
         )  # fmt: skip
-        obs["effectivePeriod"] = {"start": obs.pop("effectiveDateTime")}
+        sunday_end = monday + timedelta(days=7) - timedelta(seconds=1)  # the ISO week, whole
+        obs["effectivePeriod"] = {"start": obs.pop("effectiveDateTime"), "end": _iso(sunday_end)}
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": obs})
     return {
         "resourceType": "Bundle",

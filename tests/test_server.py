@@ -379,3 +379,18 @@ def test_a_range_measured_with_landmarks_unseen_stays_out_of_trends() -> None:
     t = compute_trends(1, [x], PROGRAM, today=date(2026, 11, 25))
     assert [w.value for w in t.rom[0].weeks] == [81]
     assert [w.value for w in t.quality] == [90]  # quality still counts all three
+
+
+def test_pseudonyms_are_stable_per_key_and_the_key_is_kept_private(tmp_path) -> None:
+    """One patient, one code under one key (also after a restart); another key,
+    other codes; the key file is readable by its owner only."""
+    from telerehab.server.pseudonyms import load_key, pseudonym
+    from telerehab.settings import Settings
+
+    key = load_key(Settings(data_dir=tmp_path))
+    assert (tmp_path / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+    assert load_key(Settings(data_dir=tmp_path)) == key  # kept, not made again
+    codes = {pseudonym(key, i) for i in range(1, 1001)}
+    assert len(codes) == 1000 and pseudonym(key, 7) == pseudonym(key, 7)
+    other = load_key(Settings(data_dir=tmp_path, pseudonym_key="x" * 32))
+    assert pseudonym(other, 7) != pseudonym(key, 7)
