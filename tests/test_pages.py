@@ -234,6 +234,11 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
         str(SCREENS / "patient_access.png")
     )
     assert "Stop if pain rises above 5/10." in browser.find_element(By.ID, "program").text
+    # the way into a live session, and words only: no ids or fault keys (elbow_flexion)
+    start = browser.find_element(By.CSS_SELECTOR, "#start-today a")
+    assert start.text == "Start today's exercises" and start.get_attribute("href") == f"{base}/live"
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", page), re.findall(r"\b[a-z]+_[a-z_]+\b", page)
     rows = browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
     # exercise names, never ids
     assert len(rows) == 4 and "Squat" in rows[0].text and "5 / 8" in rows[0].text
@@ -256,6 +261,9 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     # the browser's own range check stops it, or the API names the field
     time.sleep(0.5)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 5
+    browser.find_element(By.CSS_SELECTOR, "#start-today a").click()
+    _wait(browser, "#camera-error:not(:empty)")
+    assert browser.current_url == f"{base}/live"
 
 
 # --------------------------------------------------------------------------- live session
@@ -374,6 +382,8 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "live_patient.png"))
     assert browser.find_element(By.ID, "count").text == str(expected)
+    during = browser.find_element(By.TAG_NAME, "main").text  # the patient reads words
+    assert "skipped" not in during and "fps" not in during and "_" not in during, during
     browser.find_element(By.ID, "finish").click()
     browser.find_element(By.ID, "pain-after").send_keys("2")
     browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()

@@ -23,6 +23,7 @@ async function refresh() {
     TR.api(`/api/patients/${me.id}/programs`), TR.api(`/api/patients/${me.id}/sessions`), TR.api(`/api/patients/${me.id}/trends`)]);
   const box = document.getElementById("program");
   const current = programs[programs.length - 1];
+  document.getElementById("start-today").hidden = !current;  // the way into a live session
   if (!current) box.replaceChildren(TR.el("p", { class: "muted", text: SAY.noProgram }));
   else {
     const doc = current.document;
