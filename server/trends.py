@@ -162,7 +162,8 @@ def compute_trends(
     )  # fmt: skip
     quality_weeks = tuple(WeekValue(w, _mean(quality.get(w, [])), len(quality.get(w, [])))
                           for w in weeks)  # fmt: skip
-    alerts = _alerts(pain, rom_trends, adherence, today)
+    # alerts judge exercise sessions: a later diary entry neither raises nor hides a flare
+    alerts = _alerts(tuple(p for p in pain if not p.diary), rom_trends, adherence, today)
     return Trends(patient_id, tuple(weeks), tuple(rom_trends), adherence, pain, quality_weeks,
                   alerts)  # fmt: skip
 

@@ -197,7 +197,7 @@ def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db
             x = records.start_session(s, p.id, program_version_id=version.id, pain_before=3)
             for i in range(reps):
                 records.add_repetition(s, x, "squat", _rep(i + 1, 80 + i), set_index=1 + i // 3)
-            records.end_session(s, x, "complete", pain_after=2)
+            records.end_session(s, x, "complete", pain_after=2 if reps == 6 else 6)
             statuses.append(x.status)
             work.append(records.work_of(x.repetitions, version.document))
         diary = records.record_diary(s, p.id, program_version_id=version.id, pain_before=5,
@@ -213,6 +213,8 @@ def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db
     (week,) = [a for a in trends.adherence if a.done]
     assert (week.done, week.partial, week.prescribed) == (2, 1, 3)
     assert [(x.before, x.diary) for x in trends.pain] == [(3, False), (3, False), (5, True)]
+    # the flare of the partial session (3 -> 6) stands: a later diary entry does not hide it
+    assert [a.kind for a in trends.alerts] == ["pain_rising"], trends.alerts
 
 
 def test_a_disconnect_mid_set_keeps_completed_repetitions(db) -> None:
