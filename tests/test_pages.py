@@ -143,7 +143,7 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     side = analysis.reps[0].side
     assert {"left": "left side", "right": "right side", "both": "both sides"}[side] in rom.text
     axis = " ".join(e.text for e in rom.find_elements(By.CSS_SELECTOR, "text"))
-    assert "Range of motion (degrees)" in axis and "Week starting" in axis
+    assert "Range of motion (°)" in axis and "Week starting" in axis
     assert not re.search(r"W\d\d", axis), axis
     monday = datetime.now(UTC).date() - timedelta(days=15)
     monday -= timedelta(days=monday.weekday())

@@ -88,13 +88,13 @@ TR.SAY = {
     landmarks_unseen: "body partly out of view (range not trusted)",
   },
   romTitle: (name, movement, sides) => `${name}: ${movement} range of motion${sides ? `, ${sides}` : ""}`,
-  romAxis: "Range of motion (degrees)", weekAxis: "Week starting", dayAxis: "Session date",
+  romAxis: "Range of motion (°)", weekAxis: "Week starting", dayAxis: "Session date",
   meanRom: "weekly mean", target: (lo, hi) => `target ${lo}-${hi}°`,
   adherenceTitle: "Sessions done per week, against the prescription",
   sessionsAxis: "Sessions", done: "done in full", partial: "partly done", prescribed: "prescribed",
   painTitle: "Pain before and after each session (0-10)", painAxis: "Pain (0-10)",
   before: "before", after: "after", diaryMark: " (diary)",
-  qualityTitle: "Movement quality per week (0-100)", qualityAxis: "Quality score (0-100)", meanQuality: "weekly mean",
+  qualityTitle: "Movement quality per week (0-100)", qualityAxis: "Quality (0-100)", meanQuality: "weekly mean",
   numbers: "Show the numbers", none: "no session",
 };
 
@@ -186,9 +186,10 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
   // the legend, on as many lines as it needs
   let lx = L, ly = H - 12;
   for (const s of [...series, ...(band ? [{ name: TR.SAY.target(band[0], band[1]), color: "#8c8" }] : [])]) {
-    const w = 30 + 8 * s.name.length;
+    const w = 32 + 7.5 * s.name.length;
     if (lx + w > W - R && lx > L) { lx = L; ly += 16; }
-    add("text", { x: lx, y: ly, fill: s.color === "#8c8" ? "#161" : s.color }, `■ ${s.name}`);
+    add("rect", { x: lx, y: ly - 10, width: 12, height: 12, fill: s.color, class: "swatch" });  // CSS colours text, not this
+    add("text", { x: lx + 17, y: ly }, s.name);
     lx += w;
   }
   if (ly > H - 12) { svg.setAttribute("viewBox", `0 0 ${W} ${ly + 8}`); svg.setAttribute("height", ly + 8); }
