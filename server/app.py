@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.settings import Settings, get_settings
 
-from . import accounts
+from . import accounts, pseudonyms
 from . import audit as audit_trail
 from .db import Database, open_database
 from .deps import COOKIE, client_address
@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )  # fmt: skip
     app.state.settings = settings
     app.state.db = db
+    app.state.pseudonym_key = pseudonyms.load_key(settings)
     app.state.live = registry
     app.state.fanout = fanout
     app.state.estimator_factory = shared or functools.partial(

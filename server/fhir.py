@@ -8,17 +8,18 @@ Observation per measurement.
   `bodySite` is the joint (SNOMED CT), laterality a component (SNOMED CT
   272741003 with left / right / both).
 - Adherence: sessions done against sessions prescribed in an ISO week, as a
-  `valueRatio`, coded in telerehab's own code system.
+  `valueRatio` over an `effectivePeriod` from Monday 00:00:00 to Sunday
+  23:59:59 UTC, coded in telerehab's own code system.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from telerehab.rehab_programs.library import Library, default_library
 
-from .tables import ExerciseSession, User, as_utc
+from .tables import ENDED, ExerciseSession, User, as_utc
 from .trends import Trends
 
 SNOMED = "http://snomed.info/sct"
@@ -89,15 +90,16 @@ def patient_bundle(
         "text": "Pain (0-10)",
     }  # fmt: skip
     for x in sessions:
-        if x.status not in ("complete", "interrupted"):
+        if x.status not in (*ENDED, "diary"):
             continue
+        occasion = "in the pain diary" if x.status == "diary" else f"exercise session {x.id}"
         for label, value, when in (
             ("before", x.pain_before, x.started_at),
             ("after", x.pain_after, x.ended_at or x.started_at),
         ):
             if value is not None:
                 obs = _observation(patient_url, "survey", pain_code, when, valueInteger=value)
-                obs["note"] = [{"text": f"reported {label} exercise session {x.id}"}]
+                obs["note"] = [{"text": f"reported {label} {occasion}"}]
                 entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": obs})
         best: dict[tuple[str, str], float] = {}
         for r in x.repetitions:
@@ -141,7 +143,8 @@ def patient_bundle(
             valueRatio={"numerator": {"value": a.done, "unit": "sessions"},
                         "denominator": {"value": a.prescribed, "unit": "sessions"}},
         )  # fmt: skip
-        obs["effectivePeriod"] = {"start": obs.pop("effectiveDateTime")}
+        sunday_end = monday + timedelta(days=7) - timedelta(seconds=1)  # the ISO week, whole
+        obs["effectivePeriod"] = {"start": obs.pop("effectiveDateTime"), "end": _iso(sunday_end)}
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": obs})
     return {
         "resourceType": "Bundle",

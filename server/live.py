@@ -255,6 +255,7 @@ class LiveSession:
         angles = dict(analyzer.last_angles)
         self._emit(message(
             "pose", t_s=item.t_s, frame=index, n_people=pose.n_people,
+            width=pose.width, height=pose.height,  # the picture's shape, for the skeleton
             landmarks=None if not pose.detected else np.round(lm[:, [0, 1, 3]], 4).tolist(),
             angles=angles, server_ms=latency_ms, signal_deg=analyzer.engine.last_signal_deg,
             rest_deg=analyzer.engine.rest_deg, target_rom_deg=analyzer.engine.target_rom_deg,

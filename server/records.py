@@ -2,25 +2,33 @@
 
 A session is opened, its repetitions are stored as they complete (so a patient
 who disconnects mid-set keeps every completed one), and it is closed as
-complete or interrupted. `save_analysis` stores an offline analysis of a video
-as a finished session.
+complete, partial (prescribed work left undone: `work_of`) or interrupted.
+`save_analysis` stores an offline analysis of a video as a finished session.
+A pain-diary entry (`record_diary`) is kept beside the sessions but is none:
+nothing was measured, and adherence does not count it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import asdict
+from collections import defaultdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from telerehab.errors import ConfigError
+from telerehab.errors import ConfigError, ProgramError
 from telerehab.rehab_programs.engine import Analysis
 from telerehab.rehab_programs.events import RepResult
+from telerehab.rehab_programs.library import Library, default_library
+from telerehab.rehab_programs.program import program_from_data
 from telerehab.rehab_programs.program_run import ProgramAnalysis
 
-from .tables import SESSION_STATUSES, ExerciseSession, Repetition, SetSummary, User, utcnow
+from .tables import ExerciseSession, Repetition, SetSummary, User, utcnow
+
+logger = logging.getLogger(__name__)
 
 
 def _scale(name: str, value: int | None, hi: int = 10) -> int | None:
@@ -94,6 +102,64 @@ def add_set(
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class ExerciseWork:
+    """One exercise of a session against its prescription: sets and
+    repetitions per set prescribed (0 when not prescribed), repetitions
+    prescribed in all, sets and repetitions done, the target range and the mean
+    range reached (deg, over the repetitions whose landmarks were all seen;
+    None when there were none)."""
+
+    exercise_id: str
+    name: str
+    sets: int
+    reps: int
+    planned_reps: int
+    done_sets: int
+    done_reps: int
+    target_rom_deg: float
+    mean_rom_deg: float | None
+
+    @property
+    def missing_reps(self) -> int:
+        return max(0, self.planned_reps - self.done_reps)
+
+
+def work_of(
+    repetitions: list[Repetition], document: dict | None, library: Library | None = None
+) -> tuple[ExerciseWork, ...]:
+    """What a session did against the program `document` it followed (None:
+    nothing prescribed): the prescribed exercises in their order, then any
+    others done. A program the library no longer validates counts as none."""
+    library = library or default_library()
+    prescribed: dict[str, list] = {}  # id -> [sets, reps per set, reps in all, target]
+    if document:
+        try:
+            program = program_from_data(document, "the session's program", library)
+        except ProgramError as exc:
+            logger.warning("cannot judge a session against its program: %s", exc)
+        else:
+            for item in program.exercises:  # an exercise prescribed twice adds up
+                target = item.target_rom_deg or library.get(item.exercise_id).target_rom_deg[0]
+                entry = prescribed.setdefault(item.exercise_id, [0, item.reps, 0, target])
+                entry[0] += item.sets
+                entry[2] += item.sets * item.reps
+    done: dict[str, list[Repetition]] = defaultdict(list)
+    for r in repetitions:
+        done[r.exercise_id].append(r)
+    out = []
+    for ex_id in [*prescribed, *(x for x in done if x not in prescribed)]:
+        exercise = library.get(ex_id)
+        sets, reps, planned, target = prescribed.get(ex_id, (0, 0, 0, exercise.target_rom_deg[0]))
+        reps_done = done.get(ex_id, [])
+        trusted = [r.excursion_deg for r in reps_done if r.rom_trusted]
+        out.append(ExerciseWork(
+            ex_id, exercise.name, sets, reps, planned, len({r.set_index for r in reps_done}),
+            len(reps_done), float(target), sum(trusted) / len(trusted) if trusted else None,
+        ))  # fmt: skip
+    return tuple(out)
+
+
 def end_session(
     s: Session,
     session: ExerciseSession,
@@ -104,9 +170,16 @@ def end_session(
     notes: str = "",
     ended_at: datetime | None = None,
 ) -> ExerciseSession:
-    """Close a session as complete or interrupted."""
-    if status not in SESSION_STATUSES[1:]:
+    """Close a session: `complete` (the patient finished) is stored as
+    `partial` when its program version prescribes repetitions not done;
+    `interrupted` as it is."""
+    if status not in ("complete", "interrupted"):
         raise ConfigError(f"status: expected complete or interrupted, got {status!r}")
+    if status == "complete":
+        version = session.program_version
+        work = work_of(session.repetitions, version.document if version else None)
+        if any(w.missing_reps for w in work):
+            status = "partial"
     session.status = status
     session.pain_after = _scale("pain_after", pain_after)
     session.rpe = _scale("rpe", rpe)
@@ -114,6 +187,30 @@ def end_session(
     session.ended_at = ended_at or utcnow()
     s.flush()
     return session
+
+
+def record_diary(
+    s: Session,
+    patient_id: int,
+    *,
+    program_version_id: int | None = None,
+    pain_before: int | None = None,
+    pain_after: int | None = None,
+    rpe: int | None = None,
+    notes: str = "",
+    started_at: datetime | None = None,
+) -> ExerciseSession:
+    """A pain-diary entry: pain, effort and notes written by hand, kept with
+    the sessions (status and source `diary`) but not one of them."""
+    x = start_session(
+        s, patient_id, program_version_id=program_version_id, device="diary", source="diary",
+        pain_before=pain_before, started_at=started_at,
+    )  # fmt: skip
+    x.status = "diary"
+    x.pain_after, x.rpe = _scale("pain_after", pain_after), _scale("rpe", rpe)
+    x.notes, x.ended_at = notes, x.started_at
+    s.flush()
+    return x
 
 
 def _sets_of(reps: tuple[RepResult, ...], per_set: int | None) -> list[list[RepResult]]:

@@ -92,8 +92,9 @@ class _In(BaseModel):
 
 
 class Login(_In):
-    email: Text = Field(max_length=254)
-    password: Text = Field(max_length=1000)
+    # empty is a 422 naming the field, not a failed login: nothing was tried
+    email: Text = Field(min_length=1, max_length=254)
+    password: Text = Field(min_length=1, max_length=1000)
     kind: Literal["cookie", "bearer"] = "cookie"
 
 
@@ -177,10 +178,9 @@ class ProgramVersionOut(BaseModel):
 
 
 class SessionIn(_In):
-    """A session recorded by hand (the pain diary), without the camera."""
+    """A pain-diary entry, written by hand (not an exercise session)."""
 
     started_at: RecentMoment | None = None
-    status: Literal["complete", "interrupted"] = "complete"
     pain_before: int | None = Field(default=None, ge=0, le=10)
     pain_after: int | None = Field(default=None, ge=0, le=10)
     rpe: int | None = Field(default=None, ge=0, le=10)
@@ -232,5 +232,22 @@ class SessionOut(BaseModel):
     mean_target_share: float | None = None
 
 
+class WorkOut(BaseModel):
+    """One exercise of a session against its prescription (`records.ExerciseWork`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    exercise_id: str
+    name: str
+    sets: int = Field(description="sets prescribed (0: not prescribed)")
+    reps: int = Field(description="repetitions per set prescribed")
+    planned_reps: int = Field(description="repetitions prescribed in all")
+    done_sets: int
+    done_reps: int
+    target_rom_deg: float
+    mean_rom_deg: float | None = Field(description="over repetitions with every landmark seen")
+
+
 class SessionDetail(SessionOut):
     reps: list[RepetitionOut]
+    work: list[WorkOut] = Field(description="each exercise against the prescription")

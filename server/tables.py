@@ -29,7 +29,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from telerehab.rehab_programs.events import UNSEEN
 
 ROLES = ("patient", "therapist", "admin")
-SESSION_STATUSES = ("in_progress", "complete", "interrupted")
+# in_progress: open; complete: every prescribed repetition done; partial: ended
+# with prescribed work not done; interrupted: the connection was lost and the
+# session never resumed; diary: a pain-diary entry written by hand (no exercise
+# measured: not a session for adherence).
+SESSION_STATUSES = ("in_progress", "complete", "partial", "interrupted", "diary")
+ENDED = ("complete", "partial", "interrupted")  # exercise sessions that took place
 
 
 def utcnow() -> datetime:
@@ -130,15 +135,16 @@ class ExerciseSession(Base):
     )
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
-    status: Mapped[str] = mapped_column(String(16), default="in_progress")
+    status: Mapped[str] = mapped_column(String(16), default="in_progress")  # SESSION_STATUSES
     device: Mapped[str] = mapped_column(String(200), default="")
-    source: Mapped[str] = mapped_column(String(16), default="live")  # live | video
+    source: Mapped[str] = mapped_column(String(16), default="live")  # live | video | diary
     pain_before: Mapped[int | None] = mapped_column(Integer, default=None)
     pain_after: Mapped[int | None] = mapped_column(Integer, default=None)
     rpe: Mapped[int | None] = mapped_column(Integer, default=None)  # Borg CR10 effort
     notes: Mapped[str] = mapped_column(Text, default="")
     video_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    program_version: Mapped[ProgramVersion | None] = relationship(viewonly=True)
     sets: Mapped[list[SetSummary]] = relationship(
         back_populates="session", order_by="SetSummary.id", cascade="all, delete-orphan"
     )

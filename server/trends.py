@@ -8,6 +8,9 @@ Weeks are ISO weeks (Monday to Sunday, UTC). Alerts:
 - `rom_falling`: an exercise's mean ROM in its latest week is more than 10%
   (and at least 5 deg) below the week before;
 - `missed_sessions`: the last complete week had fewer sessions than prescribed.
+
+A session is one that took place (complete, partial or interrupted); pain-diary
+entries are none (not counted for adherence), but their pain is a pain reading.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from telerehab.rehab_programs.library import Library, default_library
 
-from .tables import ExerciseSession, as_utc
+from .tables import ENDED, ExerciseSession, as_utc
 
 PAIN_RISE = 2.0
 PAIN_FLARE = 3
@@ -39,13 +42,15 @@ class RomTrend:
     target_min_deg: float
     target_max_deg: float
     weeks: tuple[WeekValue, ...]  # mean excursion per week
+    sides: tuple[str, ...] = ()  # the sides measured (left, right, both), sorted
 
 
 @dataclass(frozen=True, slots=True)
 class Adherence:
     week: str
-    done: int
+    done: int  # sessions that took place (diary entries are none)
     prescribed: int
+    partial: int = 0  # of those done, how many left prescribed work undone
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class PainPoint:
     before: int | None
     after: int | None
     change: int | None
+    diary: bool = False  # from a pain-diary entry, not an exercise session
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +113,8 @@ def compute_trends(
     the program document in force (for targets and sessions per week)."""
     library = library or default_library()
     today = today or datetime.now(UTC).date()
-    done_sessions = [x for x in sessions if x.status in ("complete", "interrupted")]
+    done_sessions = [x for x in sessions if x.status in ENDED]
+    with_pain = [x for x in sessions if x.status in ENDED or x.status == "diary"]
     first = min((_day(x.started_at) for x in sessions), default=today)
     weeks = _week_range(first, today)
 
@@ -121,33 +128,42 @@ def compute_trends(
         targets[ex.id] = (lo, max(lo, hi))
 
     rom: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    sides: dict[str, set[str]] = defaultdict(set)
     quality: dict[str, list[float]] = defaultdict(list)
     for x in done_sessions:
         wk = iso_week(x.started_at)
         for r in x.repetitions:
             if r.rom_trusted:  # a range measured with a landmark unseen is not a trend
                 rom[r.exercise_id][wk].append(r.excursion_deg)
+                sides[r.exercise_id].add(r.side)
             quality[wk].append(float(r.quality))
     rom_trends = []
     for ex_id in sorted(rom):
         lo, hi = targets.get(ex_id) or library.get(ex_id).target_rom_deg
         rom_trends.append(RomTrend(ex_id, lo, hi, tuple(
             WeekValue(w, _mean(rom[ex_id].get(w, [])), len(rom[ex_id].get(w, []))) for w in weeks
-        )))  # fmt: skip
+        ), tuple(sorted(sides[ex_id]))))  # fmt: skip
     done_per_week: dict[str, int] = defaultdict(int)
+    partial_per_week: dict[str, int] = defaultdict(int)
     for x in done_sessions:
         done_per_week[iso_week(x.started_at)] += 1
-    adherence = tuple(Adherence(w, done_per_week.get(w, 0), per_week_prescribed) for w in weeks)
+        partial_per_week[iso_week(x.started_at)] += x.status == "partial"
+    adherence = tuple(
+        Adherence(w, done_per_week.get(w, 0), per_week_prescribed, partial_per_week.get(w, 0))
+        for w in weeks
+    )
     pain = tuple(
         PainPoint(
             x.id, _day(x.started_at).isoformat(), x.pain_before, x.pain_after,
             None if x.pain_before is None or x.pain_after is None else x.pain_after - x.pain_before,
+            x.status == "diary",
         )
-        for x in done_sessions
+        for x in with_pain
     )  # fmt: skip
     quality_weeks = tuple(WeekValue(w, _mean(quality.get(w, [])), len(quality.get(w, [])))
                           for w in weeks)  # fmt: skip
-    alerts = _alerts(pain, rom_trends, adherence, today)
+    # alerts judge exercise sessions: a later diary entry neither raises nor hides a flare
+    alerts = _alerts(tuple(p for p in pain if not p.diary), rom_trends, adherence, today)
     return Trends(patient_id, tuple(weeks), tuple(rom_trends), adherence, pain, quality_weeks,
                   alerts)  # fmt: skip
 

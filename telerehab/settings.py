@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "telerehab"
@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="telerehab", description="Prefix of the Redis keys.")
     ice_servers: str = Field(
         default="", description="Comma-separated STUN/TURN URLs for WebRTC (none on a LAN)."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the patient pseudonyms in exports (TELEREHAB_PSEUDONYM_KEY, at "
+        "least 32 characters; give every server process the same one); unset: a random key "
+        "kept in data_dir/pseudonym.key.",
+        min_length=32,
     )
 
     @property

@@ -117,6 +117,8 @@ MATRIX = [
     ("GET", "/api/sessions/{session}/export.csv", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/export.csv", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/fhir", None, {"patient", "therapist"}),
+    ("GET", "/api/exports/columns", None, {"patient", "other_patient", "therapist",
+                                           "other_therapist", "admin"}),
     # live sessions ({live}: one the patient started, with video consent)
     ("POST", "/api/live/sessions", {"pain_before": 2}, {"patient", "other_patient"}),
     ("GET", "/api/live/sessions", None, {"patient", "other_patient", "therapist",
@@ -203,6 +205,22 @@ def test_cookie_login_needs_csrf_and_logout_ends_it(world) -> None:
     assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong e-mail or password"
 
 
+def test_an_empty_login_names_what_is_missing(world) -> None:
+    """An empty field is no failed login: a 422 naming the field, nothing
+    counted against the account."""
+    app, _ids, _tokens = world
+    c = TestClient(app)
+    cases = [({"email": "", "password": ""}, ["email", "password"]),
+             ({"email": "thea@clinic.org", "password": ""}, ["password"])]  # fmt: skip
+    for body, missing in cases:
+        r = c.post("/api/auth/login", json=body)
+        assert r.status_code == 422, r.text
+        assert [p["loc"][-1] for p in r.json()["detail"]] == missing
+        assert "wrong e-mail or password" not in r.text
+    assert c.post("/api/auth/login", json={"email": "thea@clinic.org",
+                                           "password": PASSWORD}).status_code == 200  # fmt: skip
+
+
 def test_bad_input_is_named_and_loses_nothing(world) -> None:
     app, ids, tokens = world
     therapist = _client(app, tokens["therapist"])
@@ -243,9 +261,24 @@ def test_trends_and_csv_exports(world) -> None:
     rows = list(csv.DictReader(io.StringIO(
         c.get(f"/api/sessions/{ids['session']}/export.csv").text)))  # fmt: skip
     assert [r["exercise_id"] for r in rows] == ["squat", "squat", "shoulder_abduction"]
+    assert [r["exercise_name"] for r in rows] == ["Squat", "Squat", "Shoulder abduction"]
     assert rows[0]["excursion_deg"] == "85.0" and rows[0]["faults"] == "trunk_lean"
-    # the target each repetition was judged against, and the share of it reached
-    assert rows[0]["target_rom_deg"] == "90.0" and float(rows[0]["target_share"]) == 85 / 90
+    # the target each repetition was judged against, and the share of it reached (rounded)
+    assert rows[0]["target_rom_deg"] == "90.0" and rows[0]["target_share"] == "0.944"
+    # times in UTC with their zone; one pseudonym, never the patient's id, name or e-mail
+    assert rows[0]["started_at_utc"].endswith("+00:00") and rows[0]["ended_at_utc"]
+    assert {r["patient"] for r in rows} == {rows[0]["patient"]}
+    assert re.fullmatch(r"P-[A-Z2-7]{12}", rows[0]["patient"])
+    text = c.get(f"/api/sessions/{ids['session']}/export.csv").text
+    assert "pat@home.org" not in text and "Patient" not in text
+    decimals = [len(v.split(".")[1]) for r in rows for v in r.values()
+                if re.fullmatch(r"-?\d+\.\d+", v)]  # fmt: skip
+    assert decimals and max(decimals) <= 3
+    # the data dictionary names every column, and docs/exports.md is the same
+    columns = c.get("/api/exports/columns").json()
+    assert list(columns) == list(rows[0])
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "exports.md").read_text()
+    assert [m for m in re.findall(r"^\| `(\w+)` \|", doc, re.M)] == list(columns)
     detail = c.get(f"/api/sessions/{ids['session']}").json()
     shares = [r["target_share"] for r in detail["reps"]]
     assert shares[0] == pytest.approx(85 / 90) and len(shares) == 3
@@ -283,6 +316,11 @@ def test_fhir_bundle_is_valid_r4(world) -> None:
     assert shoulder["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "51440002"
     adherence = [x for x in resources if "valueRatio" in x]
     assert adherence and adherence[-1]["valueRatio"]["denominator"]["value"] == 3
+    from datetime import datetime, timedelta
+
+    period = adherence[-1]["effectivePeriod"]  # the whole ISO week, with an end
+    start, end = (datetime.fromisoformat(period[k]) for k in ("start", "end"))
+    assert start.weekday() == 0 and end - start == timedelta(days=7, seconds=-1)
 
 
 def test_server_shutdown_records_live_sessions_as_interrupted(world) -> None:

@@ -224,8 +224,9 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
     sid, stored, summary = asyncio.run(run())
     assert stored[0] == "interrupted" and stored[1] >= 1
     assert summary["total"] >= stored[1]
-    with db.session() as s:
-        assert s.get(ExerciseSession, sid).status == "complete"
+    with db.session() as s:  # ended, not interrupted; partial if short of the 2 squats prescribed
+        done = "complete" if summary["total"] >= 2 else "partial"
+        assert s.get(ExerciseSession, sid).status == done
 
 
 def _malformed(sdp: str) -> dict[str, str]:
@@ -268,12 +269,12 @@ def test_a_malformed_offer_is_refused_and_changes_nothing(server, clip) -> None:
             assert status["state"] == "running", status
             await _until(lambda: flowing(status["received"] + 10), what="frames to keep coming")
             await pc.close()
-            await c.post(f"/api/live/sessions/{sid}/end", json={})
-            return sid
+            return sid, (await c.post(f"/api/live/sessions/{sid}/end", json={})).json()
 
-    sid = asyncio.run(run())
-    with db.session() as s:
-        assert s.get(ExerciseSession, sid).status == "complete"  # never marked interrupted
+    sid, summary = asyncio.run(run())
+    with db.session() as s:  # never marked interrupted; partial if short of the 2 squats prescribed
+        done = "complete" if summary["total"] >= 2 else "partial"
+        assert s.get(ExerciseSession, sid).status == done
 
 
 def test_live_access_is_checked(server) -> None:

@@ -122,6 +122,12 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     from selenium.webdriver.support.ui import Select
 
     base, analysis = site
+    browser.get(f"{base}/login")
+    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()  # all empty
+    _text(browser, "#error", "Enter your e-mail and password.")
+    browser.find_element(By.ID, "email").send_keys("thea@clinic.org" + Keys.ENTER)
+    _text(browser, "#error", "Enter your password.")
+    assert browser.switch_to.active_element.get_attribute("id") == "password"
     _login(browser, base, "thea@clinic.org", "wrong-password")
     _text(browser, "#error", "wrong e-mail or password")
     _login(browser, base, "thea@clinic.org", "therapist-pw-1")
@@ -132,7 +138,31 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     _wait(browser, "#charts svg")
     _text(browser, "#alerts", "ended at 8/10 pain")
     rom = browser.find_elements(By.CSS_SELECTOR, "#charts figure")[0]
-    assert "Squat: range of motion per week" in rom.text
+    # the joint, the side, the axes with their units, dates (not week codes)
+    assert "Squat: knee bend range of motion" in rom.text
+    side = analysis.reps[0].side
+    assert {"left": "left side", "right": "right side", "both": "both sides"}[side] in rom.text
+    axis = " ".join(e.text for e in rom.find_elements(By.CSS_SELECTOR, "text"))
+    assert "Range of motion (°)" in axis and "Week starting" in axis
+    assert not re.search(r"W\d\d", axis), axis
+    monday = datetime.now(UTC).date() - timedelta(days=15)
+    monday -= timedelta(days=monday.weekday())
+    first = rom.find_element(By.CSS_SELECTOR, "text[data-x]").get_attribute("data-x")
+    day, month = monday.day, monday.strftime("%b")
+    assert first in (f"{day} {month}", f"{month} {day}"), first  # the week's Monday
+    ticks = [float(e.text) for e in rom.find_elements(By.CSS_SELECTOR, "text")
+             if re.fullmatch(r"\d+(\.\d+)?", e.text)]  # fmt: skip
+    assert 120 <= max(ticks) <= 160, ticks  # the band (to 120) and the data, not 200
+    # each plot's numbers as text, and the adherence bars inside the plot area
+    for fig in browser.find_elements(By.CSS_SELECTOR, "#charts figure"):
+        assert fig.find_element(By.CSS_SELECTOR, "details table tbody tr")
+    adherence = browser.find_elements(By.CSS_SELECTOR, "#charts figure")[1]
+    assert "Sessions done per week" in adherence.text
+    svg_right = adherence.find_element(By.TAG_NAME, "svg").rect
+    for bar in adherence.find_elements(By.CSS_SELECTOR, "rect.point"):
+        r = bar.rect
+        assert svg_right["x"] <= r["x"] and r["x"] + r["width"] <= svg_right["x"] + svg_right[
+            "width"]  # fmt: skip
     values = {float(c.get_attribute("data-value"))
               for c in rom.find_elements(By.CSS_SELECTOR, ".point")}  # fmt: skip
     assert values == {round(analysis.summary.mean_excursion_deg)}  # the real clip's ROM
@@ -204,8 +234,15 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
         str(SCREENS / "patient_access.png")
     )
     assert "Stop if pain rises above 5/10." in browser.find_element(By.ID, "program").text
+    # the way into a live session, and words only: no ids or fault keys (elbow_flexion)
+    start = browser.find_element(By.CSS_SELECTOR, "#start-today a")
+    assert start.text == "Start today's exercises" and start.get_attribute("href") == f"{base}/live"
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", page), re.findall(r"\b[a-z]+_[a-z_]+\b", page)
     rows = browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
-    assert len(rows) == 4 and "squat" in rows[0].text and "5 / 8" in rows[0].text
+    # exercise names, never ids
+    assert len(rows) == 4 and "Squat" in rows[0].text and "5 / 8" in rows[0].text
+    assert "squat" not in browser.find_element(By.ID, "history").text
     _labelled(browser)
     browser.find_element(By.ID, "pain-before").send_keys("4")
     browser.find_element(By.ID, "pain-after").send_keys("3")
@@ -215,6 +252,8 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     _text(browser, "#diary-msg", "Saved. Thank you.")
     _text(browser, "#history tbody", "4 / 3")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 5
+    # a diary entry is listed as one, and is not a session done this week
+    assert "Pain diary entry" in browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")[0].text
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "patient_home.png"))
     browser.find_element(By.ID, "pain-before").send_keys("12")
@@ -222,6 +261,9 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     # the browser's own range check stops it, or the API names the field
     time.sleep(0.5)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 5
+    browser.find_element(By.CSS_SELECTOR, "#start-today a").click()
+    _wait(browser, "#camera-error:not(:empty)")
+    assert browser.current_url == f"{base}/live"
 
 
 # --------------------------------------------------------------------------- live session
@@ -324,18 +366,36 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     while not therapist.execute_script("return document.getElementById('video').videoWidth"):
         assert time.monotonic() < deadline, "the relayed video never played"
         time.sleep(0.2)
+    # the stage and the skeleton take the stream's own shape (the fake camera is 640x360)
+    assert therapist.find_element(By.ID, "stage").get_attribute("data-aspect") == "640x360"
+    stage = therapist.find_element(By.ID, "stage").rect
+    assert abs(stage["width"] / stage["height"] - 16 / 9) < 0.02, stage
+    assert therapist.execute_script(
+        "const c = document.getElementById('overlay'); return [c.width, c.height]"
+    ) == [640, 360]
     rows = therapist.find_elements(By.CSS_SELECTOR, "#reps tbody tr")
     assert rows and re.search(r"\d+% of \d+", rows[0].text), rows[0].text  # share of the target
+    assert "Squat" in rows[0].text and "_" not in rows[0].text  # names and faults in words
     therapist.save_screenshot(str(SCREENS / "live_therapist.png"))
     _text(browser, "#count", str(expected), timeout=60)
     time.sleep(1.0)  # into the held last frame: no movement, nothing more to count
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "live_patient.png"))
     assert browser.find_element(By.ID, "count").text == str(expected)
+    during = browser.find_element(By.TAG_NAME, "main").text  # the patient reads words
+    assert "skipped" not in during and "fps" not in during and "_" not in during, during
     browser.find_element(By.ID, "finish").click()
     browser.find_element(By.ID, "pain-after").send_keys("2")
     browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
     _text(browser, "#summary-text", f"{expected} repetition")
+    # the summary against the prescription (squats only: the rest is left undone)
+    _text(browser, "#summary-work", "Pain 3/10 before, 2/10 after: less than before.")
+    work = browser.find_element(By.ID, "summary-work").text
+    assert re.search(rf"Squat: \d of 2 sets, {expected} of \d+ repetitions; range of motion "
+                     r"\d+° \(your target 90°\)", work), work  # fmt: skip
+    assert "part of today's exercises" in work
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENS / "live_patient_summary.png"))
     thread.join(15)
     assert len([m for m in feed if m["type"] == "rep"]) == expected
     assert feed[-1]["type"] == "summary" and feed[-1]["total"] == expected
@@ -452,3 +512,102 @@ def test_a_therapist_teaches_an_exercise_in_front_of_the_camera(camera_browser, 
         "return fetch('/api/exercises').then(r => r.json()).then(x => x.map(e => e.id))"
     )
     assert "camera_squat" in library
+
+
+# --------------------------------------------------------------------------- sizes
+
+PHONE, LAPTOP = (360, 780), (1280, 800)
+
+
+def _at_size(driver, size: tuple[int, int] | None) -> None:
+    """Emulate a viewport of `size` CSS pixels (a phone: mobile, touch); None: back."""
+    if size is None:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        return
+    w, h = size
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": w, "height": h, "deviceScaleFactor": 1, "mobile": w < 700})  # fmt: skip
+
+
+def _fits(driver, name: str, size: tuple[int, int]) -> None:
+    """The page is no wider than a viewport of `size` (no sideways scrolling),
+    and a screenshot of the whole page is kept under `name`. A phone browser
+    widens its layout viewport to content that overflows (innerWidth grows
+    with it), so the width is checked against the size asked for."""
+    w = size[0]
+    width, inner, wide = driver.execute_script(
+        "const w = arguments[0]; return [document.documentElement.scrollWidth, innerWidth,"
+        " [...document.querySelectorAll('body *')].filter((e) =>"
+        " e.getBoundingClientRect().right > w + 0.5 && e.getClientRects().length)"
+        ".slice(0, 6).map((e) => e.tagName + '#' + e.id + '.' + e.className"
+        " + ' ' + Math.round(e.getBoundingClientRect().right))];",
+        w,
+    )
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    _at_size(driver, (w, min(height, 8000)))  # the whole page in one picture
+    driver.save_screenshot(str(SCREENS / f"{name}.png"))
+    _at_size(driver, size)
+    assert width <= inner == w, f"{name}: {width} px wide in a {w} px viewport: {wide}"
+
+
+@pytest.mark.parametrize("size", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_every_page_fits_the_screen(browser, site, size) -> None:
+    """From 360 px wide (a small phone) to a laptop, no page scrolls sideways,
+    as the patient and as the therapist: the header stays on one or two
+    lines, tables become cards, charts fit their column."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, _analysis = site
+    tag = "phone" if size == PHONE else "laptop"
+    _at_size(browser, size)
+    try:
+        browser.get(f"{base}/login")
+        _wait(browser, "#email")
+        _fits(browser, f"{tag}_login", size)
+        _login(browser, base, "pat@home.org", "patient-pw-1")
+        _wait(browser, "#charts svg")
+        _text(browser, "#access tbody", "")
+        header = browser.find_element(By.TAG_NAME, "header")
+        line = browser.find_element(By.CSS_SELECTOR, "header h1").size["height"]
+        assert header.size["height"] <= 2 * line + 30, "the header wraps onto more than 2 lines"
+        _fits(browser, f"{tag}_patient_home", size)
+        browser.get(f"{base}/live")
+        _wait(browser, "#camera-error:not(:empty)")
+        _fits(browser, f"{tag}_patient_live", size)
+        _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#charts svg")
+        _wait(browser, "#sessions tbody tr")
+        _fits(browser, f"{tag}_therapist", size)
+        browser.get(f"{base}/watch?session=1")
+        _text(browser, "#title", "not live")
+        _fits(browser, f"{tag}_watch", size)
+    finally:
+        _at_size(browser, None)
+
+
+def test_the_watch_page_takes_the_shape_of_the_patients_picture(browser, site) -> None:
+    """The therapist's stage and skeleton follow the picture's size as the
+    pose messages give it: a portrait phone, a 4:3 webcam, a 16:9 one; the
+    skeleton is drawn in the picture's own pixels, so it lines up."""
+    from selenium.webdriver.common.by import By
+
+    base, _analysis = site
+    _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(browser, "#patients tbody button")
+    browser.get(f"{base}/watch?session=1")
+    _text(browser, "#title", "not live")
+    body = [[0.5, 0.1 + 0.8 * k / 32, 1.0] for k in range(33)]  # a vertical line of landmarks
+    for w, h in ((720, 1280), (640, 480), (1280, 720)):
+        browser.execute_script(
+            "onMessage({v: 1, type: 'pose', width: arguments[0], height: arguments[1],"
+            " landmarks: arguments[2]})", w, h, body)  # fmt: skip
+        stage = browser.find_element(By.ID, "stage").rect
+        assert abs(stage["width"] / stage["height"] - w / h) < 0.02, (w, h, stage)
+        assert stage["height"] <= 0.75 * browser.execute_script("return innerHeight") + 1
+        assert browser.execute_script(
+            "const c = document.getElementById('overlay'); return [c.width, c.height]"
+        ) == [w, h]
+        browser.save_screenshot(str(SCREENS / f"watch_stage_{w}x{h}.png"))

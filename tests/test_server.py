@@ -13,12 +13,12 @@ from sqlalchemy import create_engine, select, text
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.rehab_programs.events import UNSEEN, RepResult
 from telerehab.server import accounts, prescriptions, records
-from telerehab.server.db import current_revision, open_database
+from telerehab.server.db import current_revision, open_database, upgrade
 from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
 from telerehab.server.trends import compute_trends
 from tests.conftest import unavailable
 
-HEAD_REVISION = "0003"  # the newest migration: a first start reaches it
+HEAD_REVISION = "0005"  # the newest migration: a first start reaches it
 POSTGRES = os.environ.get(
     "TELEREHAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -84,6 +84,40 @@ def test_migrated_on_first_start_and_idempotent(db_url) -> None:
     again.close()
 
 
+def test_migration_0005_judges_the_sessions_stored_before_it(db_url) -> None:
+    """Stored when every ended session was `complete`: the one that did 2 of
+    the 6 prescribed squats becomes partial, the pain-diary entry becomes a
+    diary entry, the one that did all 6 stays complete; a downgrade undoes it."""
+    old = open_database(db_url, migrate=False)
+    upgrade(old.engine, "0004")
+    with old.session() as s:
+        t, p = _people(s)
+        version = prescriptions.create_program(s, p.id, PROGRAM, t.id)
+        ids = []
+        for reps, source in ((6, "live"), (2, "live"), (0, "diary")):
+            x = records.start_session(s, p.id, program_version_id=version.id, source=source)
+            for i in range(reps):
+                records.add_repetition(s, x, "squat", _rep(i + 1, 90), set_index=1 + i // 3)
+            x.status = "complete"  # as every version before 0005 stored them
+            ids.append(x.id)
+    upgrade(old.engine)
+    with old.session() as s:
+        assert [s.get(ExerciseSession, i).status for i in ids] == ["complete", "partial", "diary"]
+    from alembic import command
+    from alembic.config import Config
+
+    from telerehab.server.db import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with old.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    with old.session() as s:
+        assert [s.get(ExerciseSession, i).status for i in ids] == ["complete"] * 3
+    old.close()
+
+
 def test_the_audit_trail_is_append_only_in_the_database(db) -> None:
     """Whatever holds a connection can add an entry, never change or delete one."""
     from sqlalchemy.exc import DatabaseError
@@ -133,8 +167,9 @@ def test_a_session_keeps_everything_measured(db) -> None:
         sid = x.id
     with db.session() as s:
         x = s.get(ExerciseSession, sid)
+        # finished, but 2 of the 6 prescribed squats: partial
         assert (x.status, x.pain_before, x.pain_after, x.rpe, x.video_consent) == (
-            "complete",
+            "partial",
             4,
             3,
             5,
@@ -148,6 +183,38 @@ def test_a_session_keeps_everything_measured(db) -> None:
         assert [r.target_rom_deg for r in x.repetitions] == [100, 100]
         assert x.repetitions[0].target_share == pytest.approx(0.8)
         assert x.sets[0].mean_target_share == pytest.approx(0.825)
+
+
+def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db) -> None:
+    """Finishing all 2 x 3 prescribed squats is complete, finishing after 3 is
+    partial; a pain-diary entry is listed with them but is not a session:
+    adherence counts the two sessions (one partial), the pain trend all three."""
+    with db.session() as s:
+        t, p = _people(s)
+        version = prescriptions.create_program(s, p.id, PROGRAM, t.id)
+        statuses, work = [], []
+        for reps in (6, 3):
+            x = records.start_session(s, p.id, program_version_id=version.id, pain_before=3)
+            for i in range(reps):
+                records.add_repetition(s, x, "squat", _rep(i + 1, 80 + i), set_index=1 + i // 3)
+            records.end_session(s, x, "complete", pain_after=2 if reps == 6 else 6)
+            statuses.append(x.status)
+            work.append(records.work_of(x.repetitions, version.document))
+        diary = records.record_diary(s, p.id, program_version_id=version.id, pain_before=5,
+                                     pain_after=4, notes="walked the dog")  # fmt: skip
+        assert (diary.status, diary.source) == ("diary", "diary")
+        trends = compute_trends(p.id, records.sessions_of(s, p.id), version.document)
+    assert statuses == ["complete", "partial"]
+    full, short = work[0][0], work[1][0]
+    assert (full.name, full.sets, full.reps, full.planned_reps) == ("Squat", 2, 3, 6)
+    assert (full.done_sets, full.done_reps, full.missing_reps) == (2, 6, 0)
+    assert (short.done_sets, short.done_reps, short.missing_reps) == (1, 3, 3)
+    assert short.target_rom_deg == 90 and short.mean_rom_deg == pytest.approx(81)
+    (week,) = [a for a in trends.adherence if a.done]
+    assert (week.done, week.partial, week.prescribed) == (2, 1, 3)
+    assert [(x.before, x.diary) for x in trends.pain] == [(3, False), (3, False), (5, True)]
+    # the flare of the partial session (3 -> 6) stands: a later diary entry does not hide it
+    assert [a.kind for a in trends.alerts] == ["pain_rising"], trends.alerts
 
 
 def test_a_disconnect_mid_set_keeps_completed_repetitions(db) -> None:
@@ -314,3 +381,18 @@ def test_a_range_measured_with_landmarks_unseen_stays_out_of_trends() -> None:
     t = compute_trends(1, [x], PROGRAM, today=date(2026, 11, 25))
     assert [w.value for w in t.rom[0].weeks] == [81]
     assert [w.value for w in t.quality] == [90]  # quality still counts all three
+
+
+def test_pseudonyms_are_stable_per_key_and_the_key_is_kept_private(tmp_path) -> None:
+    """One patient, one code under one key (also after a restart); another key,
+    other codes; the key file is readable by its owner only."""
+    from telerehab.server.pseudonyms import load_key, pseudonym
+    from telerehab.settings import Settings
+
+    key = load_key(Settings(data_dir=tmp_path))
+    assert (tmp_path / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+    assert load_key(Settings(data_dir=tmp_path)) == key  # kept, not made again
+    codes = {pseudonym(key, i) for i in range(1, 1001)}
+    assert len(codes) == 1000 and pseudonym(key, 7) == pseudonym(key, 7)
+    other = load_key(Settings(data_dir=tmp_path, pseudonym_key="x" * 32))
+    assert pseudonym(other, 7) != pseudonym(key, 7)

@@ -32,6 +32,8 @@ def list_exercises(s: DbSession, who: User) -> list[dict]:
     library = exercises.clinic_library(s)
     return [{
         "id": e.id, "name": e.name, "views": list(e.views), "laterality": e.laterality,
+        "signal_angle": e.signal_angle,
+        "faults": {r.id: e.feedback[r.message] for r in e.form_rules},
         "target_rom_deg": list(e.target_rom_deg), "tempo_s": list(e.tempo_s),
         "instructions": e.instructions, "custom": exercises.is_custom(s, e.id),
         "signals": [c.signal_label for c in e.candidates()],

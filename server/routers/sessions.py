@@ -1,5 +1,6 @@
-"""Sessions: a patient's history, one session with its repetitions, and the
-pain diary (a session recorded by hand)."""
+"""Sessions: a patient's history, one session with its repetitions and its
+work against the prescription, and the pain diary (entries kept with the
+sessions, status `diary`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from .. import prescriptions, records
 from ..deps import Audit, DbSession, IdPath, User, require_reader
-from ..schemas import RepetitionOut, SessionDetail, SessionIn, SessionOut
+from ..schemas import RepetitionOut, SessionDetail, SessionIn, SessionOut, WorkOut
 from ..tables import ExerciseSession
 
 router = APIRouter(prefix="/api", tags=["sessions"])
@@ -50,16 +51,16 @@ def list_sessions(
 def record_session(
     patient_id: IdPath("patient"), body: SessionIn, s: DbSession, who: User, audit: Audit
 ) -> SessionOut:
-    """The patient records a session by hand: pain before and after, effort, notes."""
+    """The patient writes a pain-diary entry: pain before and after, effort,
+    notes. It is listed with the sessions (status `diary`) but is none."""
     if who.role != "patient" or who.id != patient_id:
         raise HTTPException(403, "only the patient records their own diary")
     version = prescriptions.active_program(s, patient_id)
-    x = records.start_session(
-        s, patient_id, program_version_id=version.id if version else None, device="diary",
-        source="diary", pain_before=body.pain_before, started_at=body.started_at,
+    x = records.record_diary(
+        s, patient_id, program_version_id=version.id if version else None,
+        pain_before=body.pain_before, pain_after=body.pain_after, rpe=body.rpe, notes=body.notes,
+        started_at=body.started_at,
     )  # fmt: skip
-    records.end_session(s, x, body.status, pain_after=body.pain_after, rpe=body.rpe,
-                        notes=body.notes)  # fmt: skip
     audit("record", patient_id, f"session {x.id} (diary)")
     return session_out(x)
 
@@ -72,4 +73,7 @@ def get_session(
     audit("read", x.patient_id, f"session {session_id}")
     reps = [RepetitionOut(**{k: getattr(r, k) for k in RepetitionOut.model_fields if k != "faults"},
                           faults=list(r.faults.get("ids", []))) for r in x.repetitions]  # fmt: skip
-    return SessionDetail(**session_out(x).model_dump(), reps=reps)
+    version = x.program_version
+    work = records.work_of(x.repetitions, version.document if version else None)
+    return SessionDetail(**session_out(x).model_dump(), reps=reps,
+                         work=[WorkOut.model_validate(w) for w in work])  # fmt: skip

@@ -2,6 +2,13 @@
 let library = [];
 document.getElementById("logout").onclick = TR.logout;
 
+// What this page says (one place, for a message catalogue later).
+const SAY = {
+  status: { complete: "complete", partial: "partial (short of the prescription)", interrupted: "interrupted (connection lost)",
+    in_progress: "in progress", diary: "pain diary entry (no exercise measured)" },
+  week: (week, a) => `week of ${TR.fmtWeek(week)}: ${a.done}/${a.prescribed}${a.partial ? ` (${a.partial} partial)` : ""}`,
+};
+
 async function showPatient(p) {
   const detail = document.getElementById("detail");
   detail.hidden = false;
@@ -11,10 +18,11 @@ async function showPatient(p) {
     TR.api(`/api/patients/${p.id}/trends`), TR.api(`/api/patients/${p.id}/programs`), TR.api(`/api/patients/${p.id}/sessions`)]);
   const alerts = document.getElementById("alerts");
   alerts.replaceChildren(...(t.alerts.length ? t.alerts.map((a) => TR.el("li", { class: "alert", text: a.message })) : [TR.el("li", { class: "muted", text: "No alerts." })]));
-  document.getElementById("charts").replaceChildren(TR.trendCharts(t, library));
+  TR.drawCharts(document.getElementById("charts"), t, library);
   renderProgram(p, programs[programs.length - 1]);
   document.querySelector("#sessions tbody").replaceChildren(...sessions.slice().reverse().map((x) => TR.el("tr", {},
-    TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: x.status }), TR.el("td", { text: String(x.repetitions) }),
+    TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: SAY.status[x.status] || x.status }),
+    TR.el("td", { text: x.status === "diary" ? "-" : String(x.repetitions) }),
     TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }), TR.el("td", { text: x.rpe ?? "-" }),
     TR.el("td", {}, TR.el("a", { href: `/api/sessions/${x.id}/export.csv`, text: "CSV" })))));
   document.getElementById("csv").href = `/api/patients/${p.id}/export.csv`;
@@ -37,7 +45,7 @@ function renderProgram(p, current) {
     ...field("prog-title", "Program title", TR.el("input", { id: "prog-title", value: doc.title })),
     ...field("prog-spw", "Sessions per week", TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })));
   const cols = ["Exercise", "Side", "Sets", "Reps", "Target ROM (deg)", "Tempo up / hold / down (s)", ""];
-  const table = TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c })))));
+  const table = TR.stack(TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c }))))));
   const body = TR.el("tbody");
   doc.exercises.forEach((e, i) => {
     const ex = library.find((x) => x.id === e.exercise) || { name: e.exercise, laterality: "bilateral" };
@@ -124,7 +132,7 @@ async function refreshLive(patients) {
   tbody.replaceChildren(...patients.map((p) => TR.el("tr", {},
     TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: p.name, onclick: () => showPatient(p) })),
     TR.el("td", { text: String(p.sessions) }),
-    TR.el("td", { text: p.adherence.map((a) => `${a.week.slice(5)}: ${a.done}/${a.prescribed}`).join(", ") || "-" }),
+    TR.el("td", { text: p.adherence.map((a) => SAY.week(a.week, a)).join(", ") || "-" }),
     TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? p.alerts.map((a) => a.kind.replace("_", " ")).join(", ") : "none" }))));
   if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 4, class: "muted", text: "No patients yet." })));
 })();
