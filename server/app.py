@@ -7,6 +7,7 @@ that cannot be reached stops `telerehab serve` at once with its URL named
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
@@ -23,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.settings import Settings, get_settings
 
-from . import accounts
+from . import accounts, records
 from . import audit as audit_trail
 from .db import Database, open_database
 from .deps import COOKIE, User, client_address
@@ -146,6 +147,31 @@ class SharedEstimators:
             self._schedulers.clear()
 
 
+async def recover_abandoned(db: Database, fanout=None) -> list[int]:
+    """At start: live sessions a process that is gone left in progress (kill -9,
+    a crash) are closed as interrupted, with every repetition they stored, so
+    they count in trends and FHIR and their patient can end them. With Redis,
+    the sessions that another running process holds are left alone; if Redis
+    cannot say which those are, nothing is changed (the next start retries)."""
+    held: set[int] = set()
+    if fanout is not None:
+        try:
+            held = set(await fanout.sessions())
+        except Exception as exc:  # Redis down: which sessions are alive is unknown
+            logger.warning("abandoned live sessions not checked: Redis unreachable (%s)", exc)
+            return []
+
+    def close() -> list[int]:
+        with db.session() as s:
+            return records.interrupt_abandoned(s, held)
+
+    closed = await asyncio.to_thread(close)
+    if closed:
+        logger.warning("live sessions %s were left in progress by a server process that "
+                       "stopped; recorded as interrupted", closed)  # fmt: skip
+    return closed
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
@@ -168,6 +194,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        await recover_abandoned(db, fanout)
         yield
         await registry.close_all()  # end live sessions, close peer connections
         if shared is not None:

@@ -32,7 +32,7 @@ from ..deps import (
     require_reader,
     require_therapist_of,
 )
-from ..live import LiveSession
+from ..live import LiveSession, message
 from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
 from ..schemas import Text
 from ..tables import ExerciseSession
@@ -141,6 +141,32 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
     return {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}
 
 
+def _record(db, who, session_id: int) -> ExerciseSession:
+    """The stored record of a live session no process here holds (its server
+    stopped): refused like another patient's unless the caller may read it."""
+    with db.session() as s:
+        x = s.get(ExerciseSession, session_id)
+        if x is None or x.source != "live" or not accounts.can_read_patient(s, who, x.patient_id):
+            raise HTTPException(403, f"no live session {session_id} here that you may use")
+        if x.status == "in_progress":
+            raise HTTPException(409, f"session {session_id} is live in another server process")
+        x.repetitions  # noqa: B018 (loaded before the database session closes)
+        return x
+
+
+def _gone(x: ExerciseSession) -> HTTPException:
+    if x.status == "complete":
+        return HTTPException(409, f"session {x.id} has ended")
+    return HTTPException(409, f"session {x.id} was interrupted when its server stopped: "
+                              "it can be ended, not resumed")  # fmt: skip
+
+
+def _stored_status(x: ExerciseSession) -> dict:
+    """What the patient's page shows of a session whose server stopped."""
+    state = "ended" if x.status == "complete" else "interrupted"
+    return message("status", state=state, total=len(x.repetitions), resumable=False)
+
+
 def _reopen(db, session_id: int) -> None:
     with db.session() as s:
         x = s.get(ExerciseSession, session_id)
@@ -169,6 +195,10 @@ async def list_live(request: Request, who: User) -> list[dict]:
 
 @router.get("/sessions/{session_id}")
 def status(session_id: LiveId, request: Request, s: DbSession, who: User, audit: Audit) -> dict:
+    if session_id not in registry(request).sessions:  # its server stopped: the record says
+        x = _record(request.app.state.db, who, session_id)
+        audit("read", x.patient_id, f"live session {session_id}")
+        return _stored_status(x)
     live, _ = registry(request).get(session_id)
     require_reader(s, who, live.patient_id)
     audit("read", live.patient_id, f"live session {session_id}")
@@ -178,6 +208,7 @@ def status(session_id: LiveId, request: Request, s: DbSession, who: User, audit:
 @router.post("/sessions/{session_id}/offer")
 async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) -> dict:
     """The patient's SDP offer (also how an interrupted session is resumed)."""
+    await _held_here(request, who, session_id)
     live, peers = registry(request).get(session_id)
     _owner(who, live)
     if live.state == "ended":
@@ -196,6 +227,16 @@ async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) 
     return answer
 
 
+async def _held_here(request: Request, who, session_id: int) -> None:
+    """A control request for a session no process here holds: 409 saying why
+    (its server stopped) to its patient, 403 to anyone else."""
+    if session_id not in registry(request).sessions:
+        x = await asyncio.to_thread(_record, request.app.state.db, who, session_id)
+        if who.role != "patient" or who.id != x.patient_id:
+            raise HTTPException(403, "only the patient controls their live session")
+        raise _gone(x)
+
+
 def _check_window(request: Request, live: LiveSession) -> None:
     window = request.app.state.settings.resume_window_s
     if live.interrupted_at is not None and time.monotonic() - live.interrupted_at > window:
@@ -204,7 +245,8 @@ def _check_window(request: Request, live: LiveSession) -> None:
 
 
 @router.post("/sessions/{session_id}/pause")
-def pause(session_id: LiveId, request: Request, who: User) -> dict:
+async def pause(session_id: LiveId, request: Request, who: User) -> dict:
+    await _held_here(request, who, session_id)
     live, _ = registry(request).get(session_id)
     _owner(who, live)
     live.pause()
@@ -212,27 +254,40 @@ def pause(session_id: LiveId, request: Request, who: User) -> dict:
 
 
 @router.post("/sessions/{session_id}/resume")
-def resume(session_id: LiveId, request: Request, who: User) -> dict:
+async def resume(session_id: LiveId, request: Request, who: User) -> dict:
+    await _held_here(request, who, session_id)
     live, _ = registry(request).get(session_id)
     _owner(who, live)
     if live.state == "interrupted":
         _check_window(request, live)
-        _reopen(request.app.state.db, session_id)
+        await asyncio.to_thread(_reopen, request.app.state.db, session_id)
     live.resume()
     return live.status()
 
 
 @router.post("/sessions/{session_id}/end")
 async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> dict:
-    """Finish: pain after, effort; the record is closed as complete."""
-    live, peers = registry(request).get(session_id)
-    _owner(who, live)
-    del registry(request).sessions[session_id]
-    summary = await asyncio.to_thread(live.end)
-    await peers.close()
+    """Finish: pain after, effort; the record is closed as complete. A session
+    interrupted when its server stopped is ended the same way, from its record."""
+    db = request.app.state.db
+    found = registry(request).sessions.get(session_id)
+    if found is None:
+        x = await asyncio.to_thread(_record, db, who, session_id)
+        if who.role != "patient" or who.id != x.patient_id:
+            raise HTTPException(403, "only the patient controls their live session")
+        if x.status != "interrupted":
+            raise _gone(x)
+        summary = {"total": len(x.repetitions),
+                   "last_exercise": x.repetitions[-1].exercise_id if x.repetitions else None}
+    else:
+        live, peers = found
+        _owner(who, live)
+        del registry(request).sessions[session_id]
+        summary = await asyncio.to_thread(live.end)
+        await peers.close()
 
     def close() -> None:
-        with request.app.state.db.session() as s:
+        with db.session() as s:
             x = s.get(ExerciseSession, session_id)
             records.end_session(
                 s, x, "complete", pain_after=body.pain_after, rpe=body.rpe, notes=body.notes
