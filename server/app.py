@@ -196,7 +196,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(_app: FastAPI):
         await recover_abandoned(db, fanout)
         yield
-        await registry.close_all()  # end live sessions, close peer connections
+        try:  # end live sessions (recorded as interrupted), close peer connections
+            await asyncio.wait_for(registry.close_all(), settings.shutdown_timeout_s)
+        except TimeoutError:
+            logger.error("live sessions not all closed within %g s; the next start records "
+                         "what is left as interrupted", settings.shutdown_timeout_s)  # fmt: skip
         if shared is not None:
             shared.close()
         if fanout is not None:

@@ -118,6 +118,13 @@ class Settings(BaseSettings):
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."
     )
+    shutdown_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        le=600,
+        description="How long a stopping server (SIGTERM, Ctrl+C) waits for its live sessions "
+        "and open connections before it cancels them (TELEREHAB_SHUTDOWN_TIMEOUT_S).",
+    )
     redis_url: str = Field(
         default="",
         description="Redis for fan-out of live sessions between server processes "

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from telerehab.server import accounts, prescriptions
 from telerehab.server.db import open_database
-from tests.test_live import CLIP, _login, _patient_streaming, _seed, _until
+from telerehab.server.tables import ExerciseSession
+from tests.test_live import CLIP, PROGRAM, _feed, _login, _patient_streaming, _seed, _start, _until
 from tests.test_serve import _serve, _url_of
 
 
@@ -46,14 +50,18 @@ def clinic(tmp_path, store) -> dict:
     url = f"sqlite:///{tmp_path / 'clinic.db'}"
     db = open_database(url)
     _seed(db)
+    with db.session() as s:  # a second patient of the same therapist
+        sam = accounts.create_user(s, "sam@home.org", "Sam", "patient", "patient-pw-2")
+        accounts.link(s, 1, sam.id)
+        prescriptions.create_program(s, sam.id, PROGRAM, 1)
     db.close()
     return {**os.environ, "TELEREHAB_DATABASE_URL": url, "TELEREHAB_DATA_DIR": str(tmp_path)}
 
 
 async def _first_rep_then(base: str, clip: Path, fault) -> tuple[int, list[float]]:
     """The patient streams `clip`; at the first repetition reported to them,
-    `fault()` strikes the server. (session id, t_end_s of every repetition the
-    patient was told of)."""
+    `await fault(session id)` strikes the server. (session id, t_end_s of every
+    repetition the patient was told of, rounded as the messages round)."""
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         sid, pc, _player, messages = await _patient_streaming(c, clip)
 
@@ -61,7 +69,7 @@ async def _first_rep_then(base: str, clip: Path, fault) -> tuple[int, list[float
             return any(m["type"] == "rep" for m in messages)
 
         await _until(first_rep, timeout=60, what="the first repetition")
-        fault()
+        await fault(sid)
         told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
         await pc.close()
         return sid, told
@@ -72,9 +80,10 @@ def test_kill_9_mid_set_then_restart_keeps_every_repetition(clinic, clip) -> Non
     is `interrupted` with every repetition the patient was told of, it counts in
     trends and FHIR, and the patient can see and end it."""
     with served(clinic) as (proc, base, _):
-        sid, told = asyncio.run(
-            _first_rep_then(base, clip(CLIP), lambda: os.kill(proc.pid, signal.SIGKILL))
-        )
+        async def kill(_sid: int) -> None:
+            os.kill(proc.pid, signal.SIGKILL)
+
+        sid, told = asyncio.run(_first_rep_then(base, clip(CLIP), kill))
         assert proc.wait(10) == -signal.SIGKILL
     assert told
 
@@ -85,7 +94,7 @@ def test_kill_9_mid_set_then_restart_keeps_every_repetition(clinic, clip) -> Non
             await _login(t, "thea@clinic.org", "therapist-pw-1")
             x = (await c.get(f"/api/sessions/{sid}")).json()
             assert x["status"] == "interrupted", x
-            stored = [round(r["t_end_s"], 4) for r in x["reps"]]  # as the messages round
+            stored = [round(r["t_end_s"], 4) for r in x["reps"]]
             assert set(told) <= set(stored) and len(stored) == len(set(stored))
             assert x["ended_at"] is not None
             live = (await c.get(f"/api/live/sessions/{sid}")).json()  # the patient's page
@@ -110,3 +119,50 @@ def test_kill_9_mid_set_then_restart_keeps_every_repetition(clinic, clip) -> Non
 
     with served(clinic) as (_proc, base, _):
         asyncio.run(after_restart(base))
+
+
+def _exit_time(proc: subprocess.Popen, timeout: float) -> float | None:
+    """time.monotonic() when `proc` was seen to have exited (None: not by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+def test_sigterm_with_a_therapist_watching_exits_in_bounded_time(clinic, clip) -> None:
+    """SIGTERM while one patient streams and another's session idles with
+    their therapist's WebSocket open on it: the process exits within
+    TELEREHAB_SHUTDOWN_TIMEOUT_S (plus generous slack), and both sessions are
+    recorded as interrupted, with every repetition the patient was told of."""
+    bound_s = 3.0
+    env = {**clinic, "TELEREHAB_SHUTDOWN_TIMEOUT_S": str(bound_s)}
+    took: list[float | None] = []
+    idle: list[int] = []
+
+    async def watched_then_sigterm(base: str, proc: subprocess.Popen, _sid: int) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            await _login(c, "sam@home.org", "patient-pw-2")
+            idle.append(await _start(c, {}))
+            token = await _login(c, "thea@clinic.org", "therapist-pw-1")
+        async with _feed(base.removeprefix("http://"), idle[0], token) as ws:
+            json.loads(await ws.recv())  # the therapist follows the idle session
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            exited = await asyncio.to_thread(_exit_time, proc, bound_s + 30)
+            took.append(None if exited is None else exited - sent)
+
+    with served(env) as (proc, base, printed):
+        sid, told = asyncio.run(
+            _first_rep_then(base, clip(CLIP), lambda sid: watched_then_sigterm(base, proc, sid))
+        )
+    assert told and took[0] is not None, "still running 30 s after its bound:\n" + "".join(printed)
+    assert took[0] < bound_s + 10, f"exited {took[0]:.1f} s after SIGTERM"
+    db = open_database(clinic["TELEREHAB_DATABASE_URL"])
+    with db.session() as s:
+        x, y = s.get(ExerciseSession, sid), s.get(ExerciseSession, idle[0])
+        stored = {round(r.t_end_s, 4) for r in x.repetitions}
+        assert (x.status, y.status) == ("interrupted", "interrupted")
+        assert set(told) <= stored, (told, stored)
+    db.close()

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -88,12 +89,15 @@ class Registry:
 
     async def close_all(self) -> None:
         """Server shutdown: every session still live is recorded as interrupted
-        (with all its repetitions), then stopped."""
-        for live, peers in list(self.sessions.values()):
-            await peers.close()
-            await asyncio.to_thread(live.interrupt)
-            await asyncio.to_thread(live.end)
+        (with all its repetitions) first, then its peers and worker stop; the
+        summary each sends ends its WebSockets."""
+        found = list(self.sessions.values())
         self.sessions.clear()
+        for live, _peers in found:
+            await asyncio.to_thread(live.interrupt)
+        for live, peers in found:
+            await peers.close()
+            await asyncio.to_thread(live.end)
 
 
 def registry(request: Request) -> Registry:
@@ -396,21 +400,18 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     live.listeners.append(listener)
     checked = time.monotonic()
     try:
-        while True:
-            try:
-                msg = await asyncio.wait_for(queue.get(), RECHECK_S)
-            except TimeoutError:
-                msg = None
-            if time.monotonic() - checked >= RECHECK_S:
-                if not (await asyncio.to_thread(check, False))[1]:
-                    await websocket.close(code=4403, reason="access ended")
-                    return
-                checked = time.monotonic()
-            if msg is None:
-                continue
-            await websocket.send_json(msg)
-            if msg["type"] == "summary":
-                break
+        async with contextlib.aclosing(_until_gone(_queued(queue), websocket)) as feed:
+            async for msg in feed:
+                if time.monotonic() - checked >= RECHECK_S:
+                    if not (await asyncio.to_thread(check, False))[1]:
+                        await websocket.close(code=4403, reason="access ended")
+                        return
+                    checked = time.monotonic()
+                if msg is None:
+                    continue
+                await websocket.send_json(msg)
+                if msg["type"] == "summary":
+                    break
     except WebSocketDisconnect:
         pass
     finally:
@@ -420,19 +421,67 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
         await websocket.close()
 
 
+async def _queued(queue: asyncio.Queue[dict]) -> AsyncIterator[dict]:
+    while True:
+        yield await queue.get()
+
+
+async def _disconnected(websocket: WebSocket) -> None:
+    """Reads, and ignores, what a feed's client sends until it disconnects."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _until_gone(source: AsyncIterator[dict], websocket: WebSocket
+                      ) -> AsyncIterator[dict | None]:  # fmt: skip
+    """The messages of `source`, and None when RECHECK_S passed without one,
+    until the client disconnects. A feed with nothing to send would otherwise
+    never learn that its viewer left: it would hold a Redis subscription and
+    keep the server from stopping."""
+    gone = asyncio.ensure_future(_disconnected(websocket))
+    getter: asyncio.Future | None = None
+    try:
+        while True:
+            if getter is None:
+                getter = asyncio.ensure_future(anext(source))
+            done, _ = await asyncio.wait({getter, gone}, timeout=RECHECK_S,
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if getter in done:
+                try:
+                    msg = getter.result()
+                except StopAsyncIteration:
+                    return
+                getter = None
+                yield msg
+            elif gone in done:
+                return
+            else:
+                yield None
+    finally:
+        gone.cancel()
+        if getter is not None:
+            getter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await getter
+        await source.aclose()  # e.g. unsubscribes from Redis at once
+
+
 async def _relay_remote(websocket: WebSocket, fanout, session_id: int, still_allowed) -> None:
     """A session held by another process: its messages through Redis."""
     checked = time.monotonic()
     try:
-        async for msg in fanout.follow(session_id):
-            if time.monotonic() - checked >= RECHECK_S:
-                if not await asyncio.to_thread(still_allowed):
-                    await websocket.close(code=4403, reason="access ended")
-                    return
-                checked = time.monotonic()
-            await websocket.send_json(msg)
-            if msg["type"] == "summary":
-                break
+        async with contextlib.aclosing(_until_gone(fanout.follow(session_id), websocket)) as feed:
+            async for msg in feed:
+                if time.monotonic() - checked >= RECHECK_S:
+                    if not await asyncio.to_thread(still_allowed):
+                        await websocket.close(code=4403, reason="access ended")
+                        return
+                    checked = time.monotonic()
+                if msg is None:
+                    continue
+                await websocket.send_json(msg)
+                if msg["type"] == "summary":
+                    break
     except WebSocketDisconnect:
         return
     with contextlib.suppress(RuntimeError):
