@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
@@ -26,11 +29,12 @@ from telerehab.settings import Settings, get_settings
 
 from . import accounts, records
 from . import audit as audit_trail
-from .db import Database, open_database
+from .db import Database, open_configured, unavailable
 from .deps import COOKIE, User, client_address
 from .edge import BodyLimit, SecurityHeaders
 from .routers import audit, auth, exports, live, patients, programs, sessions, users
 from .schemas import MAX_ID
+from .sink import StorageSink
 from .throttle import HashGate, LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -175,7 +179,7 @@ async def recover_abandoned(db: Database, fanout=None) -> list[int]:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
-    db = db or open_database(settings.resolved_database_url)
+    db = db or open_configured(settings)
     registry = live.Registry()
     throttle = LoginThrottle(
         free=settings.login_free_failures,
@@ -186,6 +190,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     shared = (
         SharedEstimators() if settings.live_batch and settings.pose_backend == "blazepose" else None
     )
+    sink = StorageSink(db, settings.live_pending_writes)
     fanout = None
     if settings.redis_url:
         from .fanout import Fanout
@@ -201,6 +206,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         except TimeoutError:
             logger.error("live sessions not all closed within %g s; the next start records "
                          "what is left as interrupted", settings.shutdown_timeout_s)  # fmt: skip
+        await asyncio.to_thread(sink.close, settings.shutdown_timeout_s)
         if shared is not None:
             shared.close()
         if fanout is not None:
@@ -214,6 +220,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db
     app.state.live = registry
     app.state.fanout = fanout
+    app.state.sink = sink
     app.state.estimator_factory = shared or functools.partial(
         estimator_factory, backend=settings.pose_backend
     )
@@ -227,13 +234,28 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
-    status = {ConfigError: 422, ProgramError: 422, ConflictError: 409, StorageError: 503}
+    status = {ConfigError: 422, ProgramError: 422, ConflictError: 409}
     for exc_type, code in status.items():
 
         def handler(_request: Request, exc: Exception, code: int = code) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=code)
 
         app.add_exception_handler(exc_type, handler)
+
+    # The database refused, timed out or is locked: try again later, not a server error.
+    retry_after = {"Retry-After": str(max(1, math.ceil(settings.database_connect_timeout_s)))}
+
+    def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, StorageError):
+            detail = str(exc)
+        else:
+            logger.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                           type(exc).__name__)  # fmt: skip
+            detail = "the database is unavailable at the moment: try again shortly"
+        return JSONResponse({"detail": detail}, status_code=503, headers=retry_after)
+
+    for exc_type in (StorageError, OperationalError, InterfaceError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(exc_type, database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -277,10 +299,19 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             "instructions": e.instructions,
         } for e in default_library()]  # fmt: skip
 
-    @app.get("/api/health", tags=["health"])
-    def health() -> dict:
-        """The server answers (nothing about its configuration)."""
-        return {"ok": True}
+    @app.get("/api/health", tags=["health"], responses={503: {
+        "description": "the database does not answer", "headers": RETRY_AFTER}})  # fmt: skip
+    async def health() -> JSONResponse:
+        """The server answers, and whether its database does within
+        `database_connect_timeout_s` (nothing about the configuration)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(db.ping), settings.database_connect_timeout_s)
+        except Exception as exc:
+            if not (isinstance(exc, TimeoutError) or unavailable(exc)):
+                raise
+            return JSONResponse({"ok": False, "database": "unavailable"}, status_code=503,
+                                headers=retry_after)  # fmt: skip
+        return JSONResponse({"ok": True, "database": "ok"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -68,10 +68,10 @@ def add_save_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _database():
-    from telerehab.server.db import open_database
+    from telerehab.server.db import open_configured
     from telerehab.settings import get_settings
 
-    return open_database(get_settings().resolved_database_url)
+    return open_configured(get_settings())
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +20,15 @@ import httpx
 import pytest
 
 from telerehab.server import accounts, prescriptions
+from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
+from telerehab.settings import Settings
+from tests.conftest import running, unavailable
+from tests.faulty_link import FaultyLink
 from tests.test_live import CLIP, PROGRAM, _feed, _login, _patient_streaming, _seed, _start, _until
 from tests.test_serve import _serve, _url_of
+from tests.test_server import POSTGRES
 
 
 @contextlib.contextmanager
@@ -165,4 +171,141 @@ def test_sigterm_with_a_therapist_watching_exits_in_bounded_time(clinic, clip) -
         stored = {round(r.t_end_s, 4) for r in x.repetitions}
         assert (x.status, y.status) == ("interrupted", "interrupted")
         assert set(told) <= stored, (told, stored)
+    db.close()
+
+
+# ------------------------------------------------------------------ the database
+
+
+@pytest.fixture
+def postgres_link():
+    """A fresh schema in the local PostgreSQL, reached through a link the test
+    can cut: (database URL through the link, the link)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    url = make_url(POSTGRES)
+    schema = f"telerehab_faults_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # no server, no driver, no database
+        unavailable(f"PostgreSQL not reachable at {POSTGRES}: {exc.__class__.__name__}: {exc}")
+    link = FaultyLink((url.host or "127.0.0.1", url.port or 5432))
+    path = {"options": f"-csearch_path={schema}"}
+    through = url.set(host="127.0.0.1", port=link.port, query=path)
+    yield through.render_as_string(hide_password=False), link
+    link.close()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _login_sync(c: httpx.Client, email: str, password: str) -> None:
+    r = c.post("/api/auth/login", json={"email": email, "password": password, "kind": "bearer"})
+    c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+
+
+def test_database_refused_is_503_with_retry_after_and_health_says_so(postgres_link, tmp_path):
+    """The database host goes down under a running server: requests answer 503
+    with Retry-After (never 500, never a hang), health says the database is
+    unavailable; when it is back, everything answers again by itself."""
+    url, link = postgres_link
+    db = open_database(url, connect_timeout_s=2)
+    _seed(db)
+    app = create_app(Settings(data_dir=tmp_path, database_connect_timeout_s=2), db)
+    with running(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+        _login_sync(c, "thea@clinic.org", "therapist-pw-1")
+        assert c.get("/api/patients/2/sessions").status_code == 200
+        assert c.get("/api/health").json() == {"ok": True, "database": "ok"}
+        link.cut()
+        for path in ("/api/patients/2/sessions", "/api/patients/2/trends", "/api/auth/me"):
+            r = c.get(path)
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1, (path, r.text)
+            assert "database is unavailable" in r.json()["detail"]
+        r = c.get("/api/health")
+        assert (r.status_code, r.json()) == (503, {"ok": False, "database": "unavailable"})
+        link.restore()
+        assert c.get("/api/patients/2/sessions").status_code == 200
+        assert c.get("/api/health").json() == {"ok": True, "database": "ok"}
+    db.close()
+
+
+def test_a_locked_table_times_out_as_503_and_health_says_so(postgres_link, tmp_path):
+    """A database that hangs (here: the accounts table locked by another
+    connection) does not hang requests: the statement timeout cancels them
+    (503 with Retry-After) and health reports the database unavailable."""
+    from sqlalchemy import create_engine, text
+
+    url, _link = postgres_link
+    db = open_database(url, statement_timeout_s=1)
+    _seed(db)
+    app = create_app(
+        Settings(data_dir=tmp_path, database_connect_timeout_s=2, database_statement_timeout_s=1),
+        db,
+    )
+    locker = create_engine(url)
+    with running(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+        _login_sync(c, "thea@clinic.org", "therapist-pw-1")
+        with locker.begin() as conn:
+            conn.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+            r = c.get("/api/patients/2/sessions")
+            assert r.status_code == 503 and "Retry-After" in r.headers, r.text
+            r = c.get("/api/health")
+            assert (r.status_code, r.json()["database"]) == (503, "unavailable")
+        assert c.get("/api/patients/2/sessions").status_code == 200
+    locker.dispose()
+    db.close()
+
+
+def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
+    postgres_link, tmp_path, clip
+) -> None:
+    """The database goes down as the patient starts to move and stays down
+    through the clip: the patient is told of every repetition at once, the
+    writes wait (shown in status), and once the database is back every one is
+    stored, in order, with its set."""
+    url, link = postgres_link
+    db = open_database(url, connect_timeout_s=2)
+    _seed(db)
+    app = create_app(Settings(data_dir=tmp_path, database_connect_timeout_s=2), db)
+
+    async def run(base: str) -> tuple[int, list[float], list[dict], dict]:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            sid, pc, player, messages = await _patient_streaming(c, clip(CLIP))
+
+            async def seen(kind: str) -> bool:
+                return any(m["type"] == kind for m in messages)
+
+            await _until(lambda: seen("pose"), what="the first frame analysed")
+            link.cut()
+
+            async def played() -> bool:
+                return player.video.readyState == "ended"
+
+            await _until(played, timeout=60, what="the clip to play")
+            await _until(lambda: seen("set"), what="a set while the database is out")
+            link.restore()
+
+            async def stored() -> bool:
+                r = await c.get(f"/api/live/sessions/{sid}")
+                return r.status_code == 200 and r.json()["writes_waiting"] == 0
+
+            await _until(stored, what="the waiting writes to be stored")
+            status = (await c.get(f"/api/live/sessions/{sid}")).json()
+            await c.post(f"/api/live/sessions/{sid}/end", json={})
+            await pc.close()
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+            return sid, told, messages, status
+
+    with running(app) as port:
+        sid, told, messages, status = asyncio.run(run(f"http://127.0.0.1:{port}"))
+    waiting = [m.get("writes_waiting", 0) for m in messages if m["type"] == "status"]
+    assert told and max(waiting) >= 1  # the patient was told at once; the writes waited
+    assert (status["writes_lost"], status["failed"]) == (0, 0), status
+    with db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert [round(r.t_end_s, 4) for r in x.repetitions] == told
+        sets = [m["set"] for m in messages if m["type"] == "set"]
+        assert x.status == "complete" and [k.set_index for k in x.sets] == sets
     db.close()

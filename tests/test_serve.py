@@ -152,7 +152,8 @@ def test_serve_prints_its_url_and_answers(tmp_path) -> None:
         url = _url_of(proc)
         with urllib.request.urlopen(f"{url}api/health", timeout=10) as r:
             health = json.loads(r.read())
-        assert health == {"ok": True}  # nothing of the configuration (no database URL)
+        # the database answers; nothing of the configuration (no database URL)
+        assert health == {"ok": True, "database": "ok"}
         assert (tmp_path / "telerehab.db").is_file()  # the default SQLite file in data_dir
         with urllib.request.urlopen(f"{url}login", timeout=10) as r:
             page = r.read().decode()

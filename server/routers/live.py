@@ -136,7 +136,7 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
     live = LiveSession(sid, who.id, plan, db,
                        request.app.state.estimator_factory(settings.live_variant,
                                                            settings.live_max_people),
-                       video_consent=body.video_consent)  # fmt: skip
+                       video_consent=body.video_consent, sink=request.app.state.sink)  # fmt: skip
     registry(request).sessions[sid] = (live, PeerSet())
     fanout = request.app.state.fanout
     if fanout is not None:  # other server processes' therapists follow through Redis
@@ -286,7 +286,6 @@ async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> d
     else:
         live, peers = found
         _owner(who, live)
-        del registry(request).sessions[session_id]
         summary = await asyncio.to_thread(live.end)
         await peers.close()
 
@@ -297,7 +296,8 @@ async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> d
                 s, x, "complete", pain_after=body.pain_after, rpe=body.rpe, notes=body.notes
             )
 
-    await asyncio.to_thread(close)
+    await asyncio.to_thread(close)  # the database out: 503, and the patient may end again
+    registry(request).sessions.pop(session_id, None)
     return summary
 
 
