@@ -86,6 +86,7 @@ def test_kill_9_mid_set_then_restart_keeps_every_repetition(clinic, clip) -> Non
     is `interrupted` with every repetition the patient was told of, it counts in
     trends and FHIR, and the patient can see and end it."""
     with served(clinic) as (proc, base, _):
+
         async def kill(_sid: int) -> None:
             os.kill(proc.pid, signal.SIGKILL)
 

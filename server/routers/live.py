@@ -281,8 +281,10 @@ async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> d
             raise HTTPException(403, "only the patient controls their live session")
         if x.status != "interrupted":
             raise _gone(x)
-        summary = {"total": len(x.repetitions),
-                   "last_exercise": x.repetitions[-1].exercise_id if x.repetitions else None}
+        summary = {
+            "total": len(x.repetitions),
+            "last_exercise": x.repetitions[-1].exercise_id if x.repetitions else None,
+        }
     else:
         live, peers = found
         _owner(who, live)
