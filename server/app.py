@@ -7,8 +7,10 @@ that cannot be reached stops `telerehab serve` at once with its URL named
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import math
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,14 +20,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.settings import Settings, get_settings
 
-from . import accounts, pseudonyms
+from . import accounts, pseudonyms, records
 from . import audit as audit_trail
-from .db import Database, open_database
+from .db import Database, open_configured, unavailable
 from .deps import COOKIE, client_address
 from .edge import BodyLimit, SecurityHeaders
 from .routers import (
@@ -40,6 +44,7 @@ from .routers import (
     users,
 )
 from .schemas import MAX_ID
+from .sink import StorageSink
 from .throttle import HashGate, LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -156,10 +161,35 @@ class SharedEstimators:
             self._schedulers.clear()
 
 
+async def recover_abandoned(db: Database, fanout=None) -> list[int]:
+    """At start: live sessions a process that is gone left in progress (kill -9,
+    a crash) are closed as interrupted, with every repetition they stored, so
+    they count in trends and FHIR and their patient can end them. With Redis,
+    the sessions that another running process holds are left alone; if Redis
+    cannot say which those are, nothing is changed (the next start retries)."""
+    held: set[int] = set()
+    if fanout is not None:
+        try:
+            held = set(await fanout.sessions())
+        except Exception as exc:  # Redis down: which sessions are alive is unknown
+            logger.warning("abandoned live sessions not checked: Redis unreachable (%s)", exc)
+            return []
+
+    def close() -> list[int]:
+        with db.session() as s:
+            return records.interrupt_abandoned(s, held)
+
+    closed = await asyncio.to_thread(close)
+    if closed:
+        logger.warning("live sessions %s were left in progress by a server process that "
+                       "stopped; recorded as interrupted", closed)  # fmt: skip
+    return closed
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
-    db = db or open_database(settings.resolved_database_url)
+    db = db or open_configured(settings)
     registry = live.Registry()
     throttle = LoginThrottle(
         free=settings.login_free_failures,
@@ -170,6 +200,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     shared = (
         SharedEstimators() if settings.live_batch and settings.pose_backend == "blazepose" else None
     )
+    sink = StorageSink(db, settings.live_pending_writes)
     fanout = None
     if settings.redis_url:
         from .fanout import Fanout
@@ -178,8 +209,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        await recover_abandoned(db, fanout)
         yield
-        await registry.close_all()  # end live sessions, close peer connections
+        try:  # end live sessions (recorded as interrupted), close peer connections
+            await asyncio.wait_for(registry.close_all(), settings.shutdown_timeout_s)
+        except TimeoutError:
+            logger.error("live sessions not all closed within %g s; the next start records "
+                         "what is left as interrupted", settings.shutdown_timeout_s)  # fmt: skip
+        await asyncio.to_thread(sink.close, settings.shutdown_timeout_s)
         if shared is not None:
             shared.close()
         if fanout is not None:
@@ -194,6 +231,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.pseudonym_key = pseudonyms.load_key(settings)
     app.state.live = registry
     app.state.fanout = fanout
+    app.state.sink = sink
     app.state.estimator_factory = shared or functools.partial(
         estimator_factory, backend=settings.pose_backend
     )
@@ -211,13 +249,28 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         uploads={exercises.LEARN_PATH: settings.max_upload_bytes},
     )
 
-    status = {ConfigError: 422, ProgramError: 422, ConflictError: 409, StorageError: 503}
+    status = {ConfigError: 422, ProgramError: 422, ConflictError: 409}
     for exc_type, code in status.items():
 
         def handler(_request: Request, exc: Exception, code: int = code) -> JSONResponse:
             return JSONResponse({"detail": str(exc)}, status_code=code)
 
         app.add_exception_handler(exc_type, handler)
+
+    # The database refused, timed out or is locked: try again later, not a server error.
+    retry_after = {"Retry-After": str(max(1, math.ceil(settings.database_connect_timeout_s)))}
+
+    def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, StorageError):
+            detail = str(exc)
+        else:
+            logger.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                           type(exc).__name__)  # fmt: skip
+            detail = "the database is unavailable at the moment: try again shortly"
+        return JSONResponse({"detail": detail}, status_code=503, headers=retry_after)
+
+    for exc_type in (StorageError, OperationalError, InterfaceError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(exc_type, database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -250,10 +303,19 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
 
-    @app.get("/api/health", tags=["health"])
-    def health() -> dict:
-        """The server answers (nothing about its configuration)."""
-        return {"ok": True}
+    @app.get("/api/health", tags=["health"], responses={503: {
+        "description": "the database does not answer", "headers": RETRY_AFTER}})  # fmt: skip
+    async def health() -> JSONResponse:
+        """The server answers, and whether its database does within
+        `database_connect_timeout_s` (nothing about the configuration)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(db.ping), settings.database_connect_timeout_s)
+        except Exception as exc:
+            if not (isinstance(exc, TimeoutError) or unavailable(exc)):
+                raise
+            return JSONResponse({"ok": False, "database": "unavailable"}, status_code=503,
+                                headers=retry_after)  # fmt: skip
+        return JSONResponse({"ok": True, "database": "ok"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

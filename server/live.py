@@ -45,6 +45,7 @@ from telerehab.rehab_programs.report import json_ready, rep_to_dict
 from . import records
 from .db import Database
 from .exercises import clinic_library
+from .sink import StorageSink
 from .tables import ExerciseSession
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class LiveSession:
     db: Database
     estimator_factory: Callable[[], PoseEstimator]
     video_consent: bool = False
+    sink: StorageSink | None = None  # None: written directly, an error propagates
     state: str = "created"  # created, ready, running, paused, interrupted, ended, error
     exercise_index: int = 0
     set_index: int = 1
@@ -162,8 +164,12 @@ class LiveSession:
         if self.state in ("ended", "interrupted"):
             return
         self.interrupted_at = time.monotonic()
-        with self.db.session() as s:
-            records.end_session(s, s.get(ExerciseSession, self.session_id), "interrupted")
+        sid = self.session_id
+
+        def close(s: Any) -> None:
+            records.end_session(s, s.get(ExerciseSession, sid), "interrupted")
+
+        self._store("its end (interrupted)", close)
         self._set_state("interrupted")
 
     def end(self) -> dict:
@@ -270,10 +276,16 @@ class LiveSession:
 
     def _on_event(self, event: Any, t_s: float) -> None:
         item = self.plan[self.exercise_index]
+        sid, set_index = self.session_id, self.set_index
         if isinstance(event, RepCompleted):
-            with self.db.session() as s:  # stored now: a disconnect loses nothing
-                records.add_repetition(s, s.get(ExerciseSession, self.session_id),
-                                       item.exercise_id, event.rep, self.set_index)  # fmt: skip
+            rep = event.rep
+
+            def add_rep(s: Any) -> None:
+                x = s.get(ExerciseSession, sid)
+                records.add_repetition(s, x, item.exercise_id, rep, set_index)
+
+            # stored now, before the patient hears of it (queued while the database is out)
+            self._store(f"repetition {self.reps_total + 1}", add_rep)
             self.reps_total += 1
             in_set = len(self._analyzer.engine.reps) - (self.set_index - 1) * item.reps
             self._emit(
@@ -287,10 +299,13 @@ class LiveSession:
                 )
             )
         elif isinstance(event, SetCompleted):
-            reps = self._analyzer.engine.reps[-item.reps :]
-            with self.db.session() as s:
-                records.add_set(s, s.get(ExerciseSession, self.session_id), item.exercise_id,
-                                self.set_index, list(reps), item.reps)  # fmt: skip
+            reps = list(self._analyzer.engine.reps[-item.reps :])
+
+            def add_set(s: Any) -> None:
+                x = s.get(ExerciseSession, sid)
+                records.add_set(s, x, item.exercise_id, set_index, reps, item.reps)
+
+            self._store(f"set {set_index} of {item.exercise_id}", add_set)
             self._emit(message("set", exercise=item.exercise_id, set=self.set_index,
                                sets=item.sets, reps=item.reps, rest_s=item.rest_s))  # fmt: skip
             if self.set_index < item.sets:
@@ -315,6 +330,15 @@ class LiveSession:
             self._emit(message("signal", signal=event.signal, previous=event.previous,
                                credited=event.credited, text=event.text))  # fmt: skip
 
+    def _store(self, what: str, apply: Callable[[Any], Any]) -> None:
+        """A write of this session: through the sink (which keeps it while the
+        database is out), or directly without one."""
+        if self.sink is not None:
+            self.sink.store(self.session_id, what, apply)
+            return
+        with self.db.session() as s:
+            apply(s)
+
     # ----------------------------------------------------------------- out
 
     def status(self) -> dict:
@@ -328,6 +352,8 @@ class LiveSession:
             "status", state=self.state, received=self.slot.received, dropped=self.slot.dropped,
             processed=self.processed, failed=self.failed, latency_ms_p50=p50, fps=fps,
             exercise_index=self.exercise_index, set=self.set_index, total=self.reps_total,
+            writes_waiting=self.sink.pending(self.session_id) if self.sink else 0,
+            writes_lost=self.sink.lost[self.session_id] if self.sink else 0,
         )  # fmt: skip
 
     def summary(self) -> dict:

@@ -213,6 +213,29 @@ def record_diary(
     return x
 
 
+def interrupt_abandoned(s: Session, live_elsewhere: set[int] | frozenset[int] = frozenset()
+                        ) -> list[int]:  # fmt: skip
+    """Close as interrupted every live session left in progress by a server
+    process that is gone (killed, crashed, power lost); their repetitions stay.
+    `live_elsewhere`: sessions another running process still holds.
+
+    The end time is the last moment the record shows the patient exercising
+    (start plus the last repetition's end), never the time of the restart."""
+    found = s.scalars(
+        select(ExerciseSession).where(
+            ExerciseSession.status == "in_progress", ExerciseSession.source == "live"
+        )
+    ).all()
+    closed = []
+    for x in found:
+        if x.id in live_elsewhere:
+            continue
+        last = max((r.t_end_s for r in x.repetitions if math.isfinite(r.t_end_s)), default=0.0)
+        end_session(s, x, "interrupted", ended_at=x.started_at + timedelta(seconds=max(last, 0)))
+        closed.append(x.id)
+    return closed
+
+
 def _sets_of(reps: tuple[RepResult, ...], per_set: int | None) -> list[list[RepResult]]:
     if not per_set:
         return [list(reps)] if reps else []

@@ -68,10 +68,10 @@ def add_save_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _database():
-    from telerehab.server.db import open_database
+    from telerehab.server.db import open_configured
     from telerehab.settings import get_settings
 
-    return open_database(get_settings().resolved_database_url)
+    return open_configured(get_settings())
 
 
 @contextmanager
@@ -210,9 +210,8 @@ def check_save(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from telerehab.server.app import create_app
+    from telerehab.server.process import serve
     from telerehab.settings import get_settings
 
     settings = get_settings()
@@ -229,23 +228,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, db)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
-    # A WebSocket client sends one small message (its login); the body limit
-    # bounds it too.
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", ws_max_size=settings.max_body_bytes
-    )
-    server = uvicorn.Server(config)
-
-    original = server.startup
-
-    async def startup(sockets=None) -> None:
-        await original(sockets)
-        for s in server.servers:
-            for sock in s.sockets:
-                bound = sock.getsockname()
-                print(f"serving    http://{bound[0]}:{bound[1]}/  (Ctrl+C to stop)", flush=True)
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    serve(app, settings, host, port,
+          lambda url: print(f"serving    {url}  (Ctrl+C to stop)", flush=True))  # fmt: skip
     db.close()
     return 0

@@ -55,6 +55,27 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL (TELEREHAB_DATABASE_URL), e.g. "
         "postgresql+psycopg://user:password@host/db; empty: SQLite in data_dir.",
     )
+    database_connect_timeout_s: float = Field(
+        default=5,
+        gt=0,
+        le=300,
+        description="Longest wait to connect to the database or for a pooled connection "
+        "(SQLite: for its write lock); then requests answer 503 with Retry-After.",
+    )
+    database_statement_timeout_s: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="PostgreSQL cancels a statement running longer (a lock held elsewhere, "
+        "a database that hangs); the request answers 503 with Retry-After.",
+    )
+    live_pending_writes: int = Field(
+        default=10_000,
+        ge=1,
+        description="Writes of live sessions (repetitions, sets, their end) a process keeps "
+        "while the database is unavailable, retried until it is back; a write beyond is "
+        "refused, logged and counted as lost.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `telerehab serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `telerehab serve` uses.")
     secure_cookies: bool = Field(
@@ -123,6 +144,13 @@ class Settings(BaseSettings):
     )
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."
+    )
+    shutdown_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        le=600,
+        description="How long a stopping server (SIGTERM, Ctrl+C) waits for its live sessions "
+        "and open connections before it cancels them (TELEREHAB_SHUTDOWN_TIMEOUT_S).",
     )
     redis_url: str = Field(
         default="",

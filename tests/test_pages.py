@@ -258,8 +258,10 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     browser.save_screenshot(str(SCREENS / "patient_home.png"))
     browser.find_element(By.ID, "pain-before").send_keys("12")
     browser.find_element(By.CSS_SELECTOR, "#diary button[type=submit]").click()
-    # the browser's own range check stops it, or the API names the field
-    time.sleep(0.5)
+    # the browser's own range check stops it (nothing is sent), or the API names the field
+    stopped = "return document.getElementById('pain-before').validity.rangeOverflow"
+    if not browser.execute_script(stopped):
+        _text(browser, "#diary-msg", "pain_before")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 5
     browser.find_element(By.CSS_SELECTOR, "#start-today a").click()
     _wait(browser, "#camera-error:not(:empty)")
@@ -378,7 +380,15 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     assert "Squat" in rows[0].text and "_" not in rows[0].text  # names and faults in words
     therapist.save_screenshot(str(SCREENS / "live_therapist.png"))
     _text(browser, "#count", str(expected), timeout=60)
-    time.sleep(1.0)  # into the held last frame: no movement, nothing more to count
+
+    def analysed() -> int:
+        return max((m["processed"] for m in list(feed) if "processed" in m), default=0)
+
+    held_from = analysed()  # a second of the held last frame analysed: nothing more to count
+    deadline = time.monotonic() + 30
+    while analysed() < held_from + 30:
+        assert time.monotonic() < deadline, "the held frames were never analysed"
+        time.sleep(0.1)
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "live_patient.png"))
     assert browser.find_element(By.ID, "count").text == str(expected)

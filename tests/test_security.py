@@ -607,7 +607,7 @@ def test_a_missing_record_is_refused_like_another_patients(make_world) -> None:
 def test_errors_and_health_show_nothing_internal(make_world, tmp_path) -> None:
     app, ids, _client = make_world()
     health = TestClient(app).get("/api/health")
-    assert health.json() == {"ok": True} and str(tmp_path) not in health.text
+    assert health.json() == {"ok": True, "database": "ok"} and str(tmp_path) not in health.text
     r = TestClient(app).post(
         "/api/auth/login", json={"email": "pat@home.org", "password": 5 * ["my-secret-pw"]}
     )

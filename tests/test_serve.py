@@ -129,24 +129,31 @@ def _serve(env: dict, *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _url_of(proc: subprocess.Popen, timeout: float = 60) -> str:
+    """The URL `telerehab serve` prints once it listens (the test fails with
+    everything it printed if it never does)."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("serving"):
+            return line.split()[1]
+    raise AssertionError("telerehab serve never said where it serves:\n" + "".join(lines))
+
+
 def test_serve_prints_its_url_and_answers(tmp_path) -> None:
     env = {**os.environ, "TELEREHAB_DATA_DIR": str(tmp_path)}
     env.pop("TELEREHAB_DATABASE_URL", None)
     proc = _serve(env)
     try:
-        url, lines = None, []
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("serving"):
-                url = line.split()[1]
-        assert url, "".join(lines)
+        url = _url_of(proc)
         with urllib.request.urlopen(f"{url}api/health", timeout=10) as r:
             health = json.loads(r.read())
-        assert health == {"ok": True}  # nothing of the configuration (no database URL)
+        # the database answers; nothing of the configuration (no database URL)
+        assert health == {"ok": True, "database": "ok"}
         assert (tmp_path / "telerehab.db").is_file()  # the default SQLite file in data_dir
         with urllib.request.urlopen(f"{url}login", timeout=10) as r:
             page = r.read().decode()

@@ -78,9 +78,18 @@ def _people(s):
 def test_migrated_on_first_start_and_idempotent(db_url) -> None:
     first = open_database(db_url)
     assert current_revision(first.engine) == HEAD_REVISION
+    with first.session() as s:
+        _t, p = _people(s)
+        x = records.start_session(s, p.id, pain_before=2)
+        records.add_repetition(s, x, "squat", _rep(1, 80.0))
+        written = (p.id, x.id)
     first.close()
     again = open_database(db_url)  # a second start migrates nothing and loses nothing
     assert current_revision(again.engine) == HEAD_REVISION
+    with again.session() as s:
+        (x,) = records.sessions_of(s, written[0])
+        assert (x.id, x.pain_before) == (written[1], 2)
+        assert [r.excursion_deg for r in x.repetitions] == [80.0]
     again.close()
 
 

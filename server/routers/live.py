@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
@@ -33,7 +34,7 @@ from ..deps import (
     require_therapist_of,
 )
 from ..exercises import clinic_library
-from ..live import LiveSession
+from ..live import LiveSession, message
 from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
 from ..schemas import Text
 from ..tables import ExerciseSession
@@ -89,12 +90,15 @@ class Registry:
 
     async def close_all(self) -> None:
         """Server shutdown: every session still live is recorded as interrupted
-        (with all its repetitions), then stopped."""
-        for live, peers in list(self.sessions.values()):
-            await peers.close()
-            await asyncio.to_thread(live.interrupt)
-            await asyncio.to_thread(live.end)
+        (with all its repetitions) first, then its peers and worker stop; the
+        summary each sends ends its WebSockets."""
+        found = list(self.sessions.values())
         self.sessions.clear()
+        for live, _peers in found:
+            await asyncio.to_thread(live.interrupt)
+        for live, peers in found:
+            await peers.close()
+            await asyncio.to_thread(live.end)
 
 
 def registry(request: Request) -> Registry:
@@ -135,13 +139,39 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
     live = LiveSession(sid, who.id, plan, db,
                        request.app.state.estimator_factory(settings.live_variant,
                                                            settings.live_max_people),
-                       video_consent=body.video_consent)  # fmt: skip
+                       video_consent=body.video_consent, sink=request.app.state.sink)  # fmt: skip
     registry(request).sessions[sid] = (live, PeerSet())
     fanout = request.app.state.fanout
     if fanout is not None:  # other server processes' therapists follow through Redis
         live.listeners.append(fanout.listener(sid, who.id, body.video_consent))
     live.prepare(asyncio.get_running_loop())  # the model loads while the patient gets ready
     return {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}
+
+
+def _record(db, who, session_id: int) -> ExerciseSession:
+    """The stored record of a live session no process here holds (its server
+    stopped): refused like another patient's unless the caller may read it."""
+    with db.session() as s:
+        x = s.get(ExerciseSession, session_id)
+        if x is None or x.source != "live" or not accounts.can_read_patient(s, who, x.patient_id):
+            raise HTTPException(403, f"no live session {session_id} here that you may use")
+        if x.status == "in_progress":
+            raise HTTPException(409, f"session {session_id} is live in another server process")
+        x.repetitions  # noqa: B018 (loaded before the database session closes)
+        return x
+
+
+def _gone(x: ExerciseSession) -> HTTPException:
+    if x.status == "complete":
+        return HTTPException(409, f"session {x.id} has ended")
+    return HTTPException(409, f"session {x.id} was interrupted when its server stopped: "
+                              "it can be ended, not resumed")  # fmt: skip
+
+
+def _stored_status(x: ExerciseSession) -> dict:
+    """What the patient's page shows of a session whose server stopped."""
+    state = "ended" if x.status == "complete" else "interrupted"
+    return message("status", state=state, total=len(x.repetitions), resumable=False)
 
 
 def _reopen(db, session_id: int) -> None:
@@ -172,6 +202,10 @@ async def list_live(request: Request, who: User) -> list[dict]:
 
 @router.get("/sessions/{session_id}")
 def status(session_id: LiveId, request: Request, s: DbSession, who: User, audit: Audit) -> dict:
+    if session_id not in registry(request).sessions:  # its server stopped: the record says
+        x = _record(request.app.state.db, who, session_id)
+        audit("read", x.patient_id, f"live session {session_id}")
+        return _stored_status(x)
     live, _ = registry(request).get(session_id)
     require_reader(s, who, live.patient_id)
     audit("read", live.patient_id, f"live session {session_id}")
@@ -181,6 +215,7 @@ def status(session_id: LiveId, request: Request, s: DbSession, who: User, audit:
 @router.post("/sessions/{session_id}/offer")
 async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) -> dict:
     """The patient's SDP offer (also how an interrupted session is resumed)."""
+    await _held_here(request, who, session_id)
     live, peers = registry(request).get(session_id)
     _owner(who, live)
     if live.state == "ended":
@@ -199,6 +234,16 @@ async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) 
     return answer
 
 
+async def _held_here(request: Request, who, session_id: int) -> None:
+    """A control request for a session no process here holds: 409 saying why
+    (its server stopped) to its patient, 403 to anyone else."""
+    if session_id not in registry(request).sessions:
+        x = await asyncio.to_thread(_record, request.app.state.db, who, session_id)
+        if who.role != "patient" or who.id != x.patient_id:
+            raise HTTPException(403, "only the patient controls their live session")
+        raise _gone(x)
+
+
 def _check_window(request: Request, live: LiveSession) -> None:
     window = request.app.state.settings.resume_window_s
     if live.interrupted_at is not None and time.monotonic() - live.interrupted_at > window:
@@ -207,7 +252,8 @@ def _check_window(request: Request, live: LiveSession) -> None:
 
 
 @router.post("/sessions/{session_id}/pause")
-def pause(session_id: LiveId, request: Request, who: User) -> dict:
+async def pause(session_id: LiveId, request: Request, who: User) -> dict:
+    await _held_here(request, who, session_id)
     live, _ = registry(request).get(session_id)
     _owner(who, live)
     live.pause()
@@ -215,33 +261,48 @@ def pause(session_id: LiveId, request: Request, who: User) -> dict:
 
 
 @router.post("/sessions/{session_id}/resume")
-def resume(session_id: LiveId, request: Request, who: User) -> dict:
+async def resume(session_id: LiveId, request: Request, who: User) -> dict:
+    await _held_here(request, who, session_id)
     live, _ = registry(request).get(session_id)
     _owner(who, live)
     if live.state == "interrupted":
         _check_window(request, live)
-        _reopen(request.app.state.db, session_id)
+        await asyncio.to_thread(_reopen, request.app.state.db, session_id)
     live.resume()
     return live.status()
 
 
 @router.post("/sessions/{session_id}/end")
 async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> dict:
-    """Finish: pain after, effort; the record is closed as complete."""
-    live, peers = registry(request).get(session_id)
-    _owner(who, live)
-    del registry(request).sessions[session_id]
-    summary = await asyncio.to_thread(live.end)
-    await peers.close()
+    """Finish: pain after, effort; the record is closed as complete. A session
+    interrupted when its server stopped is ended the same way, from its record."""
+    db = request.app.state.db
+    found = registry(request).sessions.get(session_id)
+    if found is None:
+        x = await asyncio.to_thread(_record, db, who, session_id)
+        if who.role != "patient" or who.id != x.patient_id:
+            raise HTTPException(403, "only the patient controls their live session")
+        if x.status != "interrupted":
+            raise _gone(x)
+        summary = {
+            "total": len(x.repetitions),
+            "last_exercise": x.repetitions[-1].exercise_id if x.repetitions else None,
+        }
+    else:
+        live, peers = found
+        _owner(who, live)
+        summary = await asyncio.to_thread(live.end)
+        await peers.close()
 
     def close() -> None:
-        with request.app.state.db.session() as s:
+        with db.session() as s:
             x = s.get(ExerciseSession, session_id)
             records.end_session(
                 s, x, "complete", pain_after=body.pain_after, rpe=body.rpe, notes=body.notes
             )
 
-    await asyncio.to_thread(close)
+    await asyncio.to_thread(close)  # the database out: 503, and the patient may end again
+    registry(request).sessions.pop(session_id, None)
     return summary
 
 
@@ -344,21 +405,18 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     live.listeners.append(listener)
     checked = time.monotonic()
     try:
-        while True:
-            try:
-                msg = await asyncio.wait_for(queue.get(), RECHECK_S)
-            except TimeoutError:
-                msg = None
-            if time.monotonic() - checked >= RECHECK_S:
-                if not (await asyncio.to_thread(check, False))[1]:
-                    await websocket.close(code=4403, reason="access ended")
-                    return
-                checked = time.monotonic()
-            if msg is None:
-                continue
-            await websocket.send_json(msg)
-            if msg["type"] == "summary":
-                break
+        async with contextlib.aclosing(_until_gone(_queued(queue), websocket)) as feed:
+            async for msg in feed:
+                if time.monotonic() - checked >= RECHECK_S:
+                    if not (await asyncio.to_thread(check, False))[1]:
+                        await websocket.close(code=4403, reason="access ended")
+                        return
+                    checked = time.monotonic()
+                if msg is None:
+                    continue
+                await websocket.send_json(msg)
+                if msg["type"] == "summary":
+                    break
     except WebSocketDisconnect:
         pass
     finally:
@@ -368,19 +426,67 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
         await websocket.close()
 
 
+async def _queued(queue: asyncio.Queue[dict]) -> AsyncIterator[dict]:
+    while True:
+        yield await queue.get()
+
+
+async def _disconnected(websocket: WebSocket) -> None:
+    """Reads, and ignores, what a feed's client sends until it disconnects."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _until_gone(source: AsyncIterator[dict], websocket: WebSocket
+                      ) -> AsyncIterator[dict | None]:  # fmt: skip
+    """The messages of `source`, and None when RECHECK_S passed without one,
+    until the client disconnects. A feed with nothing to send would otherwise
+    never learn that its viewer left: it would hold a Redis subscription and
+    keep the server from stopping."""
+    gone = asyncio.ensure_future(_disconnected(websocket))
+    getter: asyncio.Future | None = None
+    try:
+        while True:
+            if getter is None:
+                getter = asyncio.ensure_future(anext(source))
+            done, _ = await asyncio.wait({getter, gone}, timeout=RECHECK_S,
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if getter in done:
+                try:
+                    msg = getter.result()
+                except StopAsyncIteration:
+                    return
+                getter = None
+                yield msg
+            elif gone in done:
+                return
+            else:
+                yield None
+    finally:
+        gone.cancel()
+        if getter is not None:
+            getter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await getter
+        await source.aclose()  # e.g. unsubscribes from Redis at once
+
+
 async def _relay_remote(websocket: WebSocket, fanout, session_id: int, still_allowed) -> None:
     """A session held by another process: its messages through Redis."""
     checked = time.monotonic()
     try:
-        async for msg in fanout.follow(session_id):
-            if time.monotonic() - checked >= RECHECK_S:
-                if not await asyncio.to_thread(still_allowed):
-                    await websocket.close(code=4403, reason="access ended")
-                    return
-                checked = time.monotonic()
-            await websocket.send_json(msg)
-            if msg["type"] == "summary":
-                break
+        async with contextlib.aclosing(_until_gone(fanout.follow(session_id), websocket)) as feed:
+            async for msg in feed:
+                if time.monotonic() - checked >= RECHECK_S:
+                    if not await asyncio.to_thread(still_allowed):
+                        await websocket.close(code=4403, reason="access ended")
+                        return
+                    checked = time.monotonic()
+                if msg is None:
+                    continue
+                await websocket.send_json(msg)
+                if msg["type"] == "summary":
+                    break
     except WebSocketDisconnect:
         return
     with contextlib.suppress(RuntimeError):

@@ -1,0 +1,312 @@
+"""Faults of a real server process (`telerehab serve` on a loopback port) with a
+real aiortc patient streaming a shared clip: kill -9, SIGTERM, and what the
+patient and their therapist find afterwards through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from telerehab.server import accounts, prescriptions
+from telerehab.server.app import create_app
+from telerehab.server.db import open_database
+from telerehab.server.tables import ExerciseSession
+from telerehab.settings import Settings
+from tests.conftest import running, unavailable
+from tests.faulty_link import FaultyLink
+from tests.test_live import CLIP, PROGRAM, _feed, _login, _patient_streaming, _seed, _start, _until
+from tests.test_serve import _serve, _url_of
+from tests.test_server import POSTGRES
+
+
+@contextlib.contextmanager
+def served(env: dict, *args: str) -> Iterator[tuple[subprocess.Popen, str, list[str]]]:
+    """`telerehab serve` running: (process, base URL, what it prints, read on
+    in a thread so a full pipe never blocks it). Killed if the test leaves it."""
+    proc = _serve(env, *args)
+    printed: list[str] = []
+    try:
+        url = _url_of(proc)
+        reader = threading.Thread(target=lambda: printed.extend(proc.stdout), daemon=True)
+        reader.start()
+        yield proc, url.rstrip("/"), printed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+@pytest.fixture
+def clinic(tmp_path, store) -> dict:
+    """A SQLite database with a therapist, a patient and a live program, and the
+    environment of the server processes that use it."""
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    db = open_database(url)
+    _seed(db)
+    with db.session() as s:  # a second patient of the same therapist
+        sam = accounts.create_user(s, "sam@home.org", "Sam", "patient", "patient-pw-2")
+        accounts.link(s, 1, sam.id)
+        prescriptions.create_program(s, sam.id, PROGRAM, 1)
+    db.close()
+    return {**os.environ, "TELEREHAB_DATABASE_URL": url, "TELEREHAB_DATA_DIR": str(tmp_path)}
+
+
+async def _first_rep_then(base: str, clip: Path, fault) -> tuple[int, list[float]]:
+    """The patient streams `clip`; at the first repetition reported to them,
+    `await fault(session id)` strikes the server. (session id, t_end_s of every
+    repetition the patient was told of, rounded as the messages round)."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        sid, pc, _player, messages = await _patient_streaming(c, clip)
+
+        async def first_rep() -> bool:
+            return any(m["type"] == "rep" for m in messages)
+
+        await _until(first_rep, timeout=60, what="the first repetition")
+        await fault(sid)
+        told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+        await pc.close()
+        return sid, told
+
+
+def test_kill_9_mid_set_then_restart_keeps_every_repetition(clinic, clip) -> None:
+    """kill -9 while the patient streams, mid-set; at the next start the session
+    is `interrupted` with every repetition the patient was told of, it counts in
+    trends and FHIR, and the patient can see and end it."""
+    with served(clinic) as (proc, base, _):
+
+        async def kill(_sid: int) -> None:
+            os.kill(proc.pid, signal.SIGKILL)
+
+        sid, told = asyncio.run(_first_rep_then(base, clip(CLIP), kill))
+        assert proc.wait(10) == -signal.SIGKILL
+    assert told
+
+    async def after_restart(base: str) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c, \
+                httpx.AsyncClient(base_url=base, timeout=30) as t:  # fmt: skip
+            await _login(c, "pat@home.org", "patient-pw-1")
+            await _login(t, "thea@clinic.org", "therapist-pw-1")
+            x = (await c.get(f"/api/sessions/{sid}")).json()
+            assert x["status"] == "interrupted", x
+            stored = [round(r["t_end_s"], 4) for r in x["reps"]]
+            assert set(told) <= set(stored) and len(stored) == len(set(stored))
+            assert x["ended_at"] is not None
+            live = (await c.get(f"/api/live/sessions/{sid}")).json()  # the patient's page
+            assert (live["state"], live["total"]) == ("interrupted", len(stored)), live
+            assert (await t.get("/api/live/sessions")).json() == []  # nothing live any more
+            patient = x["patient_id"]
+            trends = (await t.get(f"/api/patients/{patient}/trends")).json()
+            assert [p["session_id"] for p in trends["pain"]] == [sid]
+            assert sum(w["n"] for w in trends["quality"]) == len(stored)
+            fhir = (await t.get(f"/api/patients/{patient}/fhir")).json()
+            found = [e["resource"] for e in fhir["entry"]]
+            weeks = [x for x in found if x.get("code", {}).get("text") == "Exercise adherence"]
+            assert sum(w["valueRatio"]["numerator"]["value"] for w in weeks) == 1
+            offer = await c.post(f"/api/live/sessions/{sid}/offer",
+                                 json={"sdp": "v=0", "type": "offer"})  # fmt: skip
+            assert offer.status_code == 409 and "interrupted" in offer.text, offer.text
+            end = await c.post(f"/api/live/sessions/{sid}/end", json={"pain_after": 2})
+            assert end.status_code == 200, end.text
+            assert end.json()["total"] == len(stored)
+            x = (await c.get(f"/api/sessions/{sid}")).json()
+            assert (x["status"], x["pain_after"], len(x["reps"])) == ("complete", 2, len(stored))
+
+    with served(clinic) as (_proc, base, _):
+        asyncio.run(after_restart(base))
+
+
+def _exit_time(proc: subprocess.Popen, timeout: float) -> float | None:
+    """time.monotonic() when `proc` was seen to have exited (None: not by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+def test_sigterm_with_a_therapist_watching_exits_in_bounded_time(clinic, clip) -> None:
+    """SIGTERM while one patient streams and another's session idles with
+    their therapist's WebSocket open on it: the process exits within
+    TELEREHAB_SHUTDOWN_TIMEOUT_S (plus generous slack), and both sessions are
+    recorded as interrupted, with every repetition the patient was told of."""
+    bound_s = 3.0
+    env = {**clinic, "TELEREHAB_SHUTDOWN_TIMEOUT_S": str(bound_s)}
+    took: list[float | None] = []
+    idle: list[int] = []
+
+    async def watched_then_sigterm(base: str, proc: subprocess.Popen, _sid: int) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            await _login(c, "sam@home.org", "patient-pw-2")
+            idle.append(await _start(c, {}))
+            token = await _login(c, "thea@clinic.org", "therapist-pw-1")
+        async with _feed(base.removeprefix("http://"), idle[0], token) as ws:
+            json.loads(await ws.recv())  # the therapist follows the idle session
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            exited = await asyncio.to_thread(_exit_time, proc, bound_s + 30)
+            took.append(None if exited is None else exited - sent)
+
+    with served(env) as (proc, base, printed):
+        sid, told = asyncio.run(
+            _first_rep_then(base, clip(CLIP), lambda sid: watched_then_sigterm(base, proc, sid))
+        )
+    assert told and took[0] is not None, "still running 30 s after its bound:\n" + "".join(printed)
+    assert took[0] < bound_s + 10, f"exited {took[0]:.1f} s after SIGTERM"
+    db = open_database(clinic["TELEREHAB_DATABASE_URL"])
+    with db.session() as s:
+        x, y = s.get(ExerciseSession, sid), s.get(ExerciseSession, idle[0])
+        stored = {round(r.t_end_s, 4) for r in x.repetitions}
+        assert (x.status, y.status) == ("interrupted", "interrupted")
+        assert set(told) <= stored, (told, stored)
+    db.close()
+
+
+# ------------------------------------------------------------------ the database
+
+
+@pytest.fixture
+def postgres_link():
+    """A fresh schema in the local PostgreSQL, reached through a link the test
+    can cut: (database URL through the link, the link)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    url = make_url(POSTGRES)
+    schema = f"telerehab_faults_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # no server, no driver, no database
+        unavailable(f"PostgreSQL not reachable at {POSTGRES}: {exc.__class__.__name__}: {exc}")
+    link = FaultyLink((url.host or "127.0.0.1", url.port or 5432))
+    path = {"options": f"-csearch_path={schema}"}
+    through = url.set(host="127.0.0.1", port=link.port, query=path)
+    yield through.render_as_string(hide_password=False), link
+    link.close()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _login_sync(c: httpx.Client, email: str, password: str) -> None:
+    r = c.post("/api/auth/login", json={"email": email, "password": password, "kind": "bearer"})
+    c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+
+
+def test_database_refused_is_503_with_retry_after_and_health_says_so(postgres_link, tmp_path):
+    """The database host goes down under a running server: requests answer 503
+    with Retry-After (never 500, never a hang), health says the database is
+    unavailable; when it is back, everything answers again by itself."""
+    url, link = postgres_link
+    db = open_database(url, connect_timeout_s=2)
+    _seed(db)
+    app = create_app(Settings(data_dir=tmp_path, database_connect_timeout_s=2), db)
+    with running(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+        _login_sync(c, "thea@clinic.org", "therapist-pw-1")
+        assert c.get("/api/patients/2/sessions").status_code == 200
+        assert c.get("/api/health").json() == {"ok": True, "database": "ok"}
+        link.cut()
+        for path in ("/api/patients/2/sessions", "/api/patients/2/trends", "/api/auth/me"):
+            r = c.get(path)
+            assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1, (path, r.text)
+            assert "database is unavailable" in r.json()["detail"]
+        r = c.get("/api/health")
+        assert (r.status_code, r.json()) == (503, {"ok": False, "database": "unavailable"})
+        link.restore()
+        assert c.get("/api/patients/2/sessions").status_code == 200
+        assert c.get("/api/health").json() == {"ok": True, "database": "ok"}
+    db.close()
+
+
+def test_a_locked_table_times_out_as_503_and_health_says_so(postgres_link, tmp_path):
+    """A database that hangs (here: the accounts table locked by another
+    connection) does not hang requests: the statement timeout cancels them
+    (503 with Retry-After) and health reports the database unavailable."""
+    from sqlalchemy import create_engine, text
+
+    url, _link = postgres_link
+    db = open_database(url, statement_timeout_s=1)
+    _seed(db)
+    app = create_app(
+        Settings(data_dir=tmp_path, database_connect_timeout_s=2, database_statement_timeout_s=1),
+        db,
+    )
+    locker = create_engine(url)
+    with running(app) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+        _login_sync(c, "thea@clinic.org", "therapist-pw-1")
+        with locker.begin() as conn:
+            conn.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+            r = c.get("/api/patients/2/sessions")
+            assert r.status_code == 503 and "Retry-After" in r.headers, r.text
+            r = c.get("/api/health")
+            assert (r.status_code, r.json()["database"]) == (503, "unavailable")
+        assert c.get("/api/patients/2/sessions").status_code == 200
+    locker.dispose()
+    db.close()
+
+
+def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
+    postgres_link, tmp_path, clip
+) -> None:
+    """The database goes down as the patient starts to move and stays down
+    through the clip: the patient is told of every repetition at once, the
+    writes wait (shown in status), and once the database is back every one is
+    stored, in order, with its set."""
+    url, link = postgres_link
+    db = open_database(url, connect_timeout_s=2)
+    _seed(db)
+    app = create_app(Settings(data_dir=tmp_path, database_connect_timeout_s=2), db)
+
+    async def run(base: str) -> tuple[int, list[float], list[dict], dict]:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            sid, pc, player, messages = await _patient_streaming(c, clip(CLIP))
+
+            async def seen(kind: str) -> bool:
+                return any(m["type"] == kind for m in messages)
+
+            await _until(lambda: seen("pose"), what="the first frame analysed")
+            link.cut()
+
+            async def played() -> bool:
+                return player.video.readyState == "ended"
+
+            await _until(played, timeout=60, what="the clip to play")
+            await _until(lambda: seen("set"), what="a set while the database is out")
+            link.restore()
+
+            async def stored() -> bool:
+                r = await c.get(f"/api/live/sessions/{sid}")
+                return r.status_code == 200 and r.json()["writes_waiting"] == 0
+
+            await _until(stored, what="the waiting writes to be stored")
+            status = (await c.get(f"/api/live/sessions/{sid}")).json()
+            await c.post(f"/api/live/sessions/{sid}/end", json={})
+            await pc.close()
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+            return sid, told, messages, status
+
+    with running(app) as port:
+        sid, told, messages, status = asyncio.run(run(f"http://127.0.0.1:{port}"))
+    waiting = [m.get("writes_waiting", 0) for m in messages if m["type"] == "status"]
+    assert told and max(waiting) >= 1  # the patient was told at once; the writes waited
+    assert (status["writes_lost"], status["failed"]) == (0, 0), status
+    with db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert [round(r.t_end_s, 4) for r in x.repetitions] == told
+        sets = [m["set"] for m in messages if m["type"] == "set"]
+        assert x.status == "complete" and [k.set_index for k in x.sets] == sets
+    db.close()
