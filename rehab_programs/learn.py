@@ -196,6 +196,8 @@ def learn_exercise(
     """An exercise document (the library's YAML schema, as a dict) learned from
     `seq`, a demonstration of at least two repetitions. Raises ProgramError
     naming `origin` when no angle repeats."""
+    if len(seq) < 2:
+        raise ProgramError(f"{origin}: no video frames to learn from")
     prepared = prepare_sequence(seq)
     found = candidates(seq, prepared)
     if not found:

@@ -89,25 +89,27 @@ def learn_from_upload(
     """
     from telerehab.pose.backend import create_backend
     from telerehab.pose.estimator import estimate_video
+    from telerehab.pose.video import VideoFile
     from telerehab.rehab_programs.learn import learn_exercise
 
     if not data:
         raise ProgramError("demonstration: the uploaded file is empty")
     suffix = suffix if suffix in (".mp4", ".webm", ".mov", ".mkv", ".avi") else ".mp4"
-    own = backend is None
-    if own:
-        backend = create_backend("mediapipe", mode="video")
     folder = tempfile.mkdtemp(prefix="telerehab-demo-")  # 0700: this user only
     path = Path(folder) / f"demonstration{suffix}"
+    own = backend is None
     try:
         path.write_bytes(data)
-        seq = estimate_video(path, backend)
+        video = VideoFile(path)  # a file that is no video is refused before a model loads
+        if own:
+            backend = create_backend("mediapipe", mode="video")
+        seq = estimate_video(video, backend)
     except VideoError as exc:  # named as the upload, not as the temporary file
         raise ProgramError(str(exc).replace(f"{path}: ", "demonstration: ", 1)) from None
     finally:
         path.unlink(missing_ok=True)
         os.rmdir(folder)
-        if own:
+        if own and backend is not None:
             backend.close()
     if len(seq) and seq.t_s[-1] > MAX_DEMO_S and start_s is None and end_s is None:
         raise ProgramError(

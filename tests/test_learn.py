@@ -41,6 +41,8 @@ def test_a_demonstration_with_one_repetition_is_refused(pose_of) -> None:
     seq = pose_of("bicep_curl_side_medflex.mp4").between(None, 4.0)  # the first curl only
     with pytest.raises(ProgramError, match=r"^demo: elbow_flexion moved most .* at least 2"):
         learn_exercise(seq, "curl2", "Curl", origin="demo")
+    with pytest.raises(ProgramError, match=r"^demo: no video frames to learn from"):
+        learn_exercise(seq.between(100, 101), "curl2", "Curl", origin="demo")
 
 
 def test_learn_from_the_command_line_then_count(
