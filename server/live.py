@@ -30,9 +30,13 @@ from telerehab.pose.estimator import PoseEstimator
 from telerehab.pose.video import VideoFrame
 from telerehab.rehab_programs.engine import LiveAnalyzer
 from telerehab.rehab_programs.events import (
+    ExerciseCompleted,
+    ExerciseStarted,
     Feedback,
     RepCompleted,
     RepRejected,
+    RepStarted,
+    RepWithdrawn,
     SetCompleted,
     SignalChosen,
     TrackingLost,
@@ -40,7 +44,8 @@ from telerehab.rehab_programs.events import (
     WrongView,
 )
 from telerehab.rehab_programs.program import Prescribed
-from telerehab.rehab_programs.report import json_ready, rep_to_dict
+from telerehab.rehab_programs.program_run import ProgramSession, Step
+from telerehab.rehab_programs.report import event_to_dict, json_ready, rep_to_dict
 
 from . import records
 from .db import Database
@@ -128,7 +133,7 @@ class LiveSession:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._analyzer: LiveAnalyzer | None = None
+        self.program: ProgramSession | None = None  # built in the worker
         self._estimator: PoseEstimator | None = None
         self._first_pts: float | None = None
         self._last_status = 0.0
@@ -220,18 +225,37 @@ class LiveSession:
         if self._estimator is not None:
             self._estimator.backend.close()
 
+    @property
+    def _analyzer(self) -> LiveAnalyzer | None:
+        """The engine feed of the exercise under way."""
+        program = self.program
+        return program.feeds[program.current] if program is not None else None  # type: ignore[return-value]
+
     def _begin_exercise(self) -> None:
-        if self.exercise_index >= len(self.plan):
+        """The program's state machine (`ProgramSession`, the one the offline
+        analysis uses), its exercises from this server's library; the first
+        exercise is announced before the first frame."""
+        if not self.plan:
             return
-        item = self.plan[self.exercise_index]
         with self.db.session() as s:  # this server's library: exercises added here too
-            exercise = clinic_library(s).get(item.exercise_id)
-        self._analyzer = LiveAnalyzer(exercise, **item.engine_options())
-        self.set_index = 1
+            library = clinic_library(s)
+        self._exercises = [library.get(p.exercise_id) for p in self.plan]
+        self.program = ProgramSession(
+            self.plan,
+            lambda p: LiveAnalyzer(library.get(p.exercise_id), **p.engine_options()),
+        )
+        self._announce(self.exercise_index)
+
+    def _announce(self, k: int) -> None:
+        """Exercise `k` of the program is under way."""
+        self.exercise_index = k
+        item, exercise = self.plan[k], self._exercises[k]
+        feed = self.program.feeds[k] if self.program else None
+        self.set_index = self.program.set_of(k) if self.program else 1
         self._emit(message(
-            "exercise", index=self.exercise_index, exercise=exercise.id, name=exercise.name,
+            "exercise", index=k, exercise=exercise.id, name=exercise.name,
             sets=item.sets, reps=item.reps, rest_s=item.rest_s, views=list(exercise.views),
-            target_rom_deg=self._analyzer.engine.target_rom_deg,
+            target_rom_deg=feed.engine.target_rom_deg if feed else None,
             instructions=exercise.instructions, of=len(self.plan),
         ))  # fmt: skip
 
@@ -248,11 +272,12 @@ class LiveSession:
 
     def _process(self, item: IncomingFrame, index: int) -> None:
         rgb = item.frame.to_ndarray(format="rgb24")
-        estimator, analyzer = self._estimator, self._analyzer
-        if estimator is None or analyzer is None:
+        estimator, program = self._estimator, self.program
+        if estimator is None or program is None:
             return
         pose = estimator.process(VideoFrame(rgb, item.t_s, index))
-        events = analyzer.process(pose)
+        steps = program.step(item.t_s, pose)
+        analyzer = program.feeds[program.current]
         self.processed += 1
         self._done_at.append(time.monotonic())
         latency_ms = (time.monotonic() - item.arrived) * 1000
@@ -267,17 +292,21 @@ class LiveSession:
             rest_deg=analyzer.engine.rest_deg, target_rom_deg=analyzer.engine.target_rom_deg,
             direction=analyzer.exercise.phases.direction,
         ))  # fmt: skip
-        for event in events:
-            self._on_event(event, item.t_s)
+        for step in steps:
+            self._on_step(step)
+        self.set_index = program.set_of(program.current)
         now = time.monotonic()
         if now - self._last_status >= STATUS_EVERY_S:
             self._last_status = now
             self._emit(self.status())
 
-    def _on_event(self, event: Any, t_s: float) -> None:
-        item = self.plan[self.exercise_index]
-        sid, set_index = self.session_id, self.set_index
-        if isinstance(event, RepCompleted):
+    def _on_step(self, step: Step) -> None:
+        k, set_index, event = step.exercise, step.set_index, step.event
+        item, sid = self.plan[k], self.session_id
+        if isinstance(event, ExerciseStarted):
+            if k != self.exercise_index:
+                self._announce(k)
+        elif isinstance(event, RepCompleted):
             rep = event.rep
 
             def add_rep(s: Any) -> None:
@@ -287,34 +316,44 @@ class LiveSession:
             # stored now, before the patient hears of it (queued while the database is out)
             self._store(f"repetition {self.reps_total + 1}", add_rep)
             self.reps_total += 1
-            in_set = len(self._analyzer.engine.reps) - (self.set_index - 1) * item.reps
-            self._emit(
-                message(
-                    "rep",
-                    exercise=item.exercise_id,
-                    set=self.set_index,
-                    count=in_set,
-                    total=self.reps_total,
-                    rep=rep_to_dict(event.rep),
-                )
-            )
+            self._emit(message(
+                "rep", exercise=item.exercise_id, set=set_index,
+                count=rep.index - (set_index - 1) * item.reps, total=self.reps_total,
+                rep=rep_to_dict(rep),
+            ))  # fmt: skip
+        elif isinstance(event, RepWithdrawn):
+            rep = event.rep
+
+            def withdraw(s: Any) -> None:
+                records.remove_repetition(s, sid, item.exercise_id, rep.index)
+
+            self._store(f"withdrawal of repetition {rep.index} of {item.exercise_id}", withdraw)
+            self.reps_total -= 1
+            self._emit(message(
+                "withdrawn", exercise=item.exercise_id, index=rep.index, total=self.reps_total,
+                text=f"that movement began {self._exercises[k + 1].name}",
+            ))  # fmt: skip
         elif isinstance(event, SetCompleted):
-            reps = list(self._analyzer.engine.reps[-item.reps :])
+            done = event.set_index
+            feed = self.program.feeds[k] if self.program else None
+            reps = [r for r in (feed.engine.reps if feed else [])
+                    if (r.index - 1) // item.reps + 1 == done]  # fmt: skip
 
             def add_set(s: Any) -> None:
                 x = s.get(ExerciseSession, sid)
-                records.add_set(s, x, item.exercise_id, set_index, reps, item.reps)
+                records.add_set(s, x, item.exercise_id, done, reps, item.reps)
 
-            self._store(f"set {set_index} of {item.exercise_id}", add_set)
-            self._emit(message("set", exercise=item.exercise_id, set=self.set_index,
+            self._store(f"set {done} of {item.exercise_id}", add_set)
+            self._emit(message("set", exercise=item.exercise_id, set=done,
                                sets=item.sets, reps=item.reps, rest_s=item.rest_s))  # fmt: skip
-            if self.set_index < item.sets:
-                self.set_index += 1
-            elif self.exercise_index + 1 < len(self.plan):
-                self.exercise_index += 1
-                self._begin_exercise()
-            else:  # extra repetitions still count, in the last set
-                self._emit(message("status", state=self.state, text="program complete"))
+        elif isinstance(event, ExerciseCompleted):  # more repetitions still count
+            following = self._exercises[k + 1] if k + 1 < len(self.plan) else None
+            self._emit(message(
+                "exercise_done", exercise=item.exercise_id, index=k,
+                next=following.name if following else None,
+                text="program complete" if following is None
+                else f"{self._exercises[k].name} complete: next, {following.name}",
+            ))  # fmt: skip
         elif isinstance(event, Feedback):
             self._emit(message("feedback", key=event.key, text=event.text))
         elif isinstance(event, TrackingLost):
@@ -329,6 +368,9 @@ class LiveSession:
         elif isinstance(event, SignalChosen):
             self._emit(message("signal", signal=event.signal, previous=event.previous,
                                credited=event.credited, text=event.text))  # fmt: skip
+        elif not isinstance(event, RepStarted):  # never dropped unsaid: the report's form
+            fields = event_to_dict(event)
+            self._emit(message(fields.pop("type"), exercise=item.exercise_id, **fields))
 
     def _store(self, what: str, apply: Callable[[Any], Any]) -> None:
         """A write of this session: through the sink (which keeps it while the

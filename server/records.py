@@ -77,6 +77,22 @@ def add_repetition(
     return row
 
 
+def remove_repetition(s: Session, session_id: int, exercise_id: str, index: int) -> int:
+    """Forget a stored repetition (`RepWithdrawn`: it was the next exercise's
+    movement); how many rows went (0 or 1)."""
+    rows = s.scalars(
+        select(Repetition).where(
+            Repetition.session_id == session_id,
+            Repetition.exercise_id == exercise_id,
+            Repetition.index == index,
+        )
+    ).all()
+    for row in rows:
+        s.delete(row)
+    s.flush()
+    return len(rows)
+
+
 def add_set(
     s: Session,
     session: ExerciseSession,

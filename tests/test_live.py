@@ -415,3 +415,86 @@ def test_live_on_the_batched_blazepose_backend(tmp_path, store, clip, pose_of) -
     assert len([m for m in messages if m["type"] == "rep"]) == expected == summary["total"]
     assert summary["processed"] > 0
     assert summary["processed"] + summary["dropped"] == summary["received"]
+
+
+def test_a_live_session_follows_the_program_without_any_transport(tmp_path, pose_of) -> None:
+    """The live session's adapter around the program state machine, fed the
+    poses of two recordings end to end (curls, then shoulder abduction) as a
+    pose backend would give them, without WebRTC: every repetition is stored
+    under its exercise and set, each set's summary too, the page hears of the
+    next exercise and when one is done, and the record equals the offline
+    program analysis of the same frames."""
+    import dataclasses
+
+    import numpy as np
+
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.rehab_programs.program_run import analyze_program
+    from telerehab.server.live import IncomingFrame, LiveSession
+    from telerehab.server.tables import Repetition, SetSummary
+
+    first, second = (
+        pose_of("elbow_flexion_front_sagor.mp4"),
+        pose_of("shoulder_abduction_front_sagor.mp4"),
+    )
+    t = np.concatenate([first.t_s, second.t_s + first.t_s[-1] + 1.0])
+    seq = dataclasses.replace(
+        first, image=np.concatenate([first.image, second.image]),
+        world=np.concatenate([first.world, second.world]), t_s=t, index=np.arange(len(t)),
+        n_people=np.concatenate([first.n_people, second.n_people]),
+        camera_xy=np.concatenate([first.camera_xy, second.camera_xy]),
+    )  # fmt: skip
+    document = {"title": "Arms", "sessions_per_week": 3, "exercises": [
+        {"exercise": "elbow_flexion", "sets": 2, "reps": 3, "rest_s": 0},
+        {"exercise": "shoulder_abduction", "sets": 2, "reps": 3, "rest_s": 0}]}  # fmt: skip
+    db = open_database(f"sqlite:///{tmp_path / 'adapter.db'}")
+    _seed(db)
+    with db.session() as s:
+        patient = s.query(accounts.User).filter_by(role="patient").one()
+        session = _live_record(s, patient.id)
+    frames = list(seq.frames())
+
+    class Recorded:  # a pose backend that gives the recording's poses back
+        def process(self, video_frame):
+            return frames[video_frame.index]
+
+    class Picture:  # what aiortc hands over: only its pixels are asked for
+        def to_ndarray(self, format: str):
+            return np.zeros((8, 8, 3), np.uint8)
+
+    plan = list(program_from_data(document, "test").exercises)
+    live = LiveSession(session, patient.id, plan, db, lambda: Recorded())
+    said: list[dict] = []
+    live._emit = said.append
+    live._estimator = Recorded()
+    live._begin_exercise()
+    for i, frame in enumerate(frames):
+        live._process(IncomingFrame(Picture(), frame.t_s, time.monotonic()), i)
+    offline = analyze_program(seq, program_from_data(document, "test"))
+    with db.session() as s:
+        stored = s.query(Repetition).filter_by(session_id=session).all()
+        sets = s.query(SetSummary).filter_by(session_id=session).all()
+        by_exercise = {r.prescribed.exercise_id: r.analysis.summary.reps for r in offline.runs}
+        assert {e: sum(r.exercise_id == e for r in stored) for e in by_exercise} == by_exercise
+        abduction = sorted((r.index, r.set_index) for r in stored
+                           if r.exercise_id == "shoulder_abduction")  # fmt: skip
+        assert abduction == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+        assert sorted((x.exercise_id, x.set_index, x.reps) for x in sets
+                      if x.exercise_id == "shoulder_abduction") == [
+            ("shoulder_abduction", 1, 3), ("shoulder_abduction", 2, 3)]  # fmt: skip
+    kinds = [m["type"] for m in said]
+    assert [m["index"] for m in said if m["type"] == "exercise"] == [0, 1]
+    done = [m for m in said if m["type"] == "exercise_done"]
+    assert done and done[-1]["text"] == "program complete"
+    assert (
+        live.reps_total
+        == sum(by_exercise.values())
+        == kinds.count("rep") - kinds.count("withdrawn")
+    )
+    db.close()
+
+
+def _live_record(s, patient_id: int) -> int:
+    from telerehab.server import records
+
+    return records.start_session(s, patient_id, source="live").id

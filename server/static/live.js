@@ -19,6 +19,7 @@ const SAY = {
   set: (k, n) => `Set ${k} of ${n}`,
   setDone: (k, rest) => `Set ${k} done. Rest ${rest} seconds.`,
   allDone: "All sets done.",
+  doneNext: (name) => `All sets done. Next: ${name}. Start when you are ready.`,
   rest: (s) => `Rest ${s} s`,
   setTime: (m, s) => `Set time ${m}:${String(s).padStart(2, "0")}`,
   state: { created: "Getting ready...", ready: "Ready", running: "", paused: "Paused", interrupted: "Connection lost: trying again...", ended: "Finished", error: "Something went wrong. Please finish and tell your therapist." },
@@ -98,7 +99,8 @@ function onMessage(m) {
   } else if (m.type === "set") {
     state.rest = Date.now() + m.rest_s * 1000;
     if (m.set < m.sets) { $("set-label").textContent = SAY.set(m.set + 1, m.sets); $("count").textContent = "0"; say(SAY.setDone(m.set, m.rest_s)); }
-    else say(SAY.allDone);
+  } else if (m.type === "exercise_done") {  // counting goes on until the next exercise begins
+    say(m.next ? SAY.doneNext(m.next) : SAY.allDone);
   } else if (m.type === "feedback") {
     say(m.text);
   } else if (m.type === "view") {
