@@ -26,6 +26,7 @@ from telerehab.rehab_programs.library import Library, default_library
 from telerehab.rehab_programs.program import program_from_data
 from telerehab.rehab_programs.program_run import ProgramAnalysis
 
+from .exercises import clinic_library
 from .tables import ExerciseSession, Repetition, SetSummary, User, utcnow
 
 logger = logging.getLogger(__name__)
@@ -165,12 +166,14 @@ def work_of(
         done[r.exercise_id].append(r)
     out = []
     for ex_id in [*prescribed, *(x for x in done if x not in prescribed)]:
-        exercise = library.get(ex_id)
-        sets, reps, planned, target = prescribed.get(ex_id, (0, 0, 0, exercise.target_rom_deg[0]))
+        known = ex_id in library  # an exercise since taken out of the library keeps its id
+        name = library.get(ex_id).name if known else ex_id
+        default_target = library.get(ex_id).target_rom_deg[0] if known else math.nan
+        sets, reps, planned, target = prescribed.get(ex_id, (0, 0, 0, default_target))
         reps_done = done.get(ex_id, [])
         trusted = [r.excursion_deg for r in reps_done if r.rom_trusted]
         out.append(ExerciseWork(
-            ex_id, exercise.name, sets, reps, planned, len({r.set_index for r in reps_done}),
+            ex_id, name, sets, reps, planned, len({r.set_index for r in reps_done}),
             len(reps_done), float(target), sum(trusted) / len(trusted) if trusted else None,
         ))  # fmt: skip
     return tuple(out)
@@ -193,7 +196,8 @@ def end_session(
         raise ConfigError(f"status: expected complete or interrupted, got {status!r}")
     if status == "complete":
         version = session.program_version
-        work = work_of(session.repetitions, version.document if version else None)
+        document = version.document if version else None
+        work = work_of(session.repetitions, document, clinic_library(s))
         if any(w.missing_reps for w in work):
             status = "partial"
     session.status = status

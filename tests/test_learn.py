@@ -128,11 +128,17 @@ def test_a_therapist_teaches_the_server_an_exercise_from_an_upload(
                "exercises": [{"exercise": "chair_squat", "sets": 2, "reps": 5}]}  # fmt: skip
     r = client.post(f"/api/patients/{patient_id}/programs", json={"document": program})
     assert r.status_code == 201, r.text
+    from telerehab.rehab_programs.events import RepResult
+
+    rep = RepResult(1, "both", 0.5, 1.5, 2.5, 45, 2.0, 95.0, 93.0, 2.0, 1.0, 0.0, 1.0, 90,
+                    target_rom_deg=136.0)  # fmt: skip
     with db.session() as s:
         x = records.start_session(s, patient_id, pain_before=2)
+        records.add_repetition(s, x, "chair_squat", rep)
         records.end_session(s, x, "complete", pain_after=1)
     assert client.get(f"/api/patients/{patient_id}/trends").status_code == 200
     assert client.get(f"/api/patients/{patient_id}/fhir").status_code == 200
+    assert ",chair_squat,Chair squat," in client.get(f"/api/patients/{patient_id}/export.csv").text
 
     # refused, each naming what is wrong
     r = client.post("/api/exercises", json={"document": doc})

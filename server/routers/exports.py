@@ -8,8 +8,7 @@ import io
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-
-from telerehab.rehab_programs.library import default_library
+from sqlalchemy.orm import Session
 
 from .. import records
 from ..deps import Audit, DbSession, IdPath, User, require_reader
@@ -82,8 +81,8 @@ def _utc(t) -> str:
     return "" if t is None else as_utc(t).isoformat(timespec="seconds")
 
 
-def _csv(sessions: list[ExerciseSession], name: str, key: bytes) -> Response:
-    names = {e.id: e.name for e in default_library()}
+def _csv(s: Session, sessions: list[ExerciseSession], name: str, key: bytes) -> Response:
+    names = {e.id: e.name for e in clinic_library(s)}  # exercises added here too
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(COLUMNS)
@@ -117,7 +116,7 @@ def session_csv(
 ) -> Response:
     x = readable_session(s, who, session_id)
     audit("export", x.patient_id, f"session {session_id} CSV")
-    return _csv([x], f"session-{session_id}.csv", request.app.state.pseudonym_key)
+    return _csv(s, [x], f"session-{session_id}.csv", request.app.state.pseudonym_key)
 
 
 @router.get("/patients/{patient_id}/export.csv", response_class=Response, responses=CSV)
@@ -127,7 +126,7 @@ def patient_csv(
     require_reader(s, who, patient_id)
     audit("export", patient_id, "sessions CSV")
     key = request.app.state.pseudonym_key
-    return _csv(records.sessions_of(s, patient_id), f"patient-{patient_id}.csv", key)
+    return _csv(s, records.sessions_of(s, patient_id), f"patient-{patient_id}.csv", key)
 
 
 @router.get("/patients/{patient_id}/fhir", response_class=JSONResponse, responses=FHIR)

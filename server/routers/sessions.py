@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from .. import prescriptions, records
 from ..deps import Audit, DbSession, IdPath, User, require_reader
+from ..exercises import clinic_library
 from ..schemas import RepetitionOut, SessionDetail, SessionIn, SessionOut, WorkOut
 from ..tables import ExerciseSession
 
@@ -74,6 +75,6 @@ def get_session(
     reps = [RepetitionOut(**{k: getattr(r, k) for k in RepetitionOut.model_fields if k != "faults"},
                           faults=list(r.faults.get("ids", []))) for r in x.repetitions]  # fmt: skip
     version = x.program_version
-    work = records.work_of(x.repetitions, version.document if version else None)
+    work = records.work_of(x.repetitions, version.document if version else None, clinic_library(s))
     return SessionDetail(**session_out(x).model_dump(), reps=reps,
                          work=[WorkOut.model_validate(w) for w in work])  # fmt: skip
