@@ -197,6 +197,7 @@ class RepetitionOut(BaseModel):
     t_start_s: float
     t_peak_s: float
     t_end_s: float
+    frame_peak: int = -1  # the video frame of the turning point (-1: not known)
     rom_min_deg: float
     rom_max_deg: float
     excursion_deg: float

@@ -405,3 +405,22 @@ def test_pseudonyms_are_stable_per_key_and_the_key_is_kept_private(tmp_path) -> 
     assert len(codes) == 1000 and pseudonym(key, 7) == pseudonym(key, 7)
     other = load_key(Settings(data_dir=tmp_path, pseudonym_key="x" * 32))
     assert pseudonym(other, 7) != pseudonym(key, 7)
+
+
+def test_every_field_of_a_repetition_is_stored_served_and_exported() -> None:
+    """A repetition is defined once (`RepResult`); storage, the API and the CSV
+    export must each carry every field, so a new field fails here, not inside
+    a live session's worker when it is stored."""
+    import dataclasses
+
+    from telerehab.server.routers.exports import COLUMNS
+    from telerehab.server.schemas import RepetitionOut
+
+    fields = [f.name for f in dataclasses.fields(RepResult)]
+    columns = set(Repetition.__table__.columns.keys())
+    assert set(fields) <= columns, set(fields) - columns
+    assert set(fields) <= set(RepetitionOut.model_fields), set(fields) - set(
+        RepetitionOut.model_fields
+    )
+    exported = {"rep_index" if f == "index" else f for f in fields}
+    assert exported <= set(COLUMNS), exported - set(COLUMNS)

@@ -58,6 +58,7 @@ COLUMNS: dict[str, str] = {
     "t_start_s": "start of the repetition, seconds from the start of the recording",
     "t_peak_s": "the turning point, seconds",
     "t_end_s": "end of the repetition, seconds",
+    "frame_peak": "the recording's frame at the turning point (-1: not known)",
     "rom_min_deg": "smallest joint angle in the repetition, degrees",
     "rom_max_deg": "largest joint angle, degrees",
     "excursion_deg": "range of motion (largest - smallest angle), degrees",
@@ -94,7 +95,7 @@ def _csv(s: Session, sessions: list[ExerciseSession], name: str, key: bytes) -> 
         for r in x.repetitions:
             w.writerow([
                 *head, r.exercise_id, names.get(r.exercise_id, ""), r.set_index, r.index, r.side,
-                *(_round(v, 2) for v in (r.t_start_s, r.t_peak_s, r.t_end_s)),
+                *(_round(v, 2) for v in (r.t_start_s, r.t_peak_s, r.t_end_s)), r.frame_peak,
                 *(_round(v, 1) for v in (r.rom_min_deg, r.rom_max_deg, r.excursion_deg)),
                 *(_round(v, 2) for v in (r.duration_s, r.up_s, r.hold_s, r.down_s)),
                 r.quality, ";".join(r.faults.get("ids", [])),
