@@ -247,6 +247,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         uploads={exercises.LEARN_PATH: settings.max_upload_bytes},
+        cookie=COOKIE,
     )
 
     status = {ConfigError: 422, ProgramError: 422, ConflictError: 409}

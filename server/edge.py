@@ -34,11 +34,28 @@ class BodyLimit:
     `max_bytes`) is read here, before the app parses it or checks the login,
     and handed on as one message."""
 
-    def __init__(self, app, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
-        """`uploads`: a larger limit for the paths named (video uploads)."""
+    def __init__(
+        self, app, max_bytes: int, uploads: dict[str, int] | None = None, cookie: str = ""
+    ) -> None:
+        """`uploads`: a larger limit for the paths named (video uploads), for a
+        request that carries a login (a bearer token, or the `cookie`): an
+        anonymous request keeps the small limit, so nobody pushes a large body
+        at the server before the login is looked at."""
         self.app = app
         self.max_bytes = max_bytes
         self.uploads = uploads or {}
+        self.cookie = cookie.encode()
+
+    def _limit(self, scope) -> int:
+        larger = self.uploads.get(scope.get("path", ""))
+        if larger is None:
+            return self.max_bytes
+        for name, value in scope["headers"]:
+            if (name == b"authorization" and value[:7].lower() == b"bearer ") or (
+                name == b"cookie" and self.cookie and self.cookie + b"=" in value
+            ):
+                return larger
+        return self.max_bytes
 
     async def _refuse(self, send, limit: int) -> None:
         body = json.dumps(
@@ -55,7 +72,7 @@ class BodyLimit:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
-        limit = self.uploads.get(scope.get("path", ""), self.max_bytes)
+        limit = self._limit(scope)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:

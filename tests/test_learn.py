@@ -153,6 +153,10 @@ def test_a_therapist_teaches_the_server_an_exercise_from_an_upload(
     r = client.post(f"/api/exercises/learn?{query}", content=video,
                     headers={"Content-Type": "text/plain"})  # fmt: skip
     assert r.status_code == 422 and "Content-Type text/plain" in r.json()["detail"]
+    anonymous = TestClient(app)  # a large body without a login: the small limit, unread
+    r = anonymous.post(f"/api/exercises/learn?{query}", content=video,
+                       headers={"Content-Type": "video/mp4"})  # fmt: skip
+    assert r.status_code == 413 and len(video) > 1024 * 1024
     client.headers["Authorization"] = f"Bearer {tokens['pat@home.org']}"
     r = client.post(f"/api/exercises/learn?{query}", content=video,
                     headers={"Content-Type": "video/mp4"})  # fmt: skip
