@@ -1,6 +1,7 @@
 """Demo data for `telerehab serve --demo`: a therapist, a patient, a program and
-three weeks of sessions whose measurements come from really analysing the
-shared exercise clips. Every demo row is flagged `is_demo` and the demo users
+four weeks of sessions whose measurements come from really analysing the
+shared exercise clips, their range scaled along a recovery curve (`SCHEDULE`,
+said in each session's notes). Every demo row is flagged `is_demo` and the demo users
 are named as such.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,10 +41,37 @@ PROGRAM = {
         {"exercise": "shoulder_abduction", "sets": 1, "reps": 6},
     ],
 }
-# (days ago, pain before, pain after, effort): three weeks, fewer sessions lately
-# and pain creeping up, so the dashboard has something to show.
-SCHEDULE = [(20, 3, 2, 4), (18, 3, 3, 4), (16, 2, 2, 5), (13, 3, 2, 5), (11, 2, 2, 5),
-            (9, 3, 3, 6), (4, 5, 6, 6), (1, 5, 7, 7)]  # fmt: skip
+# Four weeks of a recovery as the dashboard should show one. Per session:
+# (days ago, pain before, pain after, effort, share of the measured range,
+# sets done of those prescribed). The range rises from 60% of what the clips
+# measured to all of it, pain eases, then flares in the last week with a
+# session cut short (partial) and fewer sessions; one day is a pain-diary
+# entry only.
+SCHEDULE = [
+    (27, 5, 5, 6, 0.60, 1.0), (25, 5, 4, 6, 0.63, 1.0), (22, 4, 4, 5, 0.68, 1.0),
+    (20, 4, 3, 5, 0.72, 1.0), (18, 4, 3, 5, 0.76, 1.0), (15, 3, 3, 4, 0.80, 1.0),
+    (13, 3, 2, 4, 0.85, 1.0), (11, 2, 2, 4, 0.90, 1.0), (8, 2, 2, 4, 0.95, 1.0),
+    (4, 4, 6, 6, 0.85, 0.5), (1, 5, 7, 7, 0.78, 1.0),
+]  # fmt: skip
+DIARY = (6, 3, 3, "Knee sore after gardening; no exercise today.")  # days ago, pain, pain, note
+
+
+def _scaled(rep, share: float, target: float):
+    """`rep` with its excursion scaled to `share` (the demo's recovery curve):
+    the range from its start position, the short-range fault and quality
+    re-judged against `target` as the engine judges them."""
+    from telerehab.rehab_programs.engine import ROM_PENALTY
+
+    excursion = rep.excursion_deg * share
+    faults = [f for f in rep.faults if f != "short_range"]
+    penalty = ROM_PENALTY * min(1.0, max(0.0, (target - excursion) / target))
+    before = ROM_PENALTY * min(1.0, max(0.0, (target - rep.excursion_deg) / target))
+    if excursion < target:
+        faults.append("short_range")
+    return replace(
+        rep, rom_max_deg=rep.rom_min_deg + excursion, excursion_deg=excursion,
+        quality=round(max(0.0, min(100.0, rep.quality + before - penalty))), faults=tuple(faults),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +110,7 @@ def seed_demo(
         accounts.link(s, therapist.id, patient.id)
         version = prescriptions.create_program(s, patient.id, PROGRAM, therapist.id)
         now = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
-        for days, before, after, rpe in SCHEDULE:
+        for days, before, after, rpe, share, done in SCHEDULE:
             session = records.start_session(
                 s, patient.id, program_version_id=version.id, device="demo: shared clips",
                 source="video", pain_before=before, started_at=now - timedelta(days=days),
@@ -90,16 +118,24 @@ def seed_demo(
             )  # fmt: skip
             for item in PROGRAM["exercises"]:
                 analysis = analyses[item["exercise"]]
-                for k in range(1, item["sets"] + 1):
-                    reps = list(analysis.reps)
+                target = analysis.summary.target_rom_deg
+                if item.get("target_rom_deg"):
+                    target = item["target_rom_deg"]
+                reps = [_scaled(r, share, target) for r in analysis.reps]
+                for k in range(1, max(1, round(item["sets"] * done)) + 1):
                     for rep in reps:
                         records.add_repetition(s, session, item["exercise"], rep, set_index=k)
                     records.add_set(s, session, item["exercise"], k, reps, item["reps"])
             records.end_session(
                 s, session, "complete", pain_after=after, rpe=rpe,
-                notes="demo data: measurements from the shared clips",
+                notes=f"demo data: the shared clips' measurements, range scaled to {share:.0%}",
                 ended_at=session.started_at + timedelta(minutes=20),
             )  # fmt: skip
+        days, before, after, note = DIARY
+        records.record_diary(
+            s, patient.id, program_version_id=version.id, pain_before=before, pain_after=after,
+            notes=f"{note} (demo data)", started_at=now - timedelta(days=days), is_demo=True,
+        )  # fmt: skip
     return logins
 
 

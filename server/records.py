@@ -219,12 +219,13 @@ def record_diary(
     rpe: int | None = None,
     notes: str = "",
     started_at: datetime | None = None,
+    is_demo: bool = False,
 ) -> ExerciseSession:
     """A pain-diary entry: pain, effort and notes written by hand, kept with
     the sessions (status and source `diary`) but not one of them."""
     x = start_session(
         s, patient_id, program_version_id=program_version_id, device="diary", source="diary",
-        pain_before=pain_before, started_at=started_at,
+        pain_before=pain_before, started_at=started_at, is_demo=is_demo,
     )  # fmt: skip
     x.status = "diary"
     x.pain_after, x.rpe = _scale("pain_after", pain_after), _scale("rpe", rpe)

@@ -108,15 +108,24 @@ def test_demo_seeds_real_analyses_once(tmp_path, pose_of, ground_truth) -> None:
         users = s.scalars(select(User)).all()
         assert {u.role for u in users} == {"therapist", "patient"}
         assert all(u.is_demo and "demo" in u.name for u in users)
-        sessions = s.scalars(select(ExerciseSession)).all()
-        assert len(sessions) == len(SCHEDULE) and all(x.is_demo for x in sessions)
+        sessions = s.scalars(select(ExerciseSession).order_by(ExerciseSession.started_at)).all()
+        assert len(sessions) == len(SCHEDULE) + 1 and all(x.is_demo for x in sessions)
+        assert [x.status for x in sessions].count("diary") == 1
+        assert [x.status for x in sessions].count("partial") == 1  # the flare: one set of two
         squats = s.scalar(select(func.count()).select_from(Repetition)
                           .where(Repetition.exercise_id == "squat"))  # fmt: skip
-        # 2 sets a session, each the real count of the shared squat clip
-        assert squats == len(SCHEDULE) * 2 * ground_truth[CLIPS["squat"]]["reps"]
+        # 2 sets a session (one in the flare), each the real count of the shared squat clip
+        sets = sum(max(1, round(2 * done)) for *_rest, done in SCHEDULE)
+        assert squats == sets * ground_truth[CLIPS["squat"]]["reps"]
+        # the range rises as the recovery goes on: the first week's squats are the smallest
+        first, best = (
+            max(r.excursion_deg for r in x.repetitions if r.exercise_id == "squat")
+            for x in (sessions[0], sessions[-4])
+        )  # fmt: skip
+        assert first < 0.7 * best
     seed_demo(db, REPO.parent / "shared" / "data", poses=lambda p: pytest.fail("re-analysed"))
     with db.session() as s:
-        assert s.scalar(select(func.count()).select_from(ExerciseSession)) == len(SCHEDULE)
+        assert s.scalar(select(func.count()).select_from(ExerciseSession)) == len(SCHEDULE) + 1
     with pytest.raises(Exception, match=r"lacks squat_side_yuyoujiang.mp4"):
         seed_demo(open_database(f"sqlite:///{tmp_path / 'other.db'}"), tmp_path)
     db.close()
