@@ -122,7 +122,9 @@ def test_kill_9_mid_set_then_restart_keeps_every_repetition(clinic, clip) -> Non
             assert end.status_code == 200, end.text
             assert end.json()["total"] == len(stored)
             x = (await c.get(f"/api/sessions/{sid}")).json()
-            assert (x["status"], x["pain_after"], len(x["reps"])) == ("complete", 2, len(stored))
+            # ended by the patient: complete, or partial short of the 2 squats prescribed
+            done = "complete" if len(stored) >= 2 else "partial"
+            assert (x["status"], x["pain_after"], len(x["reps"])) == (done, 2, len(stored))
 
     with served(clinic) as (_proc, base, _):
         asyncio.run(after_restart(base))
@@ -308,5 +310,6 @@ def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
         x = s.get(ExerciseSession, sid)
         assert [round(r.t_end_s, 4) for r in x.repetitions] == told
         sets = [m["set"] for m in messages if m["type"] == "set"]
-        assert x.status == "complete" and [k.set_index for k in x.sets] == sets
+        done = "complete" if len(told) >= 2 else "partial"  # 2 squats prescribed
+        assert x.status == done and [k.set_index for k in x.sets] == sets
     db.close()
