@@ -182,6 +182,7 @@ class SignalEngine:
         self._side_locked = self._fixed_side is not None
         self._rules: dict[str, _RuleTrack] = {}
         self._last_seen_t = math.nan
+        self._last_frame_t = math.nan  # the last frame, seen or not
         self._lost = False
         self._view_ratios: list[float] = []
         self._view_done = False
@@ -230,11 +231,15 @@ class SignalEngine:
             events += self._check_view(t_s, image_landmarks, size)
         value = self._signal(angles, visibility)
         self.last_signal_deg = value
-        gap_s = t_s - self._last_seen_t if math.isfinite(self._last_seen_t) else 0.0
+        no_frame_s = t_s - self._last_frame_t if math.isfinite(self._last_frame_t) else 0.0
+        self._last_frame_t = t_s
         if math.isfinite(value):
-            if gap_s >= LOST_AFTER_S and not self._lost:
-                # No frame at all for that long (frames dropped, two recordings
-                # joined): what happened in between is unknown, as when unseen.
+            if no_frame_s >= self.exercise.rep_min_s and not self._lost:
+                # No frame at all for as long as a whole repetition could take
+                # (two recordings joined, a stalled stream): what happened in
+                # between is unknown, as when unseen. Shorter gaps are a slow
+                # device's frame rate (a live worker takes the latest frame):
+                # the movement is sampled sparsely, not lost.
                 self.counter.update(t_s, math.nan, frame)
             if self._lost:
                 events.append(TrackingRegained(t_s))

@@ -634,3 +634,22 @@ def test_a_program_session_live_follows_sets_and_exercises(pose_of) -> None:
     assert (1, 1) in sets and (1, 2) in sets
     completed = [s.exercise for s in steps if isinstance(s.event, ExerciseCompleted)]
     assert 1 in completed and completed == sorted(set(completed))
+
+
+@pytest.mark.parametrize("name", ["squat_side_yuyoujiang.mp4", "bicep_curl_side_medflex.mp4"])
+def test_a_slow_device_counts_the_same(pose_of, ground_truth, name) -> None:
+    """A live worker on an old laptop processes only the latest frame it can:
+    the same clip sampled at a sixth and a tenth of its rate (5 and 3 frames a
+    second) counts what the full rate counts. Before, every gap over 0.3 s cut
+    the repetition in progress and 3 frames a second counted nothing."""
+    seq = pose_of(name)
+    exercise = default_library().match(ground_truth[name]["exercise"])
+    full = analyze_live(seq, exercise).summary.reps
+    assert full == ground_truth[name]["reps"]
+    for step in (6, 10):
+        keep = np.arange(0, len(seq), step)
+        sparse = dataclasses.replace(
+            seq, image=seq.image[keep], world=seq.world[keep], t_s=seq.t_s[keep],
+            index=seq.index[keep], n_people=seq.n_people[keep], camera_xy=seq.camera_xy[keep],
+        )  # fmt: skip
+        assert analyze_live(sparse, exercise).summary.reps == full, step
