@@ -42,7 +42,7 @@ const TR = {
   stack(table) {
     table.classList.add("stack");
     const label = () => {
-      const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+      const heads = [...table.querySelectorAll("thead th")].map((th) => th.dataset.label ?? th.textContent);
       for (const tr of table.querySelectorAll("tbody tr")) {
         [...tr.children].forEach((td, i) => { if (!td.hasAttribute("colspan") && heads[i] !== undefined) td.dataset.label = heads[i]; });
       }
