@@ -833,3 +833,65 @@ def test_the_patient_path_by_keyboard_alone(camera_browser, site, axe, pose_of) 
     _press(driver, Keys.ENTER)
     _wait(driver, "#charts svg")
     assert driver.current_url == f"{base}/patient"
+
+
+def _tab_through(driver, most: int = 200) -> list[str]:
+    """Tab from the top of the page through every focusable element once;
+    each shows a focus ring, on the screen. Returns what was focused, in order."""
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script(  # the focus starts at the top of the page
+        "const b = document.body; b.tabIndex = -1; b.focus(); b.removeAttribute('tabindex');"
+        "scrollTo(0, 0)"
+    )
+    seen: list[str] = []
+    for _ in range(most):
+        _press(driver, Keys.TAB)
+        if driver.execute_script(
+            "const e = document.activeElement;"
+            "if (e === document.body || e.dataset.tabbed) return true;"
+            "e.dataset.tabbed = '1'; return false;"
+        ):
+            return seen
+        ring = _focus_ring(driver)
+        seen.append(ring["id"] or f"{ring['tag']} {ring['text']}")
+        assert ring["visible"] and ring["outline"] != "none" and ring["width"] >= 2, ring
+        assert ring["onscreen"], ring
+    raise AssertionError(f"Tab went on past {most} elements: {seen[-5:]}")
+
+
+@pytest.mark.parametrize("size", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_every_control_shows_its_focus(browser, site, size) -> None:
+    """With the keyboard, every link, button, field and "Show the numbers" on
+    the login, the patient's home, the therapist's page with a patient open
+    and the watch page can be reached with Tab, and each shows its focus ring
+    on the screen."""
+    from selenium.webdriver.common.keys import Keys
+
+    base, _analysis = site
+    _at_size(browser, size)
+    try:
+        browser.get(f"{base}/login")
+        _wait(browser, "#email")
+        assert _tab_through(browser)[:3] == ["email", "password", "BUTTON Sign in"]
+        _login(browser, base, "pat@home.org", "patient-pw-1")
+        _wait(browser, "#charts svg")
+        _wait(browser, "#access tbody tr")
+        stops = _tab_through(browser)
+        assert stops[:2] == ["logout", "A Start today's exercises"], stops
+        assert {"pain-before", "pain-after", "rpe", "notes"} <= set(stops), stops
+        assert stops.count("SUMMARY Show the numbers") == 4, stops  # each chart's numbers
+        _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#ex0-reps")
+        _wait(browser, "#sessions tbody tr")
+        stops = _tab_through(browser)
+        editor = ["ex0-side", "ex0-sets", "ex0-reps", "ex0-target_rom_deg", "ex0-up_s"]
+        editor += ["ex0-hold_s", "ex0-down_s", "BUTTON Remove Squat", "add-exercise", "add"]
+        assert [s for s in stops if s in editor] == editor, stops  # in reading order
+        assert {"teach-name", "teach-video", "teach-record", "teach-learn"} <= set(stops), stops
+        browser.get(f"{base}/watch?session=1")
+        _text(browser, "#title", "not live")
+        assert "A My patients" in _tab_through(browser)
+    finally:
+        _at_size(browser, None)
