@@ -457,9 +457,10 @@ def test_pages_run_under_the_content_security_policy(browser, site) -> None:
 
 
 def _teach(driver, base: str, name: str, *, video: Path | None = None, record_s: float = 0,
-           end_s: float | None = None) -> None:  # fmt: skip
+           end_s: float | None = None, axe: str | None = None) -> None:  # fmt: skip
     """As the therapist: name the exercise, give it a demonstration (a file, or
-    `record_s` seconds recorded from the camera), learn, review, add."""
+    `record_s` seconds recorded from the camera), learn, review (which passes
+    `axe`, when given), add."""
     from selenium.webdriver.common.by import By
 
     _login(driver, base, "thea@clinic.org", "therapist-pw-1")
@@ -486,18 +487,21 @@ def _teach(driver, base: str, name: str, *, video: Path | None = None, record_s:
     )
     SCREENS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENS / f"teach_review_{'file' if video else 'camera'}.png"))
+    if axe is not None:
+        _accessible(driver, axe, "teach_review", None)
     driver.find_element(By.ID, "teach-add").click()
     _text(driver, "#teach-msg", "is in your library")
 
 
-def test_a_therapist_teaches_an_exercise_from_a_video_file(browser, site, clip) -> None:
+def test_a_therapist_teaches_an_exercise_from_a_video_file(browser, site, clip, axe) -> None:
     """The therapist's page: upload a shared clip's first two squats, review
-    the movement in words, add it; the library (and so the prescription
-    editor) has it at once."""
+    the movement in words (a review axe-core finds no fault with), add it;
+    the library (and so the prescription editor) has it at once."""
     from selenium.webdriver.common.by import By
 
     base, _analysis = site
-    _teach(browser, base, "Chair squat", video=clip("squat_side_yuyoujiang.mp4"), end_s=7.5)
+    video = clip("squat_side_yuyoujiang.mp4")
+    _teach(browser, base, "Chair squat", video=video, end_s=7.5, axe=axe)
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "teach_exercise.png"))
     library = browser.execute_script(
@@ -621,3 +625,273 @@ def test_the_watch_page_takes_the_shape_of_the_patients_picture(browser, site) -
             "const c = document.getElementById('overlay'); return [c.width, c.height]"
         ) == [w, h]
         browser.save_screenshot(str(SCREENS / f"watch_stage_{w}x{h}.png"))
+
+
+# --------------------------------------------------------------------------- accessibility
+
+
+@pytest.fixture(scope="module")
+def axe() -> str:
+    """axe-core's verified source (tests/axe.py: pinned, fetched from npm once)."""
+    from telerehab.errors import TelerehabError
+    from tests.axe import axe_script
+
+    try:
+        return axe_script()
+    except (OSError, TelerehabError) as exc:
+        unavailable(f"axe-core could not be fetched from the npm registry: {exc}")
+        raise
+
+
+def _accessible(driver, axe: str, name: str, size: tuple[int, int] | None) -> None:
+    """axe-core finds no violation of WCAG 2.2 A/AA or its best practices on
+    the page as it stands, shown whole in a viewport as tall as the page (so
+    that every text's contrast is measured on the screen); a screenshot of it
+    is kept under `name`. The viewport is then set back to `size`."""
+    from tests.axe import violations
+
+    width, height = driver.execute_script(
+        "return [innerWidth, document.documentElement.scrollHeight]"
+    )
+    _at_size(driver, (width, min(height, 8000)))
+    try:
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENS / f"axe_{name}.png"))
+        found = violations(driver, axe)
+    finally:
+        _at_size(driver, size)
+    assert not found, f"{name}:\n" + "\n".join(found)
+
+
+def _open_details(driver) -> None:
+    """Open every "Show the numbers" (the charts' text alternatives)."""
+    driver.execute_script("document.querySelectorAll('details').forEach((d) => d.open = true)")
+
+
+@pytest.mark.parametrize("size", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_every_page_passes_axe(browser, site, axe, size) -> None:
+    """axe-core finds 0 violations on every page, at phone and laptop size:
+    the login (also showing an error), the patient's home with the charts'
+    numbers open, the live page, the therapist's page with a patient, the
+    program editor and "Teach a new exercise", and the watch page with a
+    repetition in its table."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, _analysis = site
+    tag = "phone" if size == PHONE else "laptop"
+    _at_size(browser, size)
+    try:
+        browser.get(f"{base}/login")
+        _wait(browser, "#email")
+        _accessible(browser, axe, f"{tag}_login", size)
+        browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+        _text(browser, "#error", "Enter your e-mail and password.")
+        _accessible(browser, axe, f"{tag}_login_error", size)
+        _login(browser, base, "pat@home.org", "patient-pw-1")
+        _wait(browser, "#charts svg")
+        _wait(browser, "#access tbody tr")
+        _open_details(browser)
+        _accessible(browser, axe, f"{tag}_patient_home", size)
+        browser.get(f"{base}/live")
+        _wait(browser, "#camera-error:not(:empty)")
+        _accessible(browser, axe, f"{tag}_live_no_camera", size)
+        _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#charts svg")
+        _wait(browser, "#sessions tbody tr")
+        _wait(browser, "#ex0-reps")
+        _open_details(browser)
+        _accessible(browser, axe, f"{tag}_therapist_patient", size)
+        browser.find_element(By.ID, "add").click()  # a second exercise in the editor
+        _wait(browser, "#ex1-reps")
+        browser.find_element(By.ID, "teach-name").send_keys("Wall push")
+        browser.find_element(By.ID, "teach-learn").click()  # no video: the form says so
+        _text(browser, "#teach-msg", "Choose a video")
+        _accessible(browser, axe, f"{tag}_therapist_editor_teach", size)
+        browser.get(f"{base}/watch?session=1")
+        _text(browser, "#title", "not live")
+        _accessible(browser, axe, f"{tag}_watch_not_live", size)
+        rep = {"excursion_deg": 92.4, "target_share": 1.0, "target_rom_deg": 90}
+        rep |= {"duration_s": 2.1, "quality": 88, "faults": ["too_fast"]}
+        browser.execute_script(
+            "onMessage({v: 1, type: 'exercise', name: 'Squat', index: 0, of: 1, sets: 2, reps: 5});"
+            "onMessage({v: 1, type: 'rep', exercise: 'squat', count: 1, total: 1,"
+            " rep: arguments[0]});"
+            "onMessage({v: 1, type: 'feedback', text: 'Slow down on the way up.'});",
+            rep,
+        )
+        _text(browser, "#reps tbody", "faster than the prescribed tempo")
+        _accessible(browser, axe, f"{tag}_watch_reps", size)
+    finally:
+        _at_size(browser, None)
+
+
+def _press(driver, *keys: str) -> None:
+    """Keys pressed on the keyboard, to whatever has the focus."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(*keys).perform()
+
+
+def _focus_ring(driver) -> dict:
+    """The focused element and how its focus shows: its outline, and whether
+    it is on the screen."""
+    return driver.execute_script(
+        "const e = document.activeElement, s = getComputedStyle(e), r = e.getBoundingClientRect();"
+        "return {id: e.id, tag: e.tagName, text: (e.textContent || '').trim().slice(0, 60),"
+        " outline: s.outlineStyle, width: parseFloat(s.outlineWidth), color: s.outlineColor,"
+        " visible: e.matches(':focus-visible'),"
+        " onscreen: r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth};"
+    )
+
+
+def _tab_to(driver, css: str, *, back: bool = False, most: int = 40) -> dict:
+    """Press Tab (Shift+Tab when `back`) until the element `css` has the
+    focus; every element passed on the way shows a visible focus ring on the
+    screen. Returns the focused element's ring."""
+    from selenium.webdriver.common.keys import Keys
+
+    path = []
+    for _ in range(most):
+        _press(driver, *((Keys.SHIFT, Keys.TAB, Keys.SHIFT) if back else (Keys.TAB,)))
+        ring = _focus_ring(driver)
+        path.append(ring["id"] or f"{ring['tag']} {ring['text']}")
+        if ring["tag"] != "BODY":
+            assert ring["visible"] and ring["outline"] != "none" and ring["width"] >= 2, ring
+            assert ring["onscreen"], ring
+        if driver.execute_script("return document.activeElement.matches(arguments[0])", css):
+            return ring
+    raise AssertionError(f"Tab never reached {css}: {path}")
+
+
+def _focused(driver) -> str:
+    return driver.execute_script("const e = document.activeElement; return e.id || e.tagName")
+
+
+def test_the_patient_path_by_keyboard_alone(camera_browser, site, axe, pose_of) -> None:
+    """A patient who cannot use a mouse: sign in, "Start today's exercises",
+    pain before, consent, start, finish, pain after, end and read the summary
+    with Tab, Shift+Tab, Enter and Space only, every focused control showing
+    its focus ring; the live page passes axe during the session (laptop and
+    phone size) and at the summary."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, _analysis = site
+    driver = camera_browser
+    expected = analyze_sequence(pose_of("squat_side_medflex.mp4"),
+                                default_library().get("squat")).summary.reps  # fmt: skip
+    driver.get(f"{base}/login")
+    _wait(driver, "#email")
+    assert _focused(driver) == "email"  # the form starts where typing starts
+    _press(driver, "pat@home.org")
+    _tab_to(driver, "#password")
+    _press(driver, "patient-pw-1")
+    _tab_to(driver, "#login button[type=submit]")
+    _press(driver, Keys.ENTER)
+    _wait(driver, "#charts svg")
+    _tab_to(driver, "#start-today a")
+    _press(driver, Keys.ENTER)
+    _wait(driver, "#pain-before")
+    assert driver.current_url == f"{base}/live"
+    _tab_to(driver, "#pain-before")
+    _press(driver, "3")
+    _tab_to(driver, "#consent")
+    _press(driver, Keys.SPACE)
+    assert driver.find_element(By.ID, "consent").is_selected()
+    _tab_to(driver, "#pain-before", back=True)  # and back, to check the number
+    assert driver.find_element(By.ID, "pain-before").get_attribute("value") == "3"
+    _tab_to(driver, "#start-btn")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENS / "keyboard_live_start_focused.png"))
+    _press(driver, Keys.ENTER)
+    _text(driver, "#exercise-h", "Squat", timeout=30)
+    _wait(driver, "#finish:enabled")
+    # the start form is gone: the focus is on the exercise's heading, not lost
+    assert _focused(driver) == "exercise-h"
+    _accessible(driver, axe, "keyboard_live_session", None)
+    _at_size(driver, PHONE)
+    _accessible(driver, axe, "keyboard_live_session_phone", None)
+    _text(driver, "#count", str(expected), timeout=90)
+    _tab_to(driver, "#finish")
+    driver.save_screenshot(str(SCREENS / "keyboard_live_finish_focused.png"))
+    _press(driver, Keys.ENTER)
+    _wait(driver, "#after:not([hidden])")
+    assert _focused(driver) == "pain-after"
+    _press(driver, "2")
+    _tab_to(driver, "#rpe")
+    _press(driver, "4")
+    _tab_to(driver, "#end button[type=submit]")
+    _press(driver, Keys.SPACE)
+    _text(driver, "#summary-text", f"{expected} repetition")
+    _text(driver, "#summary-work", "Pain 3/10 before, 2/10 after")
+    assert _focused(driver) == "summary-h"  # the summary is read from its heading
+    _accessible(driver, axe, "keyboard_live_summary", None)
+    _tab_to(driver, "#summary a[href='/patient']")
+    driver.save_screenshot(str(SCREENS / "keyboard_live_summary.png"))
+    _press(driver, Keys.ENTER)
+    _wait(driver, "#charts svg")
+    assert driver.current_url == f"{base}/patient"
+
+
+def _tab_through(driver, most: int = 200) -> list[str]:
+    """Tab from the top of the page through every focusable element once;
+    each shows a focus ring, on the screen. Returns what was focused, in order."""
+    from selenium.webdriver.common.keys import Keys
+
+    driver.execute_script(  # the focus starts at the top of the page
+        "const b = document.body; b.tabIndex = -1; b.focus(); b.removeAttribute('tabindex');"
+        "scrollTo(0, 0)"
+    )
+    seen: list[str] = []
+    for _ in range(most):
+        _press(driver, Keys.TAB)
+        if driver.execute_script(
+            "const e = document.activeElement;"
+            "if (e === document.body || e.dataset.tabbed) return true;"
+            "e.dataset.tabbed = '1'; return false;"
+        ):
+            return seen
+        ring = _focus_ring(driver)
+        seen.append(ring["id"] or f"{ring['tag']} {ring['text']}")
+        assert ring["visible"] and ring["outline"] != "none" and ring["width"] >= 2, ring
+        assert ring["onscreen"], ring
+    raise AssertionError(f"Tab went on past {most} elements: {seen[-5:]}")
+
+
+@pytest.mark.parametrize("size", [PHONE, LAPTOP], ids=["phone", "laptop"])
+def test_every_control_shows_its_focus(browser, site, size) -> None:
+    """With the keyboard, every link, button, field and "Show the numbers" on
+    the login, the patient's home, the therapist's page with a patient open
+    and the watch page can be reached with Tab, and each shows its focus ring
+    on the screen."""
+    from selenium.webdriver.common.keys import Keys
+
+    base, _analysis = site
+    _at_size(browser, size)
+    try:
+        browser.get(f"{base}/login")
+        _wait(browser, "#email")
+        assert _tab_through(browser)[:3] == ["email", "password", "BUTTON Sign in"]
+        _login(browser, base, "pat@home.org", "patient-pw-1")
+        _wait(browser, "#charts svg")
+        _wait(browser, "#access tbody tr")
+        stops = _tab_through(browser)
+        assert stops[:2] == ["logout", "A Start today's exercises"], stops
+        assert {"pain-before", "pain-after", "rpe", "notes"} <= set(stops), stops
+        assert stops.count("SUMMARY Show the numbers") == 4, stops  # each chart's numbers
+        _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#ex0-reps")
+        _wait(browser, "#sessions tbody tr")
+        stops = _tab_through(browser)
+        editor = ["ex0-side", "ex0-sets", "ex0-reps", "ex0-target_rom_deg", "ex0-up_s"]
+        editor += ["ex0-hold_s", "ex0-down_s", "BUTTON Remove Squat", "add-exercise", "add"]
+        assert [s for s in stops if s in editor] == editor, stops  # in reading order
+        assert {"teach-name", "teach-video", "teach-record", "teach-learn"} <= set(stops), stops
+        browser.get(f"{base}/watch?session=1")
+        _text(browser, "#title", "not live")
+        assert "A My patients" in _tab_through(browser)
+    finally:
+        _at_size(browser, None)

@@ -42,7 +42,7 @@ const TR = {
   stack(table) {
     table.classList.add("stack");
     const label = () => {
-      const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent);
+      const heads = [...table.querySelectorAll("thead th")].map((th) => th.dataset.label ?? th.textContent);
       for (const tr of table.querySelectorAll("tbody tr")) {
         [...tr.children].forEach((td, i) => { if (!td.hasAttribute("colspan") && heads[i] !== undefined) td.dataset.label = heads[i]; });
       }
@@ -122,6 +122,8 @@ TR.fitStage = function (stage, w, h) {
 };
 
 // A chart as SVG, `width` px wide (its column's width: the text keeps its size).
+// Marks and bars stand 3:1 or more against the white plot (WCAG 1.4.11); the
+// light target band has a darker edge.
 // labels: the x categories; series: [{name, color, values: [y|null per label]}];
 // band: [lo, hi] shaded (the target range); bars: bars instead of lines
 // (stack: the series' bars stacked); the y axis runs from 0 to `yMax` or to a
@@ -152,7 +154,7 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
     if (text !== undefined) e.textContent = text;
     svg.append(e); return e;
   };
-  if (band) add("rect", { x: L, y: y(Math.min(band[1], top)), width: W - L - R, height: Math.max(0, y(band[0]) - y(Math.min(band[1], top))), fill: "#d8ecd8", "data-band": `${band[0]}-${band[1]}` });
+  if (band) add("rect", { x: L, y: y(Math.min(band[1], top)), width: W - L - R, height: Math.max(0, y(band[0]) - y(Math.min(band[1], top))), fill: "#d8ecd8", stroke: "#5a9a5a", "data-band": `${band[0]}-${band[1]}` });
   for (let v = 0; v <= top + 1e-9; v += step) {
     add("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#ddd" });
     add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, +v.toFixed(1));
@@ -185,10 +187,10 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
   });
   // the legend, on as many lines as it needs
   let lx = L, ly = H - 12;
-  for (const s of [...series, ...(band ? [{ name: TR.SAY.target(band[0], band[1]), color: "#8c8" }] : [])]) {
+  for (const s of [...series, ...(band ? [{ name: TR.SAY.target(band[0], band[1]), color: "#d8ecd8", stroke: "#5a9a5a" }] : [])]) {
     const w = 32 + 7.5 * s.name.length;
     if (lx + w > W - R && lx > L) { lx = L; ly += 16; }
-    add("rect", { x: lx, y: ly - 10, width: 12, height: 12, fill: s.color, class: "swatch" });  // CSS colours text, not this
+    add("rect", { x: lx, y: ly - 10, width: 12, height: 12, fill: s.color, stroke: s.stroke || "none", class: "swatch" });  // CSS colours text, not this
     add("text", { x: lx + 17, y: ly }, s.name);
     lx += w;
   }
@@ -225,8 +227,8 @@ TR.drawCharts = function (box, t, library) {
     title: S.adherenceTitle, labels: weeks, xTitle: S.weekAxis, yTitle: S.sessionsAxis, bars: true, stack: true,
     series: [
       { name: S.done, color: "#0b5cad", stack: true, values: adh.map((a) => a.done - (a.partial || 0)) },
-      { name: S.partial, color: "#7aa7d6", stack: true, values: adh.map((a) => a.partial || 0) },
-      { name: S.prescribed, color: "#999", values: adh.map((a) => a.prescribed) },
+      { name: S.partial, color: "#5b8fd0", stack: true, values: adh.map((a) => a.partial || 0) },
+      { name: S.prescribed, color: "#767676", values: adh.map((a) => a.prescribed) },
     ],
     desc: adh.map((a, i) => `${weeks[i]}: ${a.done} of ${a.prescribed}${a.partial ? ` (${a.partial} ${S.partial})` : ""}`).join(", "),
   });

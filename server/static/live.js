@@ -153,6 +153,7 @@ $("start").addEventListener("submit", async (ev) => {
     $("pause").disabled = false; $("finish").disabled = false;
     $("start-msg").textContent = "";
     state.setStart = Date.now();
+    $("exercise-h").focus();  // the start form is gone: the focus goes where the session is
   } catch (e) { $("start-msg").className = "error"; $("start-msg").textContent = e.message; $("start-btn").disabled = false; }
 });
 

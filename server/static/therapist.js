@@ -44,8 +44,10 @@ function renderProgram(p, current) {
     TR.el("p", { class: "muted", text: current && current.version ? `Version ${current.version}` : "No program yet: prescribe one." }),
     ...field("prog-title", "Program title", TR.el("input", { id: "prog-title", value: doc.title })),
     ...field("prog-spw", "Sessions per week", TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })));
-  const cols = ["Exercise", "Side", "Sets", "Reps", "Target ROM (deg)", "Tempo up / hold / down (s)", ""];
-  const table = TR.stack(TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c }))))));
+  const cols = ["Exercise", "Side", "Sets", "Reps", "Target ROM (deg)", "Tempo up / hold / down (s)"];
+  // the last column's header is for screen readers (its buttons say what they remove)
+  const remove = TR.el("th", { scope: "col", "data-label": "" }, TR.el("span", { class: "offscreen", text: "Remove" }));
+  const table = TR.stack(TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c })), remove))));
   const body = TR.el("tbody");
   doc.exercises.forEach((e, i) => {
     const ex = library.find((x) => x.id === e.exercise) || { name: e.exercise, laterality: "bilateral" };
