@@ -80,6 +80,12 @@ class Trends:
     alerts: tuple[Alert, ...] = field(default_factory=tuple)
 
 
+def week_words(week: str) -> str:
+    """`2026-W48` as a person says it: `week of 23 Nov 2026` (its Monday)."""
+    monday = datetime.strptime(f"{week}-1", "%G-W%V-%u").date()
+    return f"week of {monday.day} {monday:%b %Y}"
+
+
 def iso_week(t: datetime | date) -> str:
     """`2026-W47` for a time (UTC) or a date."""
     if isinstance(t, datetime):
@@ -163,7 +169,9 @@ def compute_trends(
     quality_weeks = tuple(WeekValue(w, _mean(quality.get(w, [])), len(quality.get(w, [])))
                           for w in weeks)  # fmt: skip
     # alerts judge exercise sessions: a later diary entry neither raises nor hides a flare
-    alerts = _alerts(tuple(p for p in pain if not p.diary), rom_trends, adherence, today)
+    names = {t.exercise_id: library.get(t.exercise_id).name for t in rom_trends
+             if t.exercise_id in library}  # fmt: skip
+    alerts = _alerts(tuple(p for p in pain if not p.diary), rom_trends, adherence, today, names)
     return Trends(patient_id, tuple(weeks), tuple(rom_trends), adherence, pain, quality_weeks,
                   alerts)  # fmt: skip
 
@@ -177,7 +185,11 @@ def _alerts(
     rom: list[RomTrend],
     adherence: tuple[Adherence, ...],
     today: date,
+    names: dict[str, str] | None = None,
 ) -> tuple[Alert, ...]:
+    """Alerts in words a therapist reads: exercise names, weeks by the date
+    they start (`names`: exercise names by id)."""
+    names = names or {}
     alerts: list[Alert] = []
     before = [p.before for p in pain if p.before is not None]
     if len(before) >= 6:
@@ -199,14 +211,16 @@ def _alerts(
             drop = prev - last
             if drop >= ROM_DROP_MIN_DEG and drop > ROM_DROP_SHARE * prev:
                 alerts.append(Alert("rom_falling", (
-                    f"{trend.exercise_id}: mean ROM fell from {prev:.0f} to {last:.0f} deg "
-                    f"({seen[-2].week} to {seen[-1].week})"
+                    f"{names.get(trend.exercise_id, trend.exercise_id)}: mean range of motion "
+                    f"fell from {prev:.0f} to {last:.0f} deg ({week_words(seen[-2].week)} "
+                    f"to {week_words(seen[-1].week)})"
                 )))  # fmt: skip
     this_week = iso_week(today)
     complete = [a for a in adherence if a.week != this_week]
     if complete and complete[-1].prescribed and complete[-1].done < complete[-1].prescribed:
         a = complete[-1]
         alerts.append(Alert("missed_sessions", (
-            f"{a.done} of {a.prescribed} prescribed sessions done in {a.week}"
+            f"{a.done} of {a.prescribed} prescribed sessions done in the "
+            f"{week_words(a.week)}"
         )))  # fmt: skip
     return tuple(alerts)

@@ -1,5 +1,7 @@
 // The therapist page (kept out of the HTML: the Content-Security-Policy allows no inline script).
 let library = [];
+// An alert's kind in the patients table (its message, in the patient's detail, says more).
+const ALERT_WORDS = { pain_rising: "pain rising", rom_falling: "range of motion falling", missed_sessions: "missed sessions" };
 document.getElementById("logout").onclick = TR.logout;
 
 // What this page says (one place, for a message catalogue later).
@@ -135,6 +137,6 @@ async function refreshLive(patients) {
     TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: p.name, onclick: () => showPatient(p) })),
     TR.el("td", { text: String(p.sessions) }),
     TR.el("td", { text: p.adherence.map((a) => SAY.week(a.week, a)).join(", ") || "-" }),
-    TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? p.alerts.map((a) => a.kind.replace("_", " ")).join(", ") : "none" }))));
+    TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? [...new Set(p.alerts.map((a) => ALERT_WORDS[a.kind] || a.kind.replaceAll("_", " ")))].join(", ") : "none" }))));
   if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 4, class: "muted", text: "No patients yet." })));
 })();
