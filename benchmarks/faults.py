@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the tests' helpers
 
-from tests.test_faults import _exit_time, _login_sync, served  # noqa: E402
+from tests.test_faults import _exit_time, _first_rep_then, _login_sync, served  # noqa: E402
 from tests.test_live import _feed, _login, _patient_streaming, _seed, _until  # noqa: E402
 
 DEFAULT_CLIP = REPO.parent / "shared" / "data" / "clips" / "squat_side_medflex.mp4"
@@ -54,22 +54,6 @@ def _stored(url: str, sid: int) -> tuple[str, set[float]]:
         found = (x.status, {round(r.t_end_s, 4) for r in x.repetitions})
     db.close()
     return found
-
-
-async def _stream_until_rep(base: str, clip: Path, fault) -> tuple[int, list[float]]:
-    import httpx
-
-    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
-        sid, pc, _player, messages = await _patient_streaming(c, clip)
-
-        async def first_rep() -> bool:
-            return any(m["type"] == "rep" for m in messages)
-
-        await _until(first_rep, timeout=60, what="the first repetition")
-        await fault(sid)
-        told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
-        await pc.close()
-        return sid, told
 
 
 def _env(folder: Path) -> tuple[dict, str]:
@@ -93,7 +77,7 @@ def kill_9(folder: Path, clip: Path) -> dict:
             os.kill(proc.pid, signal.SIGKILL)
             killed.append(time.monotonic())
 
-        sid, told = asyncio.run(_stream_until_rep(base, clip, kill))
+        sid, told = asyncio.run(_first_rep_then(base, clip, kill))
         proc.wait(10)
     with served(env) as (_proc, base, _):
         with httpx.Client(base_url=base, timeout=30) as c:
@@ -121,7 +105,7 @@ def sigterm(folder: Path, clip: Path) -> dict:
                 exited = await asyncio.to_thread(_exit_time, proc, 120)
                 took.append((exited or float("nan")) - sent)
 
-        sid, told = asyncio.run(_stream_until_rep(base, clip, stop))
+        sid, told = asyncio.run(_first_rep_then(base, clip, stop))
     status, stored = _stored(url, sid)
     return _row("SIGTERM mid-set, therapist watching", told, stored, took[0], status)
 
