@@ -111,7 +111,7 @@ class Fanout:
         self._spawn(self._write_entry(session_id))
 
         def publish(msg: dict) -> None:
-            if msg["type"] == "status":
+            if msg["type"] == "status" and session_id in self.held:  # not after its summary
                 self.held[session_id] = {**self.held[session_id], "state": msg["state"]}
             elif msg["type"] == "summary":
                 self.held.pop(session_id, None)
