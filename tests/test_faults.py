@@ -508,3 +508,34 @@ def test_a_relayed_feed_unsubscribes_when_its_viewer_leaves(clinic, redis_prefix
     client.close()
     db.close()
     assert seen and seen[0] in ("status", "exercise")
+
+
+def test_a_redis_that_never_answers_holds_up_nothing(tmp_path) -> None:
+    """Redis's port accepts connections and never answers (a hung host): the
+    server starts, a live session starts and is listed, its status answers;
+    each request waits at most about TELEREHAB_REDIS_TIMEOUT_S for Redis."""
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    hung = socket.socket()  # listens, never accepts: connects succeed, reads hang
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    db = open_database(f"sqlite:///{tmp_path / 'hung.db'}")
+    _seed(db)
+    url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+    app = create_app(Settings(data_dir=tmp_path, redis_url=url, redis_timeout_s=0.5), db)
+    with TestClient(app) as c:
+        _login_sync(c, "pat@home.org", "patient-pw-1")
+        took = []
+        for method, path in (("POST", "/api/live/sessions"), ("GET", "/api/live/sessions")):
+            t0 = time.monotonic()
+            r = c.request(method, path, json={} if method == "POST" else None)
+            took.append(time.monotonic() - t0)
+            assert r.status_code in (200, 201), r.text
+        assert [x["id"] for x in r.json()] == [1]
+        assert c.get("/api/live/sessions/1").json()["state"] in ("created", "ready")
+        assert c.post("/api/live/sessions/1/end", json={}).status_code == 200
+    hung.close()
+    db.close()
+    assert max(took) < 0.5 + 10  # generous: Redis's timeout once, not a hang
