@@ -356,7 +356,8 @@ def test_a_killed_process_leaves_the_live_list_within_the_ttl_and_recovery_close
     clinic, redis_prefix, tmp_path
 ) -> None:
     """Two server processes share Redis. Process A (`telerehab serve`) holds
-    Pat's session, B (in this test) holds Sam's. A is killed (-9): within the
+    Pat's session, B (in this test) holds Sam's, so Sam cannot start a second
+    one on A (409 naming it). A is killed (-9): within the
     heartbeat TTL Pat's session leaves the therapists' list on B, Sam's stays;
     A's next start records Pat's as interrupted and leaves Sam's alone."""
     ttl = 2.0
@@ -382,6 +383,15 @@ def test_a_killed_process_leaves_the_live_list_within_the_ttl_and_recovery_close
         sam = asyncio.run(start(base_b, "sam@home.org", "patient-pw-2"))
         with served(env) as (proc, base_a, _):
             pat = asyncio.run(start(base_a, "pat@home.org", "patient-pw-1"))
+
+            async def sam_on_a() -> httpx.Response:
+                async with httpx.AsyncClient(base_url=base_a, timeout=30) as c:
+                    await _login(c, "sam@home.org", "patient-pw-2")
+                    return await c.post("/api/live/sessions", json={})
+
+            twice = asyncio.run(sam_on_a())  # one session per patient, across processes
+            assert twice.status_code == 409 and f"live session {sam} is already" in twice.text
+            assert "in another server process" in twice.text
 
             async def both_listed() -> bool:
                 return sorted(await _listed(base_b, token)) == sorted([pat, sam])
