@@ -165,7 +165,8 @@ async def recover_abandoned(db: Database, fanout=None) -> list[int]:
     """At start: live sessions a process that is gone left in progress (kill -9,
     a crash) are closed as interrupted, with every repetition they stored, so
     they count in trends and FHIR and their patient can end them. With Redis,
-    the sessions that another running process holds are left alone; if Redis
+    the sessions that another process whose heartbeat is alive holds are left
+    alone (a dead process's heartbeat expires within `redis_ttl_s`); if Redis
     cannot say which those are, nothing is changed (the next start retries)."""
     held: set[int] = set()
     if fanout is not None:
@@ -190,7 +191,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
     db = db or open_configured(settings)
-    registry = live.Registry()
+    registry = live.Registry(
+        max_sessions=settings.live_max_sessions,
+        max_viewers=settings.live_max_viewers,
+        resume_window_s=settings.resume_window_s,
+    )
     throttle = LoginThrottle(
         free=settings.login_free_failures,
         free_per_address=settings.login_free_failures_per_address,
@@ -205,12 +210,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     if settings.redis_url:
         from .fanout import Fanout
 
-        fanout = Fanout(settings.redis_url, settings.redis_prefix)
+        fanout = Fanout(
+            settings.redis_url,
+            settings.redis_prefix,
+            timeout_s=settings.redis_timeout_s,
+            ttl_s=settings.redis_ttl_s,
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         await recover_abandoned(db, fanout)
+        if fanout is not None:
+            fanout.start()
+        evicting = asyncio.ensure_future(registry.evict_expired_forever())
         yield
+        evicting.cancel()
         try:  # end live sessions (recorded as interrupted), close peer connections
             await asyncio.wait_for(registry.close_all(), settings.shutdown_timeout_s)
         except TimeoutError:

@@ -6,50 +6,139 @@ messages are kept in a short list (replayed to a therapist who joins late),
 and the session's owner and state sit in the hash `{prefix}:live`. A
 therapist's WebSocket that reaches another process subscribes there. Without
 Redis, one process serves everything.
+
+Liveness: each process renews `{prefix}:alive:{owner}` (expiring after
+`ttl_s`) and rewrites its sessions' entries every `ttl_s / 3`. An entry whose
+owner's heartbeat expired (the process was killed, crashed or lost Redis) is
+no longer listed, and is removed when found.
+
+Faults: every Redis call gives up after `timeout_s`. While Redis is out, the
+sessions go on in their process; their messages are not published (counted in
+`dropped`) until the heartbeat reaches Redis again, which rewrites the entries.
+A follower (`follow`) resubscribes by itself when Redis comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 HISTORY = 200
+RETRY_S = 1.0  # a follower's wait before it subscribes again after a Redis error
 
 
 class Fanout:
     """Publishes a process's live sessions; follows other processes' ones."""
 
-    def __init__(self, url: str, prefix: str = "telerehab") -> None:
+    def __init__(
+        self, url: str, prefix: str = "telerehab", *, timeout_s: float = 2.0, ttl_s: float = 15.0
+    ) -> None:
         import redis.asyncio as redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-        self.client = redis.Redis.from_url(url, decode_responses=True)
+        # No retries: a call that fails has taken its timeout once, not four times.
+        self.client = redis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0),
+        )  # fmt: skip
         self.prefix = prefix
+        self.ttl_s = ttl_s
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held: dict[int, dict] = {}  # this process's sessions: id -> entry
+        self.up = True  # False from a failed call until the heartbeat succeeds again
+        self.dropped = 0  # messages not published while Redis was out
         self._pending: set[asyncio.Task] = set()
+        self._beating: asyncio.Task | None = None
 
     def _channel(self, session_id: int) -> str:
         return f"{self.prefix}:live:{session_id}"
 
+    def _alive_key(self, owner: str) -> str:
+        return f"{self.prefix}:alive:{owner}"
+
+    # ----------------------------------------------------------------- heartbeat
+
+    def start(self) -> None:
+        """Begin the heartbeat (on the event loop, at the app's start)."""
+        if self._beating is None:
+            self._beating = asyncio.ensure_future(self._heartbeat())
+
+    async def beat(self) -> None:
+        """Renew this process's heartbeat and rewrite its sessions' entries."""
+        pipe = self.client.pipeline()
+        pipe.set(self._alive_key(self.owner), "1", px=int(self.ttl_s * 1000))
+        for sid, entry in self.held.items():
+            pipe.hset(f"{self.prefix}:live", str(sid), json.dumps(entry))
+        await pipe.execute()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except Exception as exc:  # Redis out: the sessions go on here
+                self._down(exc)
+            else:
+                if not self.up:
+                    logger.warning("Redis is back: fan-out resumes (%d messages were not "
+                                   "published while it was out)", self.dropped)  # fmt: skip
+                self.up = True
+            await asyncio.sleep(self.ttl_s / 3)
+
+    def _down(self, exc: BaseException) -> None:
+        if self.up:
+            why = f"{type(exc).__name__}: {exc}"
+            logger.warning("Redis unreachable (%s): live sessions go on in this process, "
+                           "unseen by the others until it is back", why)  # fmt: skip
+        self.up = False
+
+    # ----------------------------------------------------------------- publish
+
     def listener(self, session_id: int, patient_id: int, video: bool):
-        """A LiveSession listener (called on the event loop) that publishes."""
+        """A LiveSession listener (called on the event loop) that publishes.
+        The session is listed at once, in state "created"."""
+        self.held[session_id] = {"patient_id": patient_id, "state": "created", "video": video,
+                                 "owner": self.owner}  # fmt: skip
+        self._spawn(self._write_entry(session_id))
 
         def publish(msg: dict) -> None:
-            task = asyncio.ensure_future(self._publish(session_id, patient_id, video, msg))
-            self._pending.add(task)
-            task.add_done_callback(self._done)
+            if msg["type"] == "status" and session_id in self.held:  # not after its summary
+                self.held[session_id] = {**self.held[session_id], "state": msg["state"]}
+            elif msg["type"] == "summary":
+                self.held.pop(session_id, None)
+            if not self.up:  # the heartbeat finds out when Redis is back
+                self.dropped += 1
+                return
+            self._spawn(self._publish(session_id, msg))
 
         return publish
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task) -> None:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.warning("redis fan-out: %s", task.exception())
+            self.dropped += 1
+            self._down(task.exception())  # type: ignore[arg-type]
 
-    async def _publish(self, session_id: int, patient_id: int, video: bool, msg: dict) -> None:
+    async def _write_entry(self, session_id: int) -> None:
+        entry = self.held.get(session_id)
+        if entry is not None:
+            await self.client.hset(f"{self.prefix}:live", str(session_id), json.dumps(entry))
+
+    async def _publish(self, session_id: int, msg: dict) -> None:
         raw = json.dumps(msg, separators=(",", ":"))
         channel = self._channel(session_id)
         pipe = self.client.pipeline()
@@ -58,38 +147,94 @@ class Fanout:
             pipe.rpush(f"{channel}:history", raw)
             pipe.ltrim(f"{channel}:history", -HISTORY, -1)
             pipe.expire(f"{channel}:history", 24 * 3600)
-        if msg["type"] == "status":
-            entry = {"patient_id": patient_id, "state": msg["state"], "video": video}
+        entry = self.held.get(session_id)
+        if msg["type"] == "status" and entry is not None:
             pipe.hset(f"{self.prefix}:live", str(session_id), json.dumps(entry))
         if msg["type"] == "summary":
             pipe.hdel(f"{self.prefix}:live", str(session_id))
         await pipe.execute()
 
+    # ----------------------------------------------------------------- read
+
     async def sessions(self) -> dict[int, dict]:
-        """Live sessions of every process: id -> {patient_id, state, video}."""
-        found = await self.client.hgetall(f"{self.prefix}:live")
-        return {int(k): json.loads(v) for k, v in found.items()}
+        """Live sessions of every process whose heartbeat is alive:
+        id -> {patient_id, state, video}. Entries of dead processes are removed.
+        Raises Redis's error when it cannot be asked."""
+        found = {int(k): json.loads(v) for k, v in
+                 (await self.client.hgetall(f"{self.prefix}:live")).items()}  # fmt: skip
+        owners = sorted({str(e.get("owner")) for e in found.values()})
+        beating = await self.client.mget([self._alive_key(o) for o in owners]) if owners else []
+        alive = {o for o, b in zip(owners, beating, strict=True) if b is not None}
+        dead = [sid for sid, e in found.items() if e.get("owner") not in alive]
+        if dead:
+            logger.info("live sessions %s: their server process is gone from Redis", dead)
+            await self.client.hdel(f"{self.prefix}:live", *map(str, dead))
+        return {sid: {k: e[k] for k in ("patient_id", "state", "video")}
+                for sid, e in found.items() if e.get("owner") in alive}  # fmt: skip
 
     async def follow(self, session_id: int) -> AsyncIterator[dict]:
-        """The session's history, then its messages as they are published."""
+        """The session's history, then its messages as they are published,
+        until its summary or until its process is gone. Through a Redis outage
+        it subscribes again and replays what it missed of the history."""
         channel = self._channel(session_id)
-        pubsub = self.client.pubsub()
-        await pubsub.subscribe(channel)  # before reading history: nothing falls between
-        try:
-            seen = await self.client.lrange(f"{channel}:history", 0, -1)
-            for raw in seen:
-                yield json.loads(raw)
-            async for item in pubsub.listen():
-                if item["type"] == "message":
-                    msg: dict[str, Any] = json.loads(item["data"])
-                    if msg["type"] != "pose" and json.dumps(msg, separators=(",", ":")) in seen:
-                        continue  # already replayed
+        delivered: set[str] = set()  # non-pose messages already yielded
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(channel)  # before the history: nothing falls between
+                for raw in await self.client.lrange(f"{channel}:history", 0, -1):
+                    if raw not in delivered:
+                        delivered.add(raw)
+                        yield json.loads(raw)
+                silent = 0.0
+                while True:
+                    item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if item is None:
+                        silent += 1.0
+                        if silent >= self.ttl_s:  # is its process still there?
+                            silent = 0.0
+                            if session_id not in await self.sessions():
+                                return
+                        continue
+                    silent = 0.0
+                    raw = item["data"]
+                    msg: dict[str, Any] = json.loads(raw)
+                    if msg["type"] != "pose":
+                        if raw in delivered:
+                            continue  # already replayed
+                        delivered.add(raw)
                     yield msg
-        finally:
-            await pubsub.unsubscribe(channel)
-            await pubsub.aclose()
+            except Exception as exc:
+                if not _redis_error(exc):
+                    raise
+                logger.info("session %s: following through Redis paused (%s)", session_id, exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.unsubscribe(channel)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(RETRY_S)
 
     async def close(self) -> None:
+        """Stop the heartbeat and say this process is gone (best effort)."""
+        if self._beating is not None:
+            self._beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beating
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            pipe = self.client.pipeline()
+            pipe.delete(self._alive_key(self.owner))
+            if self.held:
+                pipe.hdel(f"{self.prefix}:live", *map(str, self.held))
+            await pipe.execute()
         await self.client.aclose()
+
+
+def _redis_error(exc: BaseException) -> bool:
+    """Redis out or too slow (not a bug of ours)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError | TimeoutError)

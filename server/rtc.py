@@ -45,6 +45,12 @@ class PeerSet:
     relay: MediaRelay = field(default_factory=MediaRelay)
     consumer: asyncio.Task | None = None
 
+    def open_watchers(self) -> int:
+        """Watchers still connected (those closed or failed are let go)."""
+        self.watchers = [pc for pc in self.watchers
+                         if pc.connectionState not in ("closed", "failed")]  # fmt: skip
+        return len(self.watchers)
+
     async def close(self) -> None:
         if self.consumer is not None:
             self.consumer.cancel()

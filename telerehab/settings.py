@@ -145,6 +145,22 @@ class Settings(BaseSettings):
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."
     )
+    live_max_sessions: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Live sessions one server process holds at once, interrupted ones still "
+        "resumable included (each has a worker thread and a pose model); one more start is "
+        "refused with 503 and Retry-After (TELEREHAB_LIVE_MAX_SESSIONS).",
+    )
+    live_max_viewers: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Therapists' WebSocket feeds, and apart from them video watchers, of one "
+        "live session in one server process; one more is refused (WebSocket close 1013, "
+        "watch 429 with Retry-After) (TELEREHAB_LIVE_MAX_VIEWERS).",
+    )
     shutdown_timeout_s: float = Field(
         default=10,
         gt=0,
@@ -158,6 +174,22 @@ class Settings(BaseSettings):
         "(TELEREHAB_REDIS_URL, e.g. redis://127.0.0.1:6379/0); empty: one process.",
     )
     redis_prefix: str = Field(default="telerehab", description="Prefix of the Redis keys.")
+    redis_timeout_s: float = Field(
+        default=2,
+        gt=0,
+        le=60,
+        description="Longest wait for Redis to connect or answer a command; beyond, the call "
+        "fails, and live sessions go on in their process (TELEREHAB_REDIS_TIMEOUT_S).",
+    )
+    redis_ttl_s: float = Field(
+        default=15,
+        gt=0,
+        le=3600,
+        description="A server process renews its heartbeat in Redis every third of this; a "
+        "process silent this long (killed, crashed, cut off) is dead to the others: its "
+        "sessions leave therapists' lists and the next start records them as interrupted "
+        "(TELEREHAB_REDIS_TTL_S).",
+    )
     ice_servers: str = Field(
         default="", description="Comma-separated STUN/TURN URLs for WebRTC (none on a LAN)."
     )

@@ -26,7 +26,17 @@ from telerehab.server.tables import ExerciseSession
 from telerehab.settings import Settings
 from tests.conftest import running, unavailable
 from tests.faulty_link import FaultyLink
-from tests.test_live import CLIP, PROGRAM, _feed, _login, _patient_streaming, _seed, _start, _until
+from tests.test_live import (
+    CLIP,
+    PROGRAM,
+    _feed,
+    _login,
+    _patient_streaming,
+    _played_and_drained,
+    _seed,
+    _start,
+    _until,
+)
 from tests.test_serve import _serve, _url_of
 from tests.test_server import POSTGRES
 
@@ -313,3 +323,232 @@ def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
         done = "complete" if len(told) >= 2 else "partial"  # 2 squats prescribed
         assert x.status == done and [k.set_index for k in x.sets] == sets
     db.close()
+
+
+# ---------------------------------------------------------------- Redis
+
+REDIS = os.environ.get("TELEREHAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A fresh key prefix on the test Redis (fails under CI=true if Redis is
+    absent); its keys are removed afterwards."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        unavailable(f"Redis not reachable at {REDIS}: {exc}")
+    prefix = f"telerehab-test-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+async def _listed(base: str, token: str) -> list[int]:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as t:
+        t.headers["Authorization"] = f"Bearer {token}"
+        r = await t.get("/api/live/sessions")
+        assert r.status_code == 200, r.text
+        return [x["id"] for x in r.json()]
+
+
+def test_a_killed_process_leaves_the_live_list_within_the_ttl_and_recovery_closes_its_session(
+    clinic, redis_prefix, tmp_path
+) -> None:
+    """Two server processes share Redis. Process A (`telerehab serve`) holds
+    Pat's session, B (in this test) holds Sam's, so Sam cannot start a second
+    one on A (409 naming it). A is killed (-9): within the
+    heartbeat TTL Pat's session leaves the therapists' list on B, Sam's stays;
+    A's next start records Pat's as interrupted and leaves Sam's alone."""
+    ttl = 2.0
+    env = {**clinic, "TELEREHAB_REDIS_URL": REDIS, "TELEREHAB_REDIS_PREFIX": redis_prefix,
+           "TELEREHAB_REDIS_TTL_S": str(ttl)}  # fmt: skip
+    settings = Settings(data_dir=tmp_path, redis_url=REDIS, redis_prefix=redis_prefix,
+                        redis_ttl_s=ttl)  # fmt: skip
+    db = open_database(clinic["TELEREHAB_DATABASE_URL"])
+    b = create_app(settings, db)
+
+    async def start(base: str, email: str, password: str) -> int:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            await _login(c, email, password)
+            return await _start(c, {})
+
+    async def therapist_token(base: str) -> str:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as t:
+            return await _login(t, "thea@clinic.org", "therapist-pw-1")
+
+    with running(b) as port_b:
+        base_b = f"http://127.0.0.1:{port_b}"
+        token = asyncio.run(therapist_token(base_b))
+        sam = asyncio.run(start(base_b, "sam@home.org", "patient-pw-2"))
+        with served(env) as (proc, base_a, _):
+            pat = asyncio.run(start(base_a, "pat@home.org", "patient-pw-1"))
+
+            async def sam_on_a() -> httpx.Response:
+                async with httpx.AsyncClient(base_url=base_a, timeout=30) as c:
+                    await _login(c, "sam@home.org", "patient-pw-2")
+                    return await c.post("/api/live/sessions", json={})
+
+            twice = asyncio.run(sam_on_a())  # one session per patient, across processes
+            assert twice.status_code == 409 and f"live session {sam} is already" in twice.text
+            assert "in another server process" in twice.text
+
+            async def both_listed() -> bool:
+                return sorted(await _listed(base_b, token)) == sorted([pat, sam])
+
+            asyncio.run(_until(both_listed, what="both sessions listed on B"))
+            time.sleep(2 * ttl)  # A's heartbeat renews its entry past the TTL
+            assert sorted(asyncio.run(_listed(base_b, token))) == sorted([pat, sam])
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            assert proc.wait(10) == -signal.SIGKILL
+
+        async def only_sam() -> bool:
+            return await _listed(base_b, token) == [sam]
+
+        asyncio.run(_until(only_sam, timeout=30, what="the dead process's session to leave"))
+        assert time.monotonic() - killed < ttl + 10  # generous: the TTL, and the polling
+        with db.session() as s:  # nobody has closed it yet: its process died
+            assert s.get(ExerciseSession, pat).status == "in_progress"
+        with served(env) as (_proc, _base, printed):  # A again: recovery at start
+            pass
+        with db.session() as s:
+            assert s.get(ExerciseSession, pat).status == "interrupted", printed
+            assert s.get(ExerciseSession, sam).status == "in_progress"  # B holds it, alive
+        assert asyncio.run(_listed(base_b, token)) == [sam]
+    db.close()
+
+
+def test_redis_out_mid_session_the_session_goes_on_and_fan_out_resumes(
+    clinic, redis_prefix, tmp_path, clip
+) -> None:
+    """Redis becomes unreachable (its link cut) before the patient streams: the
+    session counts and stores every repetition, its status and the live list
+    answer; the entry leaves the other processes' view within the TTL. When
+    Redis is back the entry returns and messages are published again."""
+    from telerehab.server.fanout import Fanout
+
+    link = FaultyLink(("127.0.0.1", 6379))
+    ttl = 1.5
+    settings = Settings(data_dir=tmp_path, redis_url=f"redis://127.0.0.1:{link.port}/0",
+                        redis_prefix=redis_prefix, redis_ttl_s=ttl,
+                        redis_timeout_s=0.5)  # fmt: skip
+    db = open_database(clinic["TELEREHAB_DATABASE_URL"])
+    app = create_app(settings, db)
+
+    async def run(base: str) -> tuple[int, list[float], dict, list[dict]]:
+        other = Fanout(REDIS, redis_prefix, ttl_s=ttl)  # another process's view, direct
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            sid, pc, player, messages = await _patient_streaming(c, clip(CLIP))
+
+            async def listed(yes: bool) -> bool:
+                return (sid in await other.sessions()) == yes
+
+            await _until(lambda: listed(True), what="the session listed in Redis")
+            link.cut()
+            await _until(lambda: listed(False), timeout=ttl + 10, what="the entry to expire")
+            await _played_and_drained(c, sid, player)
+            r = await c.get("/api/live/sessions")
+            assert r.status_code == 200 and [x["id"] for x in r.json()] == [sid], r.text
+            assert (await c.get(f"/api/live/sessions/{sid}")).json()["state"] == "running"
+            link.restore()
+            await _until(lambda: listed(True), timeout=ttl + 10, what="the entry to return")
+            published: list[dict] = []
+
+            async def follow() -> None:
+                async for msg in other.follow(sid):
+                    published.append(msg)
+
+            following = asyncio.create_task(follow())
+            pause = await c.post(f"/api/live/sessions/{sid}/pause")
+            assert pause.status_code == 200, pause.text
+
+            async def heard_pause() -> bool:
+                return any(m["type"] == "status" and m["state"] == "paused" for m in published)
+
+            await _until(heard_pause, what="fan-out to resume")
+            following.cancel()
+            summary = (await c.post(f"/api/live/sessions/{sid}/end", json={})).json()
+            await pc.close()
+            await other.close()
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+            return sid, told, summary, published
+
+    with running(app) as port:
+        sid, told, summary, _published = asyncio.run(run(f"http://127.0.0.1:{port}"))
+    link.close()
+    assert told and summary["total"] == len(told)
+    with db.session() as s:
+        x = s.get(ExerciseSession, sid)
+        assert [round(r.t_end_s, 4) for r in x.repetitions] == told
+    db.close()
+
+
+def test_a_relayed_feed_unsubscribes_when_its_viewer_leaves(clinic, redis_prefix, tmp_path):
+    """The therapist's WebSocket reaches the process that does not hold the
+    session: its Redis subscription ends as soon as the viewer leaves."""
+    import redis
+
+    settings = Settings(data_dir=tmp_path, redis_url=REDIS, redis_prefix=redis_prefix)
+    db = open_database(clinic["TELEREHAB_DATABASE_URL"])
+    a, b = create_app(settings, db), create_app(settings, db)
+    client = redis.Redis.from_url(REDIS, socket_timeout=5, decode_responses=True)
+    channel = f"{redis_prefix}:live"
+
+    async def run(host_a: str, host_b: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=f"http://{host_a}", timeout=30) as c, \
+                httpx.AsyncClient(base_url=f"http://{host_b}", timeout=30) as t:  # fmt: skip
+            await _login(c, "pat@home.org", "patient-pw-1")
+            token = await _login(t, "thea@clinic.org", "therapist-pw-1")
+            sid = await _start(c, {})
+
+            async def subscribers(n: int) -> bool:
+                return dict(client.pubsub_numsub(f"{channel}:{sid}"))[f"{channel}:{sid}"] == n
+
+            seen = []
+            async with _feed(host_b, sid, token) as ws:
+                seen.append(json.loads(await ws.recv())["type"])
+                await _until(lambda: subscribers(1), what="the relay to subscribe")
+            await _until(lambda: subscribers(0), timeout=15, what="the relay to unsubscribe")
+            await c.post(f"/api/live/sessions/{sid}/end", json={})
+            return seen
+
+    with running(a) as port_a, running(b) as port_b:
+        seen = asyncio.run(run(f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"))
+    client.close()
+    db.close()
+    assert seen and seen[0] in ("status", "exercise")
+
+
+def test_a_redis_that_never_answers_holds_up_nothing(tmp_path) -> None:
+    """Redis's port accepts connections and never answers (a hung host): the
+    server starts, a live session starts and is listed, its status answers;
+    each request waits at most about TELEREHAB_REDIS_TIMEOUT_S for Redis."""
+    import socket
+
+    from fastapi.testclient import TestClient
+
+    hung = socket.socket()  # listens, never accepts: connects succeed, reads hang
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    db = open_database(f"sqlite:///{tmp_path / 'hung.db'}")
+    _seed(db)
+    url = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+    app = create_app(Settings(data_dir=tmp_path, redis_url=url, redis_timeout_s=0.5), db)
+    with TestClient(app) as c:
+        _login_sync(c, "pat@home.org", "patient-pw-1")
+        took = []
+        for method, path in (("POST", "/api/live/sessions"), ("GET", "/api/live/sessions")):
+            t0 = time.monotonic()
+            r = c.request(method, path, json={} if method == "POST" else None)
+            took.append(time.monotonic() - t0)
+            assert r.status_code in (200, 201), r.text
+        assert [x["id"] for x in r.json()] == [1]
+        assert c.get("/api/live/sessions/1").json()["state"] in ("created", "ready")
+        assert c.post("/api/live/sessions/1/end", json={}).status_code == 200
+    hung.close()
+    db.close()
+    assert max(took) < 0.5 + 10  # generous: Redis's timeout once, not a hang

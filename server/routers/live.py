@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
 from telerehab.rehab_programs.program import program_from_data
@@ -39,6 +41,7 @@ from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configu
 from ..schemas import Text
 from ..tables import ExerciseSession
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/live", tags=["live"])
 ws_router = APIRouter()
 AUTH_TIMEOUT_S = 5.0
@@ -67,10 +70,61 @@ class EndIn(BaseModel):
 
 
 class Registry:
-    """The live sessions of this server process."""
+    """The live sessions of this server process, and its bounds: at most
+    `max_sessions` held at once, `max_viewers` feeds per session, and an
+    interrupted session leaves memory once `resume_window_s` has passed."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_sessions: int = 8, max_viewers: int = 10,
+                 resume_window_s: float = 600) -> None:  # fmt: skip
         self.sessions: dict[int, tuple[LiveSession, PeerSet]] = {}
+        self.answers: dict[int, dict] = {}  # what `start` answered, given to a second start
+        self.viewers: Counter[int] = Counter()  # WebSocket feeds per session (local or relayed)
+        self.max_sessions = max_sessions
+        self.max_viewers = max_viewers
+        self.resume_window_s = resume_window_s
+        self.starting = asyncio.Lock()  # one start at a time: its checks and its entry
+
+    def of_patient(self, patient_id: int) -> LiveSession | None:
+        """The patient's session held here, if any (one at most)."""
+        return next((live for live, _ in self.sessions.values()
+                     if live.patient_id == patient_id), None)  # fmt: skip
+
+    def drop(self, session_id: int) -> tuple[LiveSession, PeerSet] | None:
+        """No longer held here (whatever stops it is the caller's)."""
+        self.answers.pop(session_id, None)
+        return self.sessions.pop(session_id, None)
+
+    async def evict(self, session_id: int) -> None:
+        """Out of memory: peers and worker stop; the record stays as it is."""
+        found = self.drop(session_id)
+        if found is not None:
+            live, peers = found
+            await peers.close()
+            await asyncio.to_thread(live.end)
+
+    async def evict_expired(self) -> list[int]:
+        """Interrupted sessions whose resume window has passed leave memory
+        (their record stays interrupted, with every repetition; the patient
+        may still end it)."""
+        now = time.monotonic()
+        expired = [sid for sid, (live, _) in self.sessions.items()
+                   if live.state == "interrupted" and live.interrupted_at is not None
+                   and now - live.interrupted_at > self.resume_window_s]  # fmt: skip
+        for sid in expired:
+            await self.evict(sid)
+        if expired:
+            logger.info("live sessions %s: resume window over, evicted from memory", expired)
+        return expired
+
+    async def evict_expired_forever(self) -> None:
+        """The app's janitor: evicts every few seconds (a short window, sooner)."""
+        every = min(max(self.resume_window_s / 2, 0.2), 30.0)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.evict_expired()
+            except Exception:  # logged; the next round tries again
+                logger.exception("evicting expired live sessions failed")
 
     def get(self, session_id: int) -> tuple[LiveSession, PeerSet]:
         found = self.sessions.get(session_id)
@@ -83,7 +137,7 @@ class Registry:
         recorded as interrupted (repetitions kept)."""
         for sid, (live, peers) in list(self.sessions.items()):
             if live.patient_id == patient_id:
-                del self.sessions[sid]
+                self.drop(sid)
                 await peers.close()
                 await asyncio.to_thread(live.interrupt)
                 await asyncio.to_thread(live.end)
@@ -94,6 +148,7 @@ class Registry:
         summary each sends ends its WebSockets."""
         found = list(self.sessions.values())
         self.sessions.clear()
+        self.answers.clear()
         for live, _peers in found:
             await asyncio.to_thread(live.interrupt)
         for live, peers in found:
@@ -110,11 +165,68 @@ def _owner(who, live: LiveSession) -> None:
         raise HTTPException(403, "only the patient controls their live session")
 
 
-@router.post("/sessions", status_code=201)
-async def start(body: StartIn, request: Request, who: User) -> dict:
-    """Open a live session on the patient's current program."""
+@router.post("/sessions", status_code=201, responses={
+    200: {"description": "the patient's session that waits for its video, answered again"},
+    409: {"description": "the patient's session is running (named; `Location` is its URL)"},
+    503: {"description": "this server holds its limit of live sessions",
+          "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+})  # fmt: skip
+async def start(body: StartIn, request: Request, response: Response, who: User) -> dict:
+    """Open a live session on the patient's current program. One per patient:
+    a session still waiting for its video is answered again (200, a page
+    reloaded or a double click); a running or paused one is a 409 that names
+    it (reconnect with its offer, or end it); an interrupted one is
+    superseded (it stays interrupted, with every repetition)."""
     if who.role != "patient":
         raise HTTPException(403, "only a patient starts a live session")
+    reg = registry(request)
+    async with reg.starting:
+        await reg.evict_expired()
+        mine = reg.of_patient(who.id)
+        if mine is not None and mine.state in ("created", "ready"):
+            response.status_code = 200
+            return reg.answers[mine.session_id]
+        if mine is not None and mine.state in ("running", "paused"):
+            raise _already(mine.session_id, mine.state, "")
+        if mine is not None:  # interrupted (or its model failed): superseded
+            await reg.evict(mine.session_id)
+        fanout = request.app.state.fanout
+        for sid, entry in (await _remote_sessions(fanout)).items():
+            if entry["patient_id"] == who.id and entry["state"] in (
+                "created",
+                "ready",
+                "running",
+                "paused",
+            ):
+                raise _already(sid, entry["state"], " in another server process")
+        if len(reg.sessions) >= reg.max_sessions:
+            why = f"this server holds its limit of {reg.max_sessions} live sessions"
+            raise HTTPException(503, f"{why}: try again in a minute", {"Retry-After": "60"})
+        return await _open(body, request, who)
+
+
+def _already(session_id: int, state: str, where: str) -> HTTPException:
+    return HTTPException(
+        409,
+        f"live session {session_id} is already {state} for you{where}: reconnect to it "
+        f"(POST /api/live/sessions/{session_id}/offer) or end it first",
+        {"Location": f"/api/live/sessions/{session_id}"},
+    )
+
+
+async def _remote_sessions(fanout) -> dict[int, dict]:
+    """Other processes' live sessions through Redis; none when Redis is out
+    (this process goes on alone, and says so in its log)."""
+    if fanout is None:
+        return {}
+    try:
+        return await fanout.sessions()
+    except Exception as exc:
+        logger.warning("live sessions of other processes unknown: Redis unreachable (%s)", exc)
+        return {}
+
+
+async def _open(body: StartIn, request: Request, who) -> dict:
     db = request.app.state.db
 
     def create() -> tuple[int, list, int]:
@@ -140,12 +252,15 @@ async def start(body: StartIn, request: Request, who: User) -> dict:
                        request.app.state.estimator_factory(settings.live_variant,
                                                            settings.live_max_people),
                        video_consent=body.video_consent, sink=request.app.state.sink)  # fmt: skip
-    registry(request).sessions[sid] = (live, PeerSet())
+    reg = registry(request)
+    reg.sessions[sid] = (live, PeerSet())
+    answer = {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}
+    reg.answers[sid] = answer
     fanout = request.app.state.fanout
     if fanout is not None:  # other server processes' therapists follow through Redis
         live.listeners.append(fanout.listener(sid, who.id, body.video_consent))
     live.prepare(asyncio.get_running_loop())  # the model loads while the patient gets ready
-    return {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}
+    return answer
 
 
 def _record(db, who, session_id: int) -> ExerciseSession:
@@ -187,10 +302,8 @@ async def list_live(request: Request, who: User) -> list[dict]:
     found = {live.session_id: {"patient_id": live.patient_id, "state": live.state,
                                "video": live.video_consent}
              for live, _peers in registry(request).sessions.values()}  # fmt: skip
-    fanout = request.app.state.fanout
-    if fanout is not None:
-        for sid, entry in (await fanout.sessions()).items():
-            found.setdefault(sid, entry)
+    for sid, entry in (await _remote_sessions(request.app.state.fanout)).items():
+        found.setdefault(sid, entry)
 
     def visible() -> list[dict]:
         with request.app.state.db.session() as s:
@@ -302,7 +415,7 @@ async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> d
             )
 
     await asyncio.to_thread(close)  # the database out: 503, and the patient may end again
-    registry(request).sessions.pop(session_id, None)
+    registry(request).drop(session_id)
     return summary
 
 
@@ -320,6 +433,10 @@ async def watch(session_id: LiveId, body: OfferIn, request: Request, who: User) 
     await asyncio.to_thread(check)
     if not live.video_consent:
         raise HTTPException(403, "the patient has not consented to video in this session")
+    limit = registry(request).max_viewers
+    if peers.open_watchers() >= limit:
+        raise HTTPException(429, f"session {session_id} has its limit of {limit} video watchers: "
+                                 "try again when one has left", {"Retry-After": "30"})  # fmt: skip
     config = ice_configuration(request.app.state.settings.ice_servers)
     try:
         return await answer_watcher(live, peers, body.model_dump(), config)
@@ -369,7 +486,7 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     fanout = app.state.fanout
     patient_id = found[0].patient_id if found else None
     if found is None and fanout is not None:  # held by another server process?
-        entry = (await fanout.sessions()).get(session_id)
+        entry = (await _remote_sessions(fanout)).get(session_id)
         patient_id = entry["patient_id"] if entry else None
     client = websocket.client.host if websocket.client else ""
 
@@ -390,6 +507,23 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     if not allowed:
         await websocket.close(code=4403 if who else 4401)
         return
+    viewers = app.state.live.viewers
+    if viewers[session_id] >= app.state.live.max_viewers:  # 1013: try again later
+        limit = app.state.live.max_viewers
+        await websocket.close(code=1013, reason=f"session {session_id} has its limit of "
+                                                f"{limit} viewers")  # fmt: skip
+        return
+    viewers[session_id] += 1
+    try:
+        await _serve_feed(websocket, found, fanout, session_id, check)
+    finally:
+        viewers[session_id] -= 1
+        if viewers[session_id] <= 0:
+            del viewers[session_id]
+
+
+async def _serve_feed(websocket: WebSocket, found, fanout, session_id: int, check) -> None:
+    """The feed of a session held here, or relayed through Redis."""
     if found is None:
         await _relay_remote(websocket, fanout, session_id, lambda: check(False)[1])
         return
@@ -422,7 +556,7 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
     finally:
         if listener in live.listeners:
             live.listeners.remove(listener)
-    with contextlib.suppress(RuntimeError):
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # it may have left
         await websocket.close()
 
 
@@ -489,5 +623,5 @@ async def _relay_remote(websocket: WebSocket, fanout, session_id: int, still_all
                     break
     except WebSocketDisconnect:
         return
-    with contextlib.suppress(RuntimeError):
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # it may have left
         await websocket.close()
