@@ -43,8 +43,9 @@ async def _state(c: httpx.AsyncClient, sid: int, state: str) -> None:
 
 def test_one_active_live_session_per_patient(db, tmp_path, clip) -> None:
     """A second start while the first waits for its video answers the same
-    session (200); while it runs, a 409 names it; once its connection is gone
-    (interrupted) a new start supersedes it, and it stays interrupted."""
+    session (200); while it runs, a 409 names it, and still once its
+    connection is gone (interrupted, resumable): a reconnecting offer resumes
+    the same session and count, so one workout stays one record."""
     app = create_app(Settings(data_dir=tmp_path, resume_window_s=60), db)
 
     async def run(base: str):
@@ -61,8 +62,10 @@ def test_one_active_live_session_per_patient(db, tmp_path, clip) -> None:
             await _state(c, sid, "interrupted")
             new = await c.post("/api/live/sessions", json={})
             held = set(app.state.live.sessions)
-            ends = [(await c.post(f"/api/live/sessions/{x}/end", json={})).status_code
-                    for x in (new.json()["id"], sid)]  # fmt: skip
+            pc, _player = await _connect(c, sid, clip(CLIP), [])  # what the page does on 409
+            await _state(c, sid, "running")
+            ends = [(await c.post(f"/api/live/sessions/{sid}/end", json={})).status_code]
+            await pc.close()
             return first, again, running_twice, new, held, ends
 
     with running(app) as port:
@@ -73,9 +76,10 @@ def test_one_active_live_session_per_patient(db, tmp_path, clip) -> None:
     assert running_twice.status_code == 409, running_twice.text
     assert f"live session {sid} is already running" in running_twice.json()["detail"]
     assert running_twice.headers["Location"] == f"/api/live/sessions/{sid}"
-    assert new.status_code == 201 and new.json()["id"] != sid, new.text
-    assert held == {new.json()["id"]}  # the superseded session left memory
-    assert ends == [200, 200]  # the interrupted one is still ended from its record
+    assert new.status_code == 409 and new.headers["Location"] == f"/api/live/sessions/{sid}"
+    assert f"live session {sid} is already interrupted" in new.json()["detail"]
+    assert held == {sid}  # no second session
+    assert ends == [200]
 
 
 def test_a_process_holds_at_most_its_limit_of_live_sessions(db, tmp_path) -> None:

@@ -895,3 +895,50 @@ def test_every_control_shows_its_focus(browser, site, size) -> None:
         assert "A My patients" in _tab_through(browser)
     finally:
         _at_size(browser, None)
+
+
+def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) -> None:
+    """The patient reloads the live page while their session runs (a second
+    tab, a crash of the browser): starting again reconnects to the running
+    session (the server answers 409 naming it) instead of failing or opening
+    a second one; frames flow into the same session again."""
+    from selenium.webdriver.common.by import By
+
+    base, _analysis = site
+    browser = camera_browser
+    _login(browser, base, "pat@home.org", "patient-pw-1")
+    _wait(browser, "#charts svg")
+
+    def start() -> None:
+        browser.get(f"{base}/live")
+        browser.find_element(By.ID, "pain-before").send_keys("3")
+        browser.find_element(By.ID, "start-btn").click()
+        _text(browser, "#exercise-h", "Squat", timeout=60)
+
+    def live() -> list[dict]:
+        return browser.execute_script(
+            "return fetch('/api/live/sessions').then(r => r.json())"
+        )  # fmt: skip
+
+    def received(sid: int) -> int:
+        return browser.execute_script(
+            f"return fetch('/api/live/sessions/{sid}').then(r => r.json()).then(x => x.received)"
+        )
+
+    start()
+    (first,) = live()
+    deadline = time.monotonic() + 30
+    while received(first["id"]) == 0:
+        assert time.monotonic() < deadline, "no frame reached the session"
+        time.sleep(0.3)
+    start()  # the page again, as after a reload
+    assert [x["id"] for x in live()] == [first["id"]]  # the same session, no second one
+    before = received(first["id"])
+    deadline = time.monotonic() + 30
+    while received(first["id"]) <= before:
+        assert time.monotonic() < deadline, "the reconnected page sent no frame"
+        time.sleep(0.3)
+    assert browser.find_element(By.ID, "start-msg").get_attribute("class") != "error"
+    browser.find_element(By.ID, "finish").click()
+    browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
+    _text(browser, "#summary-text", "repetition")

@@ -167,7 +167,8 @@ def _owner(who, live: LiveSession) -> None:
 
 @router.post("/sessions", status_code=201, responses={
     200: {"description": "the patient's session that waits for its video, answered again"},
-    409: {"description": "the patient's session is running (named; `Location` is its URL)"},
+    409: {"description": "the patient's session is running, or interrupted and resumable "
+                         "(named; `Location` is its URL: reconnect with its offer)"},
     503: {"description": "this server holds its limit of live sessions",
           "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
 })  # fmt: skip
@@ -175,8 +176,10 @@ async def start(body: StartIn, request: Request, response: Response, who: User) 
     """Open a live session on the patient's current program. One per patient:
     a session still waiting for its video is answered again (200, a page
     reloaded or a double click); a running or paused one is a 409 that names
-    it (reconnect with its offer, or end it); an interrupted one is
-    superseded (it stays interrupted, with every repetition)."""
+    it (reconnect with its offer, or end it), and so is an interrupted one
+    still in its resume window: a patient whose connection dropped, or who
+    reloaded the page, carries on in the same session and count (one workout,
+    one record). One whose model failed is superseded."""
     if who.role != "patient":
         raise HTTPException(403, "only a patient starts a live session")
     reg = registry(request)
@@ -186,9 +189,9 @@ async def start(body: StartIn, request: Request, response: Response, who: User) 
         if mine is not None and mine.state in ("created", "ready"):
             response.status_code = 200
             return reg.answers[mine.session_id]
-        if mine is not None and mine.state in ("running", "paused"):
+        if mine is not None and mine.state in ("running", "paused", "interrupted"):
             raise _already(mine.session_id, mine.state, "")
-        if mine is not None:  # interrupted (or its model failed): superseded
+        if mine is not None:  # its model failed: superseded
             await reg.evict(mine.session_id)
         fanout = request.app.state.fanout
         for sid, entry in (await _remote_sessions(fanout)).items():

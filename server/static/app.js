@@ -17,7 +17,9 @@ const TR = {
     if (!r.ok) {
       const d = data && data.detail;
       if (Array.isArray(d)) throw new Error(d.map((p) => `${(p.loc || []).slice(1).join(".") || "request"}: ${p.msg}`).join("; "));
-      throw new Error(typeof d === "string" ? d : JSON.stringify(d || data));
+      const error = new Error(typeof d === "string" ? d : JSON.stringify(d || data));
+      error.status = r.status; error.location = r.headers.get("location");  // e.g. a 409 naming what exists
+      throw error;
     }
     return data;
   },

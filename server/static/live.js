@@ -27,6 +27,7 @@ const SAY = {
   denied: "Camera access was denied. Allow the camera for this site in your browser's settings, then reload this page.",
   noCamera: (name) => `The camera could not be opened (${name}). Check that it is connected and not used by another program.`,
   gettingReady: "Getting ready...",
+  reconnecting: "Your session is still running: reconnecting to it.",
   pause: "Pause", resume: "Resume",
   total: (n) => `${n} repetition${n === 1 ? "" : "s"} today.`,
   wellDone: "Well done", goodEffort: "Good effort",
@@ -137,9 +138,16 @@ $("start").addEventListener("submit", async (ev) => {
   $("start-msg").textContent = SAY.gettingReady;
   try {
     const pain = $("pain-before").value;
-    const r = await TR.api("/api/live/sessions", { method: "POST", body: { pain_before: pain === "" ? null : Number(pain), video_consent: $("consent").checked, device: navigator.userAgent.slice(0, 200) } });
+    let r;
+    try {
+      r = await TR.api("/api/live/sessions", { method: "POST", body: { pain_before: pain === "" ? null : Number(pain), video_consent: $("consent").checked, device: navigator.userAgent.slice(0, 200) } });
+    } catch (e) {  // my session is already running (another tab, a reload): reconnect to it
+      if (e.status !== 409 || !e.location) throw e;
+      r = { id: Number(e.location.split("/").pop()), running: true };
+      $("start-msg").textContent = SAY.reconnecting;
+    }
     state.sid = r.id;
-    while ((await TR.api(`/api/live/sessions/${state.sid}`)).state !== "ready") await new Promise((ok) => setTimeout(ok, 200));
+    if (!r.running) while ((await TR.api(`/api/live/sessions/${state.sid}`)).state !== "ready") await new Promise((ok) => setTimeout(ok, 200));
     const pc = new RTCPeerConnection();
     state.pc = pc;
     const channel = pc.createDataChannel("results");
