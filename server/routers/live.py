@@ -540,27 +540,11 @@ async def _serve_feed(websocket: WebSocket, found, fanout, session_id: int, chec
     for msg in list(live.history):
         listener(msg)
     live.listeners.append(listener)
-    checked = time.monotonic()
     try:
-        async with contextlib.aclosing(_until_gone(_queued(queue), websocket)) as feed:
-            async for msg in feed:
-                if time.monotonic() - checked >= RECHECK_S:
-                    if not (await asyncio.to_thread(check, False))[1]:
-                        await websocket.close(code=4403, reason="access ended")
-                        return
-                    checked = time.monotonic()
-                if msg is None:
-                    continue
-                await websocket.send_json(msg)
-                if msg["type"] == "summary":
-                    break
-    except WebSocketDisconnect:
-        pass
+        await _forward(websocket, _queued(queue), lambda: check(False)[1])
     finally:
         if listener in live.listeners:
             live.listeners.remove(listener)
-    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # it may have left
-        await websocket.close()
 
 
 async def _queued(queue: asyncio.Queue[dict]) -> AsyncIterator[dict]:
@@ -610,9 +594,16 @@ async def _until_gone(source: AsyncIterator[dict], websocket: WebSocket
 
 async def _relay_remote(websocket: WebSocket, fanout, session_id: int, still_allowed) -> None:
     """A session held by another process: its messages through Redis."""
+    await _forward(websocket, fanout.follow(session_id), still_allowed)
+
+
+async def _forward(websocket: WebSocket, source: AsyncIterator[dict], still_allowed) -> None:
+    """`source`'s messages to the viewer until the session's summary, the viewer
+    leaving, or their access ending (`still_allowed`, asked every RECHECK_S:
+    close code 4403)."""
     checked = time.monotonic()
     try:
-        async with contextlib.aclosing(_until_gone(fanout.follow(session_id), websocket)) as feed:
+        async with contextlib.aclosing(_until_gone(source, websocket)) as feed:
             async for msg in feed:
                 if time.monotonic() - checked >= RECHECK_S:
                     if not await asyncio.to_thread(still_allowed):
