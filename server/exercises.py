@@ -28,6 +28,13 @@ from telerehab.rehab_programs.library import Library, default_library
 from .tables import CustomExercise
 
 MAX_DEMO_S = 60.0  # a demonstration of a few repetitions; longer uploads are refused
+VIDEO_TYPES = {  # what a demonstration may be sent as, and its file extension
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "video/quicktime": ".mov",
+    "video/x-matroska": ".mkv",
+    "video/x-msvideo": ".avi",
+}
 
 
 def _origin(exercise_id: str) -> str:
@@ -50,9 +57,9 @@ def clinic_library(s: Session) -> Library:
     )
 
 
-def is_custom(s: Session, exercise_id: str) -> bool:
-    """True for an exercise added on this server."""
-    return s.get(CustomExercise, exercise_id) is not None
+def custom_ids(s: Session) -> set[str]:
+    """The ids of the exercises added on this server."""
+    return set(s.scalars(select(CustomExercise.id)))
 
 
 def add_exercise(s: Session, document: Any, by: int) -> Exercise:
@@ -94,7 +101,7 @@ def learn_from_upload(
 
     if not data:
         raise ProgramError("demonstration: the uploaded file is empty")
-    suffix = suffix if suffix in (".mp4", ".webm", ".mov", ".mkv", ".avi") else ".mp4"
+    suffix = suffix if suffix in VIDEO_TYPES.values() else ".mp4"
     folder = tempfile.mkdtemp(prefix="telerehab-demo-")  # 0700: this user only
     path = Path(folder) / f"demonstration{suffix}"
     own = backend is None

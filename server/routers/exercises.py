@@ -16,26 +16,20 @@ from ..deps import Audit, DbSession, User, require_role
 
 router = APIRouter(prefix="/api/exercises", tags=["exercises"])
 LEARN_PATH = "/api/exercises/learn"
-VIDEO_TYPES = {
-    "video/mp4": ".mp4",
-    "video/webm": ".webm",
-    "video/quicktime": ".mov",
-    "video/x-matroska": ".mkv",
-    "video/x-msvideo": ".avi",
-}
+VIDEO_TYPES = exercises.VIDEO_TYPES
 
 
 @router.get("")
 def list_exercises(s: DbSession, who: User) -> list[dict]:
     """The exercise library, for prescribing: the shipped exercises and those
     added on this server (`custom`), each with the signals it counts on."""
-    library = exercises.clinic_library(s)
+    library, custom = exercises.clinic_library(s), exercises.custom_ids(s)
     return [{
         "id": e.id, "name": e.name, "views": list(e.views), "laterality": e.laterality,
         "signal_angle": e.signal_angle,
         "faults": {r.id: e.feedback[r.message] for r in e.form_rules},
         "target_rom_deg": list(e.target_rom_deg), "tempo_s": list(e.tempo_s),
-        "instructions": e.instructions, "custom": exercises.is_custom(s, e.id),
+        "instructions": e.instructions, "custom": e.id in custom,
         "signals": [c.signal_label for c in e.candidates()],
     } for e in library]  # fmt: skip
 
