@@ -128,18 +128,22 @@ def main(argv: list[str] | None = None) -> int:
         if r["phantom_under_every_exercise"]:
             counted = {k: v for k, v in r["phantom_under_every_exercise"].items() if v}
             print(f"{r['clip']} (no exercise) under each library exercise: {counted or 'none'}")
+    report(args.out, totals, dataset=str(args.dataset), variant=args.variant, clips=rows)
+    return 0
+
+
+def report(out: Path, totals: dict, **payload) -> None:
+    """Print `totals`; write them with `payload`, the date and the machine as JSON to `out`."""
     print()
     for k, v in totals.items():
         print(f"{k:32s} {v:.3f}" if isinstance(v, float) else f"{k:32s} {v}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()}",
-        "dataset": str(args.dataset), "variant": args.variant,
-        "totals": totals, "clips": rows,
+        **payload, "totals": totals,
     }, indent=1))  # fmt: skip
-    print(f"\nwritten {args.out}")
-    return 0
+    print(f"\nwritten {out}")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +25,8 @@ VIEWS = [(0, 0), (45, 0), (90, 0), (0, 60), (0, 90)]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from accuracy import report  # benchmarks/accuracy.py, beside this script
+
     from telerehab.pose.backend import create_backend
     from telerehab.pose.estimator import estimate_video
     from telerehab.pose.landmarks import INDEX
@@ -85,16 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "candidates_over_truth": sum(r["candidates"] > r["truth"] + r["tolerance"] for r in rows),
         "streaming_equals_offline": sum(r["streaming"] == r["candidates"] for r in rows),
     }
-    print()
-    for k, v in totals.items():
-        print(f"{k:32s} {v:.3f}" if isinstance(v, float) else f"{k:32s} {v}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()}",
-        "dataset": str(args.dataset), "totals": totals, "rows": rows,
-    }, indent=1))  # fmt: skip
-    print(f"\nwritten {args.out}")
+    report(args.out, totals, dataset=str(args.dataset), rows=rows)
     return 0
 
 
