@@ -57,6 +57,19 @@ logger = logging.getLogger(__name__)
 
 SCHEMA = 1
 STATUS_EVERY_S = 1.0
+# A live session's states and the changes allowed from each (the same state
+# again is always allowed: a new offer while running). Changed only under the
+# session's lock (`LiveSession._set_state`): the worker, the event loop and the
+# request handlers all move it.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "created": frozenset({"ready", "running", "error", "interrupted", "ended"}),
+    "ready": frozenset({"running", "interrupted", "ended", "error"}),
+    "running": frozenset({"paused", "interrupted", "ended"}),
+    "paused": frozenset({"running", "interrupted", "ended"}),
+    "interrupted": frozenset({"running", "ended"}),
+    "error": frozenset({"interrupted", "ended"}),
+    "ended": frozenset(),
+}
 
 
 def message(kind: str, **fields: Any) -> dict:
@@ -133,6 +146,8 @@ class LiveSession:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._state_lock = threading.Lock()
+        self.refused_transitions = 0  # state changes TRANSITIONS does not allow (logged)
         self.program: ProgramSession | None = None  # built in the worker
         self._estimator: PoseEstimator | None = None
         self._first_pts: float | None = None
@@ -166,7 +181,9 @@ class LiveSession:
 
     def interrupt(self) -> None:
         """The patient's connection is gone: keep everything, allow a resume."""
-        if self.state in ("ended", "interrupted"):
+        if not self._set_state(
+            "interrupted", only_from=TRANSITIONS.keys() - {"ended", "interrupted"}
+        ):
             return
         self.interrupted_at = time.monotonic()
         sid = self.session_id
@@ -175,7 +192,6 @@ class LiveSession:
             records.end_session(s, s.get(ExerciseSession, sid), "interrupted")
 
         self._store("its end (interrupted)", close)
-        self._set_state("interrupted")
 
     def end(self) -> dict:
         """Stop the worker; the caller closes the session record."""
@@ -203,14 +219,13 @@ class LiveSession:
             self._estimator = self.estimator_factory()
         except Exception:  # the model cannot load: say so (its path only in the log)
             logger.exception("session %s: pose model failed to load", self.session_id)
-            self.state = "error"
+            self._set_state("error")
             failed = "the pose model failed to load (see the server log)"
             self._emit(message("status", state="error", text=failed))
             return
         self._begin_exercise()
         self._warm_up()
-        if self.state == "created":
-            self._set_state("ready")
+        self._set_state("ready", only_from={"created"})  # an offer may have come first
         index = 0
         while not self._stop.is_set():
             item = self.slot.get()
@@ -394,6 +409,7 @@ class LiveSession:
             "status", state=self.state, received=self.slot.received, dropped=self.slot.dropped,
             processed=self.processed, failed=self.failed, latency_ms_p50=p50, fps=fps,
             exercise_index=self.exercise_index, set=self.set_index, total=self.reps_total,
+            refused_transitions=self.refused_transitions,
             writes_waiting=self.sink.pending(self.session_id) if self.sink else 0,
             writes_lost=self.sink.lost[self.session_id] if self.sink else 0,
         )  # fmt: skip
@@ -409,9 +425,20 @@ class LiveSession:
             "last_exercise": engine.exercise.id if engine else None,
         }
 
-    def _set_state(self, state: str) -> None:
-        self.state = state
+    def _set_state(self, state: str, only_from: Any = None) -> bool:
+        """Move to `state` if TRANSITIONS allows it (and, with `only_from`, only
+        from those states), checked and set under the lock; False if not."""
+        with self._state_lock:
+            current = self.state
+            if only_from is not None and current not in only_from:
+                return False
+            if state != current and state not in TRANSITIONS[current]:
+                self.refused_transitions += 1
+                logger.warning("session %s: %s -> %s refused", self.session_id, current, state)
+                return False
+            self.state = state
         self._emit(self.status())
+        return True
 
     def _emit(self, msg: dict) -> None:
         """From any thread: deliver on the event loop."""

@@ -498,3 +498,49 @@ def _live_record(s, patient_id: int) -> int:
     from telerehab.server import records
 
     return records.start_session(s, patient_id, source="live").id
+
+
+def test_an_offer_before_the_model_is_loaded_keeps_the_session_running(tmp_path) -> None:
+    """The patient's video arrives while the pose model still loads: the
+    worker, once loaded, must not turn "running" back into "ready" (every
+    frame would then be dropped). States change under a lock, by the table of
+    allowed transitions; a change it does not allow is refused and counted."""
+    import threading
+
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.server.live import LiveSession
+
+    db = open_database(f"sqlite:///{tmp_path / 'race.db'}")
+    _seed(db)
+    with db.session() as s:
+        patient = s.query(accounts.User).filter_by(role="patient").one()
+        sid = _live_record(s, patient.id)
+    loading = threading.Event()
+
+    class Estimator:
+        class backend:  # closed by the worker at the end
+            @staticmethod
+            def close() -> None: ...
+
+    def slow_model():
+        loading.set()
+        time.sleep(0.5)  # the offer lands meanwhile
+        return Estimator()
+
+    plan = list(program_from_data(PROGRAM, "test").exercises)
+    live = LiveSession(sid, patient.id, plan, db, slow_model)
+    loop = asyncio.new_event_loop()
+    live.prepare(loop)
+    assert loading.wait(10)
+    live.start(loop)  # the offer: frames flow
+    deadline = time.monotonic() + 20
+    while live.program is None or live.state != "running":
+        assert time.monotonic() < deadline, live.state
+        time.sleep(0.05)
+    time.sleep(1.0)  # the worker has long finished loading
+    assert live.state == "running"
+    live.end()
+    assert live.state == "ended" and not live._set_state("running")
+    assert live.refused_transitions == 1
+    loop.close()
+    db.close()
