@@ -24,7 +24,7 @@ from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
 from telerehab.settings import Settings
-from tests.conftest import running, unavailable
+from tests.conftest import POSTGRES, postgres_schema, running, unavailable
 from tests.faulty_link import FaultyLink
 from tests.test_live import (
     CLIP,
@@ -38,7 +38,6 @@ from tests.test_live import (
     _until,
 )
 from tests.test_serve import _serve, _url_of
-from tests.test_server import POSTGRES
 
 
 @contextlib.contextmanager
@@ -194,24 +193,15 @@ def test_sigterm_with_a_therapist_watching_exits_in_bounded_time(clinic, clip) -
 def postgres_link():
     """A fresh schema in the local PostgreSQL, reached through a link the test
     can cut: (database URL through the link, the link)."""
-    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy import make_url
 
     url = make_url(POSTGRES)
-    schema = f"telerehab_faults_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server, no driver, no database
-        unavailable(f"PostgreSQL not reachable at {POSTGRES}: {exc.__class__.__name__}: {exc}")
-    link = FaultyLink((url.host or "127.0.0.1", url.port or 5432))
-    path = {"options": f"-csearch_path={schema}"}
-    through = url.set(host="127.0.0.1", port=link.port, query=path)
-    yield through.render_as_string(hide_password=False), link
-    link.close()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("telerehab_faults") as schema:
+        link = FaultyLink((url.host or "127.0.0.1", url.port or 5432))
+        path = {"options": f"-csearch_path={schema}"}
+        through = url.set(host="127.0.0.1", port=link.port, query=path)
+        yield through.render_as_string(hide_password=False), link
+        link.close()
 
 
 def _login_sync(c: httpx.Client, email: str, password: str) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
 from telerehab.rehab_programs.events import UNSEEN, RepResult
@@ -16,12 +14,9 @@ from telerehab.server import accounts, prescriptions, records
 from telerehab.server.db import current_revision, open_database, upgrade
 from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
 from telerehab.server.trends import compute_trends
-from tests.conftest import unavailable
+from tests.conftest import POSTGRES, postgres_schema
 
 HEAD_REVISION = "0005"  # the newest migration: a first start reaches it
-POSTGRES = os.environ.get(
-    "TELEREHAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 PROGRAM = {
     "title": "Knee rehab",
     "sessions_per_week": 3,
@@ -35,18 +30,9 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'records.db'}"
         return
-    schema = f"telerehab_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = create_engine(POSTGRES)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server, no driver, no database
-        unavailable(f"PostgreSQL not reachable at {POSTGRES}: {exc.__class__.__name__}: {exc}")
-    sep = "&" if "?" in POSTGRES else "?"
-    yield f"{POSTGRES}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("telerehab_test") as schema:
+        sep = "&" if "?" in POSTGRES else "?"
+        yield f"{POSTGRES}{sep}options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture
