@@ -305,7 +305,7 @@ class LiveSession:
             landmarks=None if not pose.detected else np.round(lm[:, [0, 1, 3]], 4).tolist(),
             angles=angles, server_ms=latency_ms, signal_deg=analyzer.engine.last_signal_deg,
             rest_deg=analyzer.engine.rest_deg, target_rom_deg=analyzer.engine.target_rom_deg,
-            direction=analyzer.exercise.phases.direction,
+            direction=analyzer.engine.direction,  # of the signal counting now
         ))  # fmt: skip
         for step in steps:
             self._on_step(step)
