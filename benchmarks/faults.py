@@ -147,7 +147,7 @@ def database_down(folder: Path, clip: Path) -> dict:
             await _until(lambda: seen("pose"), what="the first frame analysed")
             link.cut()
             await _until(played, timeout=60, what="the clip to play")
-            await _until(lambda: seen("rep"), what="a repetition")
+            await _until(lambda: seen("rep_completed"), what="a repetition")
             link.restore()
             back = time.monotonic()
 
@@ -159,7 +159,8 @@ def database_down(folder: Path, clip: Path) -> dict:
             recovered = time.monotonic() - back
             await c.post(f"/api/live/sessions/{sid}/end", json={})
             await pc.close()
-            return sid, [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"], recovered
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep_completed"]
+            return sid, told, recovered
 
     try:
         with running(app) as port:

@@ -4,48 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from .engine import Analysis
-from .events import Event, RepResult
+from .events import RepResult
+from .messages import event_message, json_ready, rep_to_dict
 from .program_run import ProgramAnalysis
 
 # Every RepResult field, then what is derived from them (`rep_to_dict`).
 REP_COLUMNS = (*(f.name for f in dataclasses.fields(RepResult)), "target_share", "rom_trusted")
-
-
-def rep_to_dict(rep: RepResult) -> dict:
-    """A repetition as plain data: its fields and the share of the target reached."""
-    return dataclasses.asdict(rep) | {
-        "target_share": rep.target_share,
-        "rom_trusted": rep.rom_trusted,
-    }
-
-
-def json_ready(value: object) -> object:
-    """`value` for JSON: floats rounded to 4 places, NaN as None, tuples as lists."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, float):
-        return round(value, 4)
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    return value
-
-
-def event_to_dict(event: Event) -> dict:
-    """`{"type": "rep_completed", "t_s": ..., ...}` with snake_case type names."""
-    name = type(event).__name__
-    kind = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-    if "rep" in fields:
-        fields["rep"] = rep_to_dict(fields["rep"])
-    return {"type": kind, **json_ready(fields)}  # type: ignore[dict-item]
 
 
 def analysis_to_dict(analysis: Analysis, meta: dict | None = None) -> dict:
@@ -55,7 +24,7 @@ def analysis_to_dict(analysis: Analysis, meta: dict | None = None) -> dict:
         "meta": meta or {},
         "summary": json_ready(dataclasses.asdict(analysis.summary)),
         "reps": [json_ready(rep_to_dict(r)) for r in analysis.reps],
-        "events": [event_to_dict(e) for e in analysis.events],
+        "events": [event_message(e) for e in analysis.events],
     }
 
 

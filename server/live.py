@@ -8,8 +8,16 @@ completed repetition at once (a patient who disconnects mid-set keeps them),
 and hands messages back to the loop with `call_soon_threadsafe`, where the
 hub delivers them to the patient's DataChannel and to therapists' WebSockets.
 
-Messages are JSON objects with `v` (schema version, 1) and `type`:
-pose, rep, feedback, set, exercise, status, tracking, view, rejected, summary.
+Messages follow `rehab_programs.messages` (`{"v": 2, "type": ...}`): every
+engine event as its own type (`rep_completed`, `set_completed`, `feedback`,
+`wrong_view`, `tracking_lost`, ...), with the context the pages need
+(`exercise_id`; a repetition's `set`, `count` in its set and session `total`;
+a set's prescribed `sets`, `prescribed_reps` and `rest_s`; `exercise_started`
+with the exercise's `name`, `instructions`, `views`, `sets`, `reps`, `rest_s`,
+`target_rom_deg` and `of`, the program's length). The session's own messages:
+`pose` (each frame: landmarks, angles, the counting signal, the picture's
+size, server latency), `status` (state, frame counts, latency, writes waiting
+or lost; each second and on every change of state) and `summary` (at the end).
 """
 
 from __future__ import annotations
@@ -32,20 +40,14 @@ from telerehab.rehab_programs.engine import LiveAnalyzer
 from telerehab.rehab_programs.events import (
     ExerciseCompleted,
     ExerciseStarted,
-    Feedback,
     RepCompleted,
-    RepRejected,
-    RepStarted,
     RepWithdrawn,
     SetCompleted,
-    SignalChosen,
-    TrackingLost,
     TrackingRegained,
-    WrongView,
 )
+from telerehab.rehab_programs.messages import event_message, message
 from telerehab.rehab_programs.program import Prescribed
 from telerehab.rehab_programs.program_run import ProgramSession, Step
-from telerehab.rehab_programs.report import event_to_dict, json_ready, rep_to_dict
 
 from . import records
 from .db import Database
@@ -55,7 +57,6 @@ from .tables import ExerciseSession
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = 1
 STATUS_EVERY_S = 1.0
 # A live session's states and the changes allowed from each (the same state
 # again is always allowed: a new offer while running). Changed only under the
@@ -70,11 +71,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "error": frozenset({"interrupted", "ended"}),
     "ended": frozenset(),
 }
-
-
-def message(kind: str, **fields: Any) -> dict:
-    """A typed, versioned message."""
-    return {"v": SCHEMA, "type": kind, **{k: json_ready(v) for k, v in fields.items()}}
 
 
 class LatestFrame:
@@ -261,14 +257,15 @@ class LiveSession:
         )
         self._announce(self.exercise_index)
 
-    def _announce(self, k: int) -> None:
-        """Exercise `k` of the program is under way."""
+    def _announce(self, k: int, t_s: float = 0.0) -> None:
+        """Exercise `k` of the program is under way: `exercise_started`, with
+        what the pages show of it."""
         self.exercise_index = k
         item, exercise = self.plan[k], self._exercises[k]
         feed = self.program.feeds[k] if self.program else None
         self.set_index = self.program.set_of(k) if self.program else 1
-        self._emit(message(
-            "exercise", index=k, exercise=exercise.id, name=exercise.name,
+        self._emit(event_message(
+            ExerciseStarted(t_s, k, exercise.id), name=exercise.name,
             sets=item.sets, reps=item.reps, rest_s=item.rest_s, views=list(exercise.views),
             target_rom_deg=feed.engine.target_rom_deg if feed else None,
             instructions=exercise.instructions, of=len(self.plan),
@@ -316,12 +313,16 @@ class LiveSession:
             self._emit(self.status())
 
     def _on_step(self, step: Step) -> None:
+        """Store what an event changes, then send its message (every event,
+        `rehab_programs.messages`), with the context the pages need."""
         k, set_index, event = step.exercise, step.set_index, step.event
         item, sid = self.plan[k], self.session_id
+        context: dict[str, Any] = {"exercise_id": item.exercise_id}
         if isinstance(event, ExerciseStarted):
             if k != self.exercise_index:
-                self._announce(k)
-        elif isinstance(event, RepCompleted):
+                self._announce(k, event.t_s)
+            return
+        if isinstance(event, RepCompleted):
             rep = event.rep
 
             def add_rep(s: Any) -> None:
@@ -331,11 +332,8 @@ class LiveSession:
             # stored now, before the patient hears of it (queued while the database is out)
             self._store(f"repetition {self.reps_total + 1}", add_rep)
             self.reps_total += 1
-            self._emit(message(
-                "rep", exercise=item.exercise_id, set=set_index,
-                count=rep.index - (set_index - 1) * item.reps, total=self.reps_total,
-                rep=rep_to_dict(rep),
-            ))  # fmt: skip
+            count = rep.index - (set_index - 1) * item.reps
+            context |= {"set": set_index, "count": count, "total": self.reps_total}
         elif isinstance(event, RepWithdrawn):
             rep = event.rep
 
@@ -344,10 +342,8 @@ class LiveSession:
 
             self._store(f"withdrawal of repetition {rep.index} of {item.exercise_id}", withdraw)
             self.reps_total -= 1
-            self._emit(message(
-                "withdrawn", exercise=item.exercise_id, index=rep.index, total=self.reps_total,
-                text=f"that movement began {self._exercises[k + 1].name}",
-            ))  # fmt: skip
+            context |= {"total": self.reps_total,
+                        "text": f"that movement began {self._exercises[k + 1].name}"}  # fmt: skip
         elif isinstance(event, SetCompleted):
             done = event.set_index
             feed = self.program.feeds[k] if self.program else None
@@ -359,33 +355,17 @@ class LiveSession:
                 records.add_set(s, x, item.exercise_id, done, reps, item.reps)
 
             self._store(f"set {done} of {item.exercise_id}", add_set)
-            self._emit(message("set", exercise=item.exercise_id, set=done,
-                               sets=item.sets, reps=item.reps, rest_s=item.rest_s))  # fmt: skip
+            context |= {"sets": item.sets, "prescribed_reps": item.reps, "rest_s": item.rest_s}
         elif isinstance(event, ExerciseCompleted):  # more repetitions still count
             following = self._exercises[k + 1] if k + 1 < len(self.plan) else None
-            self._emit(message(
-                "exercise_done", exercise=item.exercise_id, index=k,
-                next=following.name if following else None,
-                text="program complete" if following is None
-                else f"{self._exercises[k].name} complete: next, {following.name}",
-            ))  # fmt: skip
-        elif isinstance(event, Feedback):
-            self._emit(message("feedback", key=event.key, text=event.text))
-        elif isinstance(event, TrackingLost):
-            self._emit(message("tracking", lost=True, text=event.reason))
+            del context["exercise_id"]  # the event's own
+            name = self._exercises[k].name
+            context |= {"next": following.name if following else None,
+                        "text": "program complete" if following is None
+                        else f"{name} complete: next, {following.name}"}  # fmt: skip
         elif isinstance(event, TrackingRegained):
-            self._emit(message("tracking", lost=False, text="tracking regained"))
-        elif isinstance(event, WrongView):
-            self._emit(message("view", expected=list(event.expected), seen=event.seen,
-                               text=event.text))  # fmt: skip
-        elif isinstance(event, RepRejected):
-            self._emit(message("rejected", text=event.reason))
-        elif isinstance(event, SignalChosen):
-            self._emit(message("signal", signal=event.signal, previous=event.previous,
-                               credited=event.credited, text=event.text))  # fmt: skip
-        elif not isinstance(event, RepStarted):  # never dropped unsaid: the report's form
-            fields = event_to_dict(event)
-            self._emit(message(fields.pop("type"), exercise=item.exercise_id, **fields))
+            context["text"] = "tracking regained"
+        self._emit(event_message(event, **context))
 
     def _store(self, what: str, apply: Callable[[Any], Any]) -> None:
         """A write of this session: through the sink (which keeps it while the

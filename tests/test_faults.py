@@ -81,11 +81,11 @@ async def _first_rep_then(base: str, clip: Path, fault) -> tuple[int, list[float
         sid, pc, _player, messages = await _patient_streaming(c, clip)
 
         async def first_rep() -> bool:
-            return any(m["type"] == "rep" for m in messages)
+            return any(m["type"] == "rep_completed" for m in messages)
 
         await _until(first_rep, timeout=60, what="the first repetition")
         await fault(sid)
-        told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+        told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep_completed"]
         await pc.close()
         return sid, told
 
@@ -287,7 +287,7 @@ def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
                 return player.video.readyState == "ended"
 
             await _until(played, timeout=60, what="the clip to play")
-            await _until(lambda: seen("set"), what="a set while the database is out")
+            await _until(lambda: seen("set_completed"), what="a set while the database is out")
             link.restore()
 
             async def stored() -> bool:
@@ -298,7 +298,7 @@ def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
             status = (await c.get(f"/api/live/sessions/{sid}")).json()
             await c.post(f"/api/live/sessions/{sid}/end", json={})
             await pc.close()
-            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep_completed"]
             return sid, told, messages, status
 
     with running(app) as port:
@@ -309,7 +309,7 @@ def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
     with db.session() as s:
         x = s.get(ExerciseSession, sid)
         assert [round(r.t_end_s, 4) for r in x.repetitions] == told
-        sets = [m["set"] for m in messages if m["type"] == "set"]
+        sets = [m["set_index"] for m in messages if m["type"] == "set_completed"]
         done = "complete" if len(told) >= 2 else "partial"  # 2 squats prescribed
         assert x.status == done and [k.set_index for k in x.sets] == sets
     db.close()
@@ -464,7 +464,7 @@ def test_redis_out_mid_session_the_session_goes_on_and_fan_out_resumes(
             summary = (await c.post(f"/api/live/sessions/{sid}/end", json={})).json()
             await pc.close()
             await other.close()
-            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep_completed"]
             return sid, told, summary, published
 
     with running(app) as port:
@@ -510,7 +510,7 @@ def test_a_relayed_feed_unsubscribes_when_its_viewer_leaves(clinic, redis_prefix
         seen = asyncio.run(run(f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"))
     client.close()
     db.close()
-    assert seen and seen[0] in ("status", "exercise")
+    assert seen and seen[0] in ("status", "exercise_started")
 
 
 def test_a_redis_that_never_answers_holds_up_nothing(tmp_path) -> None:

@@ -67,7 +67,7 @@ async def _feed(host: str, sid: int, token: str):
     """A script's WebSocket on a live session: the token goes in the first
     message, never in the URL."""
     async with websockets.connect(f"ws://{host}/ws/sessions/{sid}") as ws:
-        await ws.send(json.dumps({"type": "auth", "v": 1, "token": token}))
+        await ws.send(json.dumps({"type": "auth", "v": 2, "token": token}))
         yield ws
 
 
@@ -168,20 +168,20 @@ def test_a_clip_streamed_live_counts_what_analyze_counts(server, clip, pose_of) 
             return sid, messages, feed, summary
 
     sid, messages, feed, summary = asyncio.run(run())
-    reps = [m for m in messages if m["type"] == "rep"]
+    reps = [m for m in messages if m["type"] == "rep_completed"]
     assert len(reps) == expected == summary["total"]
-    assert all(m["v"] == 1 for m in messages)
+    assert all(m["v"] == 2 for m in messages)
     poses = [m for m in messages if m["type"] == "pose"]
     assert poses and len(next(p for p in poses if p["landmarks"])["landmarks"]) == 33
     assert "right_knee_flexion" in poses[-1]["angles"]
-    sets = [m for m in messages if m["type"] == "set"]
-    assert [m["set"] for m in sets] == [1, 2][:expected]  # 2 sets of 1 repetition
+    sets = [m for m in messages if m["type"] == "set_completed"]
+    assert [m["set_index"] for m in sets] == [1, 2][:expected]  # 2 sets of 1 repetition
     assert (
         summary["received"] >= 200
         and summary["processed"] + summary["dropped"] == (summary["received"])
     )
     # the therapist saw the same repetitions, at the same times
-    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep"] == [
+    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep_completed"] == [
         m["rep"]["t_end_s"] for m in reps
     ]
     with db.session() as s:
@@ -198,7 +198,7 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
             sid, pc, _player, messages = await _patient_streaming(c, clip(CLIP))
 
             async def first_rep() -> bool:
-                return any(m["type"] == "rep" for m in messages)
+                return any(m["type"] == "rep_completed" for m in messages)
 
             await _until(first_rep, timeout=60, what="the first repetition")
             await pc.close()  # the patient's browser is gone, mid-way
@@ -226,7 +226,7 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
     assert status == "interrupted" and len(before) >= 1
     # the new connection hears the repetitions before it (history), then the
     # count goes on from there as the clip adds its own
-    totals = [m["total"] for m in again if m["type"] == "rep"]
+    totals = [m["total"] for m in again if m["type"] == "rep_completed"]
     assert totals == list(range(1, len(totals) + 1)) and len(totals) > len(before)
     assert summary["total"] == len(totals)
     with db.session() as s:
@@ -306,7 +306,7 @@ def test_live_access_is_checked(server) -> None:
             codes = []
             url = f"ws://{host}/ws/sessions/{sid}"
             for path, first in (
-                (url, {"type": "auth", "v": 1, "token": "x"}),
+                (url, {"type": "auth", "v": 2, "token": "x"}),
                 (f"{url}?token={token}", {"type": "hello"}),
             ):
                 async with websockets.connect(path) as ws:
@@ -321,7 +321,7 @@ def test_live_access_is_checked(server) -> None:
             assert refused.value.response.status_code == 403  # another site's page
             async with _feed(host, sid, token) as ws:
                 first = json.loads(await ws.recv())  # the therapist of this patient may watch
-                assert first["v"] == 1 and first["type"] in ("status", "exercise")
+                assert first["v"] == 2 and first["type"] in ("status", "exercise_started")
             await c.post(f"/api/live/sessions/{sid}/end", json={})
             return token
 
@@ -381,9 +381,9 @@ def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
     db.close()
-    reps = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+    reps = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep_completed"]
     assert reps and len(reps) == summary["total"]
-    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep"] == reps
+    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep_completed"] == reps
     assert any(m["type"] == "pose" for m in feed) and feed[-1]["type"] == "summary"
 
 
@@ -412,7 +412,8 @@ def test_live_on_the_batched_blazepose_backend(tmp_path, store, clip, pose_of) -
     with running(app) as port:
         messages, summary = asyncio.run(run(f"127.0.0.1:{port}"))
     db.close()
-    assert len([m for m in messages if m["type"] == "rep"]) == expected == summary["total"]
+    told = [m for m in messages if m["type"] == "rep_completed"]
+    assert len(told) == expected == summary["total"]
     assert summary["processed"] > 0
     assert summary["processed"] + summary["dropped"] == summary["received"]
 
@@ -483,13 +484,13 @@ def test_a_live_session_follows_the_program_without_any_transport(tmp_path, pose
                       if x.exercise_id == "shoulder_abduction") == [
             ("shoulder_abduction", 1, 3), ("shoulder_abduction", 2, 3)]  # fmt: skip
     kinds = [m["type"] for m in said]
-    assert [m["index"] for m in said if m["type"] == "exercise"] == [0, 1]
-    done = [m for m in said if m["type"] == "exercise_done"]
+    assert [m["index"] for m in said if m["type"] == "exercise_started"] == [0, 1]
+    done = [m for m in said if m["type"] == "exercise_completed"]
     assert done and done[-1]["text"] == "program complete"
     assert (
         live.reps_total
         == sum(by_exercise.values())
-        == kinds.count("rep") - kinds.count("withdrawn")
+        == kinds.count("rep_completed") - kinds.count("rep_withdrawn")
     )
     db.close()
 
@@ -543,4 +544,51 @@ def test_an_offer_before_the_model_is_loaded_keeps_the_session_running(tmp_path)
     assert live.state == "ended" and not live._set_state("running")
     assert live.refused_transitions == 1
     loop.close()
+    db.close()
+
+
+def test_every_engine_event_reaches_the_pages_in_the_one_schema(tmp_path) -> None:
+    """A live session sends each event as `rehab_programs.messages` derives it
+    (the report's form), with its context: an event class the server has
+    never heard of is sent too, not dropped; a repetition is stored, then told
+    with its place in the set and the session."""
+    from dataclasses import dataclass
+
+    from telerehab.rehab_programs import events as ev
+    from telerehab.rehab_programs.messages import event_message
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.rehab_programs.program_run import Step
+    from telerehab.server.live import LiveSession
+    from telerehab.server.tables import Repetition
+
+    @dataclass(frozen=True, slots=True)
+    class PainReported(ev.Event):  # an event added after this server was written
+        level: int
+
+    db = open_database(f"sqlite:///{tmp_path / 'schema.db'}")
+    _seed(db)
+    with db.session() as s:
+        patient = s.query(accounts.User).filter_by(role="patient").one()
+        sid = _live_record(s, patient.id)
+    plan = list(program_from_data(PROGRAM, "test").exercises)  # squat, 2 sets of 1
+    live = LiveSession(sid, patient.id, plan, db, lambda: None)
+    said: list[dict] = []
+    live._emit = said.append
+    live._begin_exercise()
+    rep = ev.RepResult(1, "both", 0.5, 1.2, 2.0, 36, 80.0, 170.0, 90.0, 1.5, 0.7, 0.1, 0.7, 88)
+    for event in (ev.RepCompleted(2.0, rep), ev.Feedback(2.1, "too_fast", "Slower"),
+                  PainReported(2.2, 4), ev.TrackingLost(2.3, "no person")):  # fmt: skip
+        live._on_step(Step(0, 1, event))
+    first, rep_msg, feedback, pain, lost = said
+    assert first["type"] == "exercise_started" and first["exercise_id"] == "squat"
+    assert first["name"] and first["of"] == 1 and first["sets"] == 2
+    assert rep_msg == {**event_message(ev.RepCompleted(2.0, rep)), "exercise_id": "squat",
+                       "set": 1, "count": 1, "total": 1}  # fmt: skip
+    assert feedback == {**event_message(ev.Feedback(2.1, "too_fast", "Slower")),
+                        "exercise_id": "squat"}  # fmt: skip
+    assert pain == {"v": 2, "type": "pain_reported", "t_s": 2.2, "level": 4,
+                    "exercise_id": "squat"}  # fmt: skip
+    assert lost["type"] == "tracking_lost" and lost["reason"] == "no person"
+    with db.session() as s:
+        assert s.query(Repetition).filter_by(session_id=sid).count() == 1
     db.close()

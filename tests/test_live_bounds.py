@@ -130,12 +130,12 @@ def test_viewers_of_a_session_are_bounded(db, tmp_path) -> None:
             sid = await _start(c, {"video_consent": True})
             await _ready(c, sid)
             async with _feed(host, sid, token) as first:
-                assert json.loads(await first.recv())["v"] == 1
+                assert json.loads(await first.recv())["v"] == 2
                 async with _feed(host, sid, token) as second:
                     with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
                         await second.recv()
             async with _feed(host, sid, token) as third:  # the first left: room again
-                assert json.loads(await third.recv())["v"] == 1
+                assert json.loads(await third.recv())["v"] == 2
             watched = await t.post(f"/api/live/sessions/{sid}/watch", json=await watch_offer())
             too_many = await t.post(f"/api/live/sessions/{sid}/watch", json=await watch_offer())
             await c.post(f"/api/live/sessions/{sid}/end", json={})

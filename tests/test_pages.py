@@ -352,7 +352,7 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     async def watch() -> None:
         url = base.replace("http", "ws") + f"/ws/sessions/{sid}"
         async with websockets.connect(url) as ws:
-            await ws.send(json.dumps({"type": "auth", "v": 1, "token": token}))  # never in the URL
+            await ws.send(json.dumps({"type": "auth", "v": 2, "token": token}))  # never in the URL
             async for raw in ws:
                 feed.append(json.loads(raw))
                 if feed[-1]["type"] == "summary":
@@ -407,7 +407,7 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "live_patient_summary.png"))
     thread.join(15)
-    assert len([m for m in feed if m["type"] == "rep"]) == expected
+    assert len([m for m in feed if m["type"] == "rep_completed"]) == expected
     assert feed[-1]["type"] == "summary" and feed[-1]["total"] == expected
 
 

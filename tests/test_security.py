@@ -209,11 +209,11 @@ def test_a_live_watch_is_audited_and_the_status_names_no_path(make_world) -> Non
         assert status.status_code == 200 and "/secret/" not in status.text
         with patient.websocket_connect(f"/ws/sessions/{sid}") as ws:  # the cookie logs in
             history = ws.receive_json()
-            assert history["type"] in ("status", "exercise")
+            assert history["type"] in ("status", "exercise_started")
             assert "/secret/" not in json.dumps(history)
         with TestClient(app).websocket_connect(f"/ws/sessions/{sid}") as ws:
-            ws.send_text(json.dumps({"type": "auth", "v": 1, "token": token}))
-            assert ws.receive_json()["type"] in ("status", "exercise")
+            ws.send_text(json.dumps({"type": "auth", "v": 2, "token": token}))
+            assert ws.receive_json()["type"] in ("status", "exercise_started")
     watches = [e for e in _trail(app) if e.action == "watch"]
     assert [(e.actor_email, e.patient_id) for e in watches] == [
         ("pat@home.org", ids["patient"]),
@@ -401,7 +401,7 @@ def test_a_watching_therapist_is_cut_off_when_the_care_link_ends(make_world) -> 
         sid = patient.post("/api/live/sessions", json={}).json()["id"]
         token = client("therapist").headers["Authorization"][7:]
         with TestClient(app).websocket_connect(f"/ws/sessions/{sid}") as ws:
-            ws.send_text(json.dumps({"type": "auth", "v": 1, "token": token}))
+            ws.send_text(json.dumps({"type": "auth", "v": 2, "token": token}))
             ws.receive_json()
             assert client("admin").delete(f"/api/care-links/{ids['care_link']}").status_code == 200
             started = time.monotonic()
@@ -433,7 +433,7 @@ def test_the_websocket_checks_origin_and_never_reads_a_token_from_the_url(make_w
         with patient.websocket_connect(
             f"/ws/sessions/{sid}", headers={"Origin": "http://testserver"}
         ) as ws:
-            assert ws.receive_json()["type"] in ("status", "exercise")
+            assert ws.receive_json()["type"] in ("status", "exercise_started")
         token = client("therapist").headers["Authorization"][7:]
         other = client("other_therapist").headers["Authorization"][7:]
         anonymous = TestClient(app)
@@ -443,7 +443,7 @@ def test_the_websocket_checks_origin_and_never_reads_a_token_from_the_url(make_w
                 ws.receive_json()
         assert info.value.code == 4401
         with anonymous.websocket_connect(f"/ws/sessions/{sid}") as ws:
-            ws.send_text(json.dumps({"type": "auth", "v": 1, "token": other}))
+            ws.send_text(json.dumps({"type": "auth", "v": 2, "token": other}))
             with pytest.raises(WebSocketDisconnect) as info:
                 ws.receive_json()
         assert info.value.code == 4403  # logged in, not this patient's therapist

@@ -3,7 +3,7 @@ the therapists' WebSocket (`/ws/sessions/{id}`).
 
 The WebSocket takes its login from the cookie (browsers; the page's Origin
 must be this server's or one of `allowed_origins`) or, for scripts, from a
-first message `{"type": "auth", "v": 1, "token": "..."}` sent within
+first message `{"type": "auth", "v": 2, "token": "..."}` sent within
 AUTH_TIMEOUT_S; never from the URL. Access is checked again every
 RECHECK_S while the feed runs, so a deactivated user or an ended care link
 loses the feed at once (close code 4403)."""
@@ -476,7 +476,7 @@ async def _first_message_token(websocket: WebSocket) -> str | None:
 async def session_feed(websocket: WebSocket, session_id: int) -> None:
     """Every message of a live session, for the patient and their therapists;
     history first, then as it happens. Login: the cookie, or a first message
-    `{"type": "auth", "v": 1, "token": ...}` (see the module's docstring)."""
+    `{"type": "auth", "v": 2, "token": ...}` (see the module's docstring)."""
     app = websocket.app
     if not _origin_allowed(websocket):
         await websocket.close(code=4403, reason="origin not allowed")

@@ -64,7 +64,7 @@ $("camera").onresize = $("camera").onloadedmetadata = () => TR.fitStage($("stage
 
 function framing(m) {
   if (!m.landmarks) return SAY.notSeen;
-  const lower = state.exercise && /squat|lunge|sit_to|heel|hip|leg|bridge|push/.test(state.exercise.exercise);
+  const lower = state.exercise && /squat|lunge|sit_to|heel|hip|leg|bridge|push/.test(state.exercise.exercise_id);
   const feet = [27, 28].map((i) => m.landmarks[i]);
   if (lower && feet.every((p) => p[2] < 0.5 || p[1] > 0.98)) return SAY.feet;
   const head = m.landmarks[0];
@@ -88,26 +88,26 @@ function onMessage(m) {
       $("rom-bar").firstElementChild.style.width = pct + "%";
       $("rom-bar").setAttribute("aria-valuenow", String(Math.round(pct)));
     }
-  } else if (m.type === "exercise") {
+  } else if (m.type === "exercise_started") {
     state.exercise = m; state.count = 0; state.setStart = Date.now();
     $("exercise-h").textContent = SAY.exercise(m.name, m.index + 1, m.of);
     $("instructions").textContent = m.instructions;
     $("set-label").textContent = SAY.set(1, m.sets); $("count").textContent = "0"; $("of").textContent = `/ ${m.reps}`;
     if (state.sid) say(SAY.next(m.index === 0, m.name));
-  } else if (m.type === "rep") {
+  } else if (m.type === "rep_completed") {
     state.reps.push(m); state.count = m.count;
     $("count").textContent = String(m.count);
-  } else if (m.type === "set") {
+  } else if (m.type === "set_completed") {
     state.rest = Date.now() + m.rest_s * 1000;
-    if (m.set < m.sets) { $("set-label").textContent = SAY.set(m.set + 1, m.sets); $("count").textContent = "0"; say(SAY.setDone(m.set, m.rest_s)); }
-  } else if (m.type === "exercise_done") {  // counting goes on until the next exercise begins
+    if (m.set_index < m.sets) { $("set-label").textContent = SAY.set(m.set_index + 1, m.sets); $("count").textContent = "0"; say(SAY.setDone(m.set_index, m.rest_s)); }
+  } else if (m.type === "exercise_completed") {  // counting goes on until the next exercise begins
     say(m.next ? SAY.doneNext(m.next) : SAY.allDone);
   } else if (m.type === "feedback") {
     say(m.text);
-  } else if (m.type === "view") {
+  } else if (m.type === "wrong_view") {
     const name = state.exercise ? state.exercise.name : "";
     $("framing").textContent = m.seen === "side" ? SAY.faceCamera(name) : SAY.turnSideways(name);
-  } else if (m.type === "tracking" && m.lost) {
+  } else if (m.type === "tracking_lost") {
     $("framing").textContent = SAY.lost;
   } else if (m.type === "status") {  // the patient reads the state in words; the numbers are the therapist's
     const slow = m.received > 60 && m.dropped > 0.5 * m.received;

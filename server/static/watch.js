@@ -22,18 +22,19 @@ function onMessage(m) {
     if (!size.fromVideo && m.width && m.height) resize(m.width, m.height);
     draw(m.landmarks);
   }
-  else if (m.type === "exercise") { $("title").textContent = `${m.name} (${m.index + 1} of ${m.of})`; $("set-label").textContent = `Set 1 of ${m.sets}`; $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0"; }
-  else if (m.type === "rep") {
+  else if (m.type === "exercise_started") { $("title").textContent = `${m.name} (${m.index + 1} of ${m.of})`; $("set-label").textContent = `Set 1 of ${m.sets}`; $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0"; }
+  else if (m.type === "rep_completed") {
     $("count").textContent = String(m.count);
     const r = m.rep;
-    const ex = library.find((x) => x.id === m.exercise);
-    $("reps").querySelector("tbody").prepend(TR.el("tr", {}, TR.el("td", { text: String(m.total) }), TR.el("td", { text: ex ? ex.name : m.exercise }),
+    const ex = library.find((x) => x.id === m.exercise_id);
+    $("reps").querySelector("tbody").prepend(TR.el("tr", {}, TR.el("td", { text: String(m.total) }), TR.el("td", { text: ex ? ex.name : m.exercise_id }),
       TR.el("td", { text: r.excursion_deg.toFixed(0) }),
       TR.el("td", { text: r.target_share == null ? "-" : `${Math.round(100 * r.target_share)}% of ${Math.round(r.target_rom_deg)} deg` }),
       TR.el("td", { text: r.duration_s.toFixed(1) }), TR.el("td", { text: String(r.quality) }),
       TR.el("td", { text: r.faults.map((f) => TR.faultText(f, ex)).join("; ") || "-" })));
-  } else if (m.type === "set" && m.set < m.sets) { $("set-label").textContent = `Set ${m.set + 1} of ${m.sets}`; $("count").textContent = "0"; }
-  else if (m.type === "feedback" || m.type === "view" || m.type === "rejected") $("cue").textContent = m.text;
+  } else if (m.type === "set_completed" && m.set_index < m.sets) { $("set-label").textContent = `Set ${m.set_index + 1} of ${m.sets}`; $("count").textContent = "0"; }
+  else if (m.type === "feedback" || m.type === "wrong_view") $("cue").textContent = m.text;
+  else if (m.type === "rep_rejected") $("cue").textContent = m.reason;
   else if (m.type === "status") $("status").textContent = `${m.state}` + (m.fps ? ` · ${m.fps.toFixed(0)} fps · ${Math.round(m.latency_ms_p50 || 0)} ms · ${m.dropped} of ${m.received} frames skipped` : "");
   else if (m.type === "summary") $("status").textContent = `Session ended: ${m.total} repetitions.`;
 }
