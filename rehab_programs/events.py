@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+
+def _doc(text: str, digits: int | None = None, chars: int | None = None) -> Any:
+    """A RepResult field's record: what it holds, in words with its unit (the
+    exports' data dictionary), the decimals it is exported with, and for text
+    its longest length in storage."""
+    return field(metadata={"doc": text, "digits": digits, "chars": chars})
 
 
 @dataclass(frozen=True, slots=True)
 class RepResult:
-    """One completed repetition.
+    """One completed repetition: the one definition of a repetition record.
+
+    Storage (`server/tables.Repetition`), the API (`server/schemas.RepetitionOut`),
+    the CSV exports and their data dictionary, the live messages and the JSON
+    report are all derived from these fields and their `metadata` (`doc`, the
+    decimals `digits`, the storage length `chars` of text). A new field is this
+    one change plus a database migration (a test compares the two).
 
     Times are seconds from the start of the video or session. rom_min/max_deg
     are the extremes of the primary signal during the repetition, excursion_deg
@@ -22,22 +36,29 @@ class RepResult:
     target_rom_deg: the target the repetition was judged against.
     """
 
-    index: int
-    side: str
-    t_start_s: float
-    t_peak_s: float
-    t_end_s: float
-    frame_peak: int
-    rom_min_deg: float
-    rom_max_deg: float
-    excursion_deg: float
-    duration_s: float
-    up_s: float
-    hold_s: float
-    down_s: float
-    quality: int
-    faults: tuple[str, ...] = field(default_factory=tuple)
-    target_rom_deg: float = float("nan")
+    index: int = _doc("the repetition within the exercise, from 1")
+    side: str = _doc("the side measured: left, right, or both", chars=8)
+    t_start_s: float = _doc("start of the repetition, seconds from the start of the recording", 2)
+    t_peak_s: float = _doc("the turning point, seconds", 2)
+    t_end_s: float = _doc("end of the repetition, seconds", 2)
+    frame_peak: int = _doc("the recording's frame at the turning point (-1: not known)")
+    rom_min_deg: float = _doc("smallest joint angle in the repetition, degrees", 1)
+    rom_max_deg: float = _doc("largest joint angle, degrees", 1)
+    excursion_deg: float = _doc("range of motion (largest - smallest angle), degrees", 1)
+    duration_s: float = _doc("duration of the repetition, seconds", 2)
+    up_s: float = _doc("time moving away from rest, seconds", 2)
+    hold_s: float = _doc("time held at the turning point, seconds", 2)
+    down_s: float = _doc("time returning to rest, seconds", 2)
+    quality: int = _doc("movement quality score, 0 to 100")
+    faults: tuple[str, ...] = field(default_factory=tuple, metadata={
+        "doc": "faults found, ;-separated ids: the exercise's form rules, short_range "
+               "(short of the target), too_fast, landmarks_unseen (range not trusted)",
+        "digits": None, "chars": None,
+    })  # fmt: skip
+    target_rom_deg: float = field(default=float("nan"), metadata={
+        "doc": "the target range the repetition was judged against, degrees (empty: none)",
+        "digits": 1, "chars": None,
+    })  # fmt: skip
 
     @property
     def target_share(self) -> float:
@@ -53,6 +74,14 @@ class RepResult:
 
 
 UNSEEN = "landmarks_unseen"
+
+# What records derive from a repetition's fields (the properties above): the
+# name, what it holds, the decimals it is exported with.
+REP_DERIVED: dict[str, tuple[str, int | None]] = {
+    "target_share": ("excursion_deg / target_rom_deg (1.0: the target reached)", 3),
+    "rom_trusted": ("false: a landmark the repetition needs was unseen, so its range is "
+                    "left out of trends and alerts", None),
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -68,11 +68,7 @@ def add_repetition(
     s: Session, session: ExerciseSession, exercise_id: str, rep: RepResult, set_index: int = 1
 ) -> Repetition:
     """Store one completed repetition now (live sessions call this per repetition)."""
-    fields = asdict(rep)
-    fields["faults"] = {"ids": list(rep.faults)}
-    row = Repetition(session_id=session.id, exercise_id=exercise_id, set_index=set_index, **{
-        k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in fields.items()
-    })  # fmt: skip
+    row = Repetition.of(rep, session_id=session.id, exercise_id=exercise_id, set_index=set_index)
     s.add(row)
     s.flush()
     return row

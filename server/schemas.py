@@ -8,11 +8,15 @@ later than tomorrow), program documents in size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+
+from telerehab.rehab_programs.events import REP_DERIVED, RepResult
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL; beyond is no record
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -187,29 +191,41 @@ class SessionIn(_In):
     notes: Text = Field(default="", max_length=5000)
 
 
-class RepetitionOut(BaseModel):
+class _RepetitionRecord(BaseModel):
+    """Read from a stored repetition (`tables.Repetition`): faults as a list."""
+
     model_config = ConfigDict(from_attributes=True)
 
-    exercise_id: str
-    set_index: int
-    index: int
-    side: str
-    t_start_s: float
-    t_peak_s: float
-    t_end_s: float
-    frame_peak: int = -1  # the video frame of the turning point (-1: not known)
-    rom_min_deg: float
-    rom_max_deg: float
-    excursion_deg: float
-    duration_s: float
-    up_s: float
-    hold_s: float
-    down_s: float
-    quality: int
-    faults: list[str]
-    target_rom_deg: float | None = None
-    target_share: float | None = None  # of the target range reached
-    rom_trusted: bool = True  # False: a needed landmark was unseen (left out of trends)
+    @field_validator("faults", mode="before", check_fields=False)
+    @classmethod
+    def _fault_ids(cls, value: Any) -> Any:
+        return value.get("ids", []) if isinstance(value, dict) else value
+
+
+def repetition_out(record: type = RepResult) -> type[BaseModel]:
+    """`RepetitionOut`: where (`exercise_id`, `set_index`), then every field
+    of `record` (`RepResult`) with its type and description, then what is derived
+    from them (`REP_DERIVED`)."""
+    hints = typing.get_type_hints(record)
+    fields: dict[str, Any] = {
+        "exercise_id": (str, Field(description="the exercise's id in the library")),
+        "set_index": (int, Field(description="the set, from 1")),
+    }
+    for f in dataclasses.fields(record):
+        kind = hints[f.name]
+        if typing.get_origin(kind) is tuple:
+            kind = list[str]
+        if isinstance(f.default, float) and math.isnan(f.default):  # may be missing
+            fields[f.name] = (kind | None, Field(None, description=f.metadata["doc"]))
+        else:
+            fields[f.name] = (kind, Field(description=f.metadata["doc"]))
+    share, trusted = REP_DERIVED["target_share"][0], REP_DERIVED["rom_trusted"][0]
+    fields["target_share"] = (float | None, Field(None, description=share))
+    fields["rom_trusted"] = (bool, Field(True, description=trusted))
+    return create_model("RepetitionOut", __base__=_RepetitionRecord, **fields)
+
+
+RepetitionOut = repetition_out()
 
 
 class SessionOut(BaseModel):

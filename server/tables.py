@@ -10,6 +10,9 @@ patient allowed recording in that session.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import typing
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -26,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from telerehab.rehab_programs.events import UNSEEN
+from telerehab.rehab_programs.events import RepResult
 
 ROLES = ("patient", "therapist", "admin")
 # in_progress: open; complete: every prescribed repetition done; partial: ended
@@ -171,8 +174,36 @@ class SetSummary(Base):
     session: Mapped[ExerciseSession] = relationship(back_populates="sets")
 
 
-class Repetition(Base):
-    """One completed repetition, as `RepResult` measured it."""
+def repetition_columns(record: type = RepResult) -> dict[str, Any]:
+    """A column per field of `record` (`RepResult`), derived from its type: int -> Integer,
+    float -> Float (NULL allowed only where the field may be missing: a NaN
+    default), str -> String of the field's `chars`, a tuple of ids -> JSON
+    `{"ids": [...]}`."""
+    hints = typing.get_type_hints(record)
+    columns: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        kind = hints[f.name]
+        missing = isinstance(f.default, float) and math.isnan(f.default)
+        if kind is int:
+            columns[f.name] = mapped_column(Integer, nullable=False)
+        elif kind is float:
+            columns[f.name] = mapped_column(Float, nullable=missing, default=None)
+        elif kind is str:
+            columns[f.name] = mapped_column(String(f.metadata["chars"]), nullable=False)
+        elif typing.get_origin(kind) is tuple:
+            columns[f.name] = mapped_column(JSON, nullable=False, default=dict)
+        else:
+            raise TypeError(f"{record.__name__}.{f.name}: no column type for {kind!r}")
+    return columns
+
+
+# The measured fields of a stored repetition, one column per RepResult field.
+RepetitionFields = type("RepetitionFields", (), repetition_columns())
+
+
+class Repetition(RepetitionFields, Base):
+    """One completed repetition: where and when (`session_id`, `exercise_id`,
+    `set_index`), then every `RepResult` field as a column."""
 
     __tablename__ = "repetitions"
 
@@ -182,35 +213,37 @@ class Repetition(Base):
     )
     exercise_id: Mapped[str] = mapped_column(String(64))
     set_index: Mapped[int] = mapped_column(Integer, default=1)
-    index: Mapped[int] = mapped_column(Integer)
-    side: Mapped[str] = mapped_column(String(8))
-    t_start_s: Mapped[float] = mapped_column(Float)
-    t_peak_s: Mapped[float] = mapped_column(Float)
-    t_end_s: Mapped[float] = mapped_column(Float)
-    frame_peak: Mapped[int] = mapped_column(Integer, default=-1)
-    rom_min_deg: Mapped[float] = mapped_column(Float)
-    rom_max_deg: Mapped[float] = mapped_column(Float)
-    excursion_deg: Mapped[float] = mapped_column(Float)
-    duration_s: Mapped[float] = mapped_column(Float)
-    up_s: Mapped[float] = mapped_column(Float)
-    hold_s: Mapped[float] = mapped_column(Float)
-    down_s: Mapped[float] = mapped_column(Float)
-    quality: Mapped[int] = mapped_column(Integer)
-    faults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"ids": [...]}
-    target_rom_deg: Mapped[float | None] = mapped_column(Float, default=None)
     session: Mapped[ExerciseSession] = relationship(back_populates="repetitions")
+
+    @classmethod
+    def of(cls, rep: RepResult, **where: Any) -> Repetition:
+        """The row of `rep` (NaN stored as NULL, faults as `{"ids": [...]}`)."""
+        values = {f.name: getattr(rep, f.name) for f in dataclasses.fields(RepResult)}
+        values["faults"] = {"ids": list(rep.faults)}
+        return cls(**where, **{
+            k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()
+        })  # fmt: skip
+
+    def result(self) -> RepResult:
+        """The stored repetition as the engine reported it (NULL as NaN)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(RepResult)}
+        values["faults"] = tuple((self.faults or {}).get("ids", []))
+        return RepResult(**{k: float("nan") if v is None else v for k, v in values.items()})
+
+    @property
+    def fault_ids(self) -> list[str]:
+        return list((self.faults or {}).get("ids", []))
 
     @property
     def target_share(self) -> float | None:
         """The share of its target range the repetition reached (None: no target)."""
-        if not self.target_rom_deg:
-            return None
-        return self.excursion_deg / self.target_rom_deg
+        share = self.result().target_share
+        return None if math.isnan(share) else share
 
     @property
     def rom_trusted(self) -> bool:
         """False when a landmark it needs was unseen (`RepResult.rom_trusted`)."""
-        return UNSEEN not in (self.faults or {}).get("ids", [])
+        return self.result().rom_trusted
 
 
 class AuditEvent(Base):

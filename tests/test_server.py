@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import UTC, date, datetime
 
@@ -397,20 +398,91 @@ def test_pseudonyms_are_stable_per_key_and_the_key_is_kept_private(tmp_path) -> 
     assert pseudonym(other, 7) != pseudonym(key, 7)
 
 
-def test_every_field_of_a_repetition_is_stored_served_and_exported() -> None:
-    """A repetition is defined once (`RepResult`); storage, the API and the CSV
-    export must each carry every field, so a new field fails here, not inside
-    a live session's worker when it is stored."""
+def test_a_repetition_is_stored_served_and_exported_from_its_one_definition(db) -> None:
+    """Every field of a `RepResult` goes into its row and comes back out the
+    same (NaN as NULL and back), through the API's schema and into the CSV
+    with its data dictionary, on SQLite and PostgreSQL."""
+    import csv
     import dataclasses
+    import io
 
-    from telerehab.server.routers.exports import COLUMNS
+    from telerehab.server.routers.exports import COLUMNS, REP_COLUMNS, _cell
     from telerehab.server.schemas import RepetitionOut
 
-    fields = [f.name for f in dataclasses.fields(RepResult)]
-    columns = set(Repetition.__table__.columns.keys())
-    assert set(fields) <= columns, set(fields) - columns
-    assert set(fields) <= set(RepetitionOut.model_fields), set(fields) - set(
-        RepetitionOut.model_fields
-    )
-    exported = {"rep_index" if f == "index" else f for f in fields}
-    assert exported <= set(COLUMNS), exported - set(COLUMNS)
+    rep = dataclasses.replace(_rep(3, 72.5, 80, ("short_range", UNSEEN)), frame_peak=41)
+    no_target = dataclasses.replace(rep, index=4, target_rom_deg=float("nan"))
+    with db.session() as s:
+        patient = accounts.create_user(s, "p@x.org", "P", "patient", "pw-123456789")
+        x = records.start_session(s, patient.id, source="live")
+        for r in (rep, no_target):
+            records.add_repetition(s, x, "squat", r, set_index=2)
+    with db.session() as s:
+        rows = s.query(Repetition).order_by(Repetition.index).all()
+        assert rows[0].result() == rep and rows[0].set_index == 2
+        back = rows[1].result()
+        assert math.isnan(back.target_rom_deg) and rows[1].target_rom_deg is None
+        assert dataclasses.replace(back, target_rom_deg=0.0) == dataclasses.replace(
+            no_target, target_rom_deg=0.0)  # fmt: skip
+        served = RepetitionOut.model_validate(rows[0]).model_dump()
+        assert served == {"exercise_id": "squat", "set_index": 2,
+                          **dataclasses.asdict(rep), "faults": list(rep.faults),
+                          "target_share": rep.target_share, "rom_trusted": False}  # fmt: skip
+        assert RepetitionOut.model_validate(rows[1]).target_share is None
+        cells = [_cell(getattr(rows[0].result(), name), digits) for _, name, digits in REP_COLUMNS]
+    line = io.StringIO()
+    csv.writer(line).writerow(cells)
+    row = next(csv.reader([line.getvalue()]))
+    exported = dict(zip([c for c, _, _ in REP_COLUMNS], row, strict=True))
+    assert exported["rep_index"] == "3" and exported["faults"] == f"short_range;{UNSEEN}"
+    assert exported["excursion_deg"] == "72.5" and exported["rom_trusted"] == "false"
+    assert exported["target_share"] == str(round(rep.target_share, 3))
+    assert set(exported) <= set(COLUMNS) and all(COLUMNS[c] for c in exported)
+
+
+def test_a_new_repetition_field_reaches_storage_and_the_api_by_itself() -> None:
+    """Adding a field to the repetition record is one change (plus a
+    migration, next test): the table's columns and the API's schema follow."""
+    import dataclasses
+
+    from telerehab.server.schemas import repetition_out
+    from telerehab.server.tables import repetition_columns
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Extended(RepResult):
+        smoothness: float = dataclasses.field(default=float("nan"), metadata={
+            "doc": "jerk-based smoothness, 0 to 1", "digits": 2, "chars": None})  # fmt: skip
+        tag: str = dataclasses.field(default="", metadata={
+            "doc": "a label", "digits": None, "chars": 12})  # fmt: skip
+
+    columns = repetition_columns(Extended)
+    assert columns["smoothness"].column.nullable and not columns["tag"].column.nullable
+    assert columns["tag"].column.type.length == 12
+    model = repetition_out(Extended)
+    assert model.model_fields["smoothness"].description == "jerk-based smoothness, 0 to 1"
+    assert set(repetition_columns()) | {"exercise_id", "set_index"} < set(model.model_fields)
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_defines(db_url) -> None:
+    """Alembic's own comparison of the migrated database with the tables (the
+    repetition's columns derived from `RepResult`): no difference, on SQLite
+    and PostgreSQL. A field added without its migration fails here, as the
+    check of a deliberately missing column shows."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import Column, Float, MetaData
+
+    from telerehab.server.tables import Base
+
+    database = open_database(db_url)
+    try:
+        with database.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            ahead = MetaData()
+            for table in Base.metadata.tables.values():
+                table.to_metadata(ahead)
+            ahead.tables["repetitions"].append_column(Column("smoothness", Float))
+            diff = compare_metadata(context, ahead)
+            assert [(d[0], d[3].name) for d in diff] == [("add_column", "smoothness")]
+    finally:
+        database.close()

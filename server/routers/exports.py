@@ -4,11 +4,15 @@ FHIR R4 Bundle."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import math
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
+
+from telerehab.rehab_programs.events import REP_DERIVED, RepResult
 
 from .. import records
 from ..deps import Audit, DbSession, IdPath, User, require_reader
@@ -36,8 +40,10 @@ FHIR = {
 
 # The CSV's columns and what each holds: the data dictionary (also served at
 # /api/exports/columns and written out in docs/exports.md). Times are UTC with
-# their zone; degrees to 0.1, seconds to 0.01, shares to 0.001.
-COLUMNS: dict[str, str] = {
+# their zone; each repetition's measurement rounded as `RepResult` says (degrees
+# to 0.1, seconds to 0.01, shares to 0.001). The repetition's columns are
+# derived from `RepResult`: a new field is exported, and described, at once.
+SESSION_COLUMNS: dict[str, str] = {
     "patient": "pseudonymous patient code (P- and 12 characters; the same patient, the same "
                "code, on this server); never a name, e-mail or database id",
     "session_id": "the session's id on this server",
@@ -53,33 +59,32 @@ COLUMNS: dict[str, str] = {
     "exercise_id": "the exercise's id in the library (e.g. squat); empty: no repetition",
     "exercise_name": "the exercise's name (e.g. Squat)",
     "set_index": "the set, from 1",
-    "rep_index": "the repetition within the exercise, from 1",
-    "side": "the side measured: left, right, or both",
-    "t_start_s": "start of the repetition, seconds from the start of the recording",
-    "t_peak_s": "the turning point, seconds",
-    "t_end_s": "end of the repetition, seconds",
-    "frame_peak": "the recording's frame at the turning point (-1: not known)",
-    "rom_min_deg": "smallest joint angle in the repetition, degrees",
-    "rom_max_deg": "largest joint angle, degrees",
-    "excursion_deg": "range of motion (largest - smallest angle), degrees",
-    "duration_s": "duration of the repetition, seconds",
-    "up_s": "time moving away from rest, seconds",
-    "hold_s": "time held at the turning point, seconds",
-    "down_s": "time returning to rest, seconds",
-    "quality": "movement quality score, 0 to 100",
-    "faults": "faults found, ;-separated ids: the exercise's form rules, short_range "
-              "(short of the target), too_fast, landmarks_unseen (range not trusted)",
-    "target_rom_deg": "the target range the repetition was judged against, degrees",
-    "target_share": "excursion_deg / target_rom_deg (1.0: the target reached)",
 }  # fmt: skip
-
-
-def _round(value: float | None, digits: int) -> float | str:
-    return "" if value is None else round(value, digits)
+# (column, RepResult field or derived property, decimals or None)
+REP_COLUMNS: list[tuple[str, str, int | None]] = [
+    ("rep_index" if f.name == "index" else f.name, f.name, f.metadata["digits"])
+    for f in dataclasses.fields(RepResult)
+] + [(name, name, digits) for name, (_, digits) in REP_DERIVED.items()]
+COLUMNS: dict[str, str] = SESSION_COLUMNS | {
+    column: REP_DERIVED[name][0] if name in REP_DERIVED else RepResult.__dataclass_fields__[
+        name].metadata["doc"]
+    for column, name, _ in REP_COLUMNS
+}  # fmt: skip
 
 
 def _utc(t) -> str:
     return "" if t is None else as_utc(t).isoformat(timespec="seconds")
+
+
+def _cell(value: object, digits: int | None) -> object:
+    """A repetition's value in the CSV: rounded, faults ;-separated, missing empty."""
+    if isinstance(value, tuple):
+        return ";".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "" if math.isnan(value) else round(value, digits) if digits is not None else value
+    return value
 
 
 def _csv(s: Session, sessions: list[ExerciseSession], name: str, key: bytes) -> Response:
@@ -93,13 +98,10 @@ def _csv(s: Session, sessions: list[ExerciseSession], name: str, key: bytes) -> 
         if not x.repetitions:
             w.writerow([*head, *[""] * (len(COLUMNS) - len(head))])
         for r in x.repetitions:
+            rep = r.result()
             w.writerow([
-                *head, r.exercise_id, names.get(r.exercise_id, ""), r.set_index, r.index, r.side,
-                *(_round(v, 2) for v in (r.t_start_s, r.t_peak_s, r.t_end_s)), r.frame_peak,
-                *(_round(v, 1) for v in (r.rom_min_deg, r.rom_max_deg, r.excursion_deg)),
-                *(_round(v, 2) for v in (r.duration_s, r.up_s, r.hold_s, r.down_s)),
-                r.quality, ";".join(r.faults.get("ids", [])),
-                _round(r.target_rom_deg, 1), _round(r.target_share, 3),
+                *head, r.exercise_id, names.get(r.exercise_id, ""), r.set_index,
+                *(_cell(getattr(rep, name), digits) for _, name, digits in REP_COLUMNS),
             ])  # fmt: skip
     return Response(buf.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip

@@ -72,8 +72,7 @@ def get_session(
 ) -> SessionDetail:
     x = readable_session(s, who, session_id)
     audit("read", x.patient_id, f"session {session_id}")
-    reps = [RepetitionOut(**{k: getattr(r, k) for k in RepetitionOut.model_fields if k != "faults"},
-                          faults=list(r.faults.get("ids", []))) for r in x.repetitions]  # fmt: skip
+    reps = [RepetitionOut.model_validate(r) for r in x.repetitions]
     version = x.program_version
     work = records.work_of(x.repetitions, version.document if version else None, clinic_library(s))
     return SessionDetail(**session_out(x).model_dump(), reps=reps,
