@@ -136,6 +136,11 @@ class MediaPipeBackend:
         self.close()
 
 
+_stderr_lock = threading.Lock()
+_stderr_quieted = 0  # how many callers are inside quiet_native_stderr
+_stderr_saved: int | None = None  # the real stderr while quieted
+
+
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Silence C++ logging (LiteRT prints dozens of lines per model load).
@@ -143,20 +148,33 @@ def quiet_native_stderr() -> Iterator[None]:
     GLOG_minloglevel does not reach LiteRT's own logger, so the file
     descriptor is redirected while the model loads; Python exceptions still
     carry MediaPipe's message. Skipped when logging is at DEBUG level.
+
+    File descriptor 2 belongs to the whole process and live sessions load
+    their models on their own threads at once: the first caller saves the real
+    stderr and redirects it, the last one out restores it (counted under a
+    lock), so two overlapping loads cannot leave stderr pointing at /dev/null.
     """
+    global _stderr_quieted, _stderr_saved
     if logging.getLogger("telerehab").isEnabledFor(logging.DEBUG):
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    with _stderr_lock:
+        if _stderr_quieted == 0:
+            sys.stderr.flush()
+            _stderr_saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _stderr_quieted += 1
     try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _stderr_lock:
+            _stderr_quieted -= 1
+            if _stderr_quieted == 0 and _stderr_saved is not None:
+                os.dup2(_stderr_saved, 2)
+                os.close(_stderr_saved)
+                _stderr_saved = None
 
 
 def _to_detections(result: object) -> Detections:

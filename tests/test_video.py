@@ -98,3 +98,44 @@ def test_prefetch_keeps_frames_errors_and_stops_early(clip, bad_files: dict[str,
     assert next(frames).index == 0
     frames.close()
     assert threading.active_count() == before
+
+
+def test_overlapping_model_loads_leave_stderr_where_it_was() -> None:
+    """Live sessions load their models on their own threads at once; stderr
+    is quieted for the process while any load runs and restored after the
+    last one, whatever order they finish in (each saving and restoring it on
+    its own left it pointing at /dev/null)."""
+    import os
+    import threading
+
+    from telerehab.pose.mediapipe_backend import quiet_native_stderr
+
+    def where() -> tuple[int, int]:
+        st = os.fstat(2)
+        return st.st_dev, st.st_ino
+
+    null = os.stat(os.devnull)
+    before = where()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, tuple[int, int]] = {}
+
+    def a() -> None:
+        with quiet_native_stderr():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with quiet_native_stderr():
+            b_in.set()
+            a_out.wait(5)
+            seen["b, after a left"] = where()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen["b, after a left"] == (null.st_dev, null.st_ino)  # still quiet for b
+    assert where() == before  # and the real stderr back once both are done
