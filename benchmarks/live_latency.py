@@ -2,7 +2,7 @@
 (640x480, 30 fps, looped) into a real server over loopback WebRTC.
 
     python benchmarks/live_latency.py [--clip FILE] [--seconds 15]
-        [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--max-people 1]
+        [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--max-people N]
         [--backend mediapipe|blazepose] [--batch] [--out FILE.json]
 
 Glass-to-feedback latency is measured at the client: from the moment a frame
@@ -143,8 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     configs = ["lite:1", "full:1", "lite:2", "lite:3", "lite:4", "lite:5"]
     p.add_argument("--configs", nargs="+", default=configs)
-    p.add_argument("--max-people", type=int, default=1, help="people the live model looks for")
-    p.add_argument("--backend", choices=["mediapipe", "blazepose"], default="mediapipe")
+
+    shipped = Settings.model_fields  # the defaults a fresh install runs with
+    p.add_argument(
+        "--max-people",
+        type=int,
+        default=shipped["live_max_people"].default,
+        help="people the live model looks for (default: the shipped setting)",
+    )
+    p.add_argument("--backend", choices=["mediapipe", "blazepose"],
+                   default=shipped["pose_backend"].default)  # fmt: skip
     p.add_argument("--batch", action="store_true", help="blazepose: one batched backend")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "live_latency.json")
     args = p.parse_args(argv)
