@@ -27,7 +27,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +136,8 @@ class LiveSession:
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=90))
     processed: int = 0
     failed: int = 0  # frames whose processing raised (logged)
+    # messages not delivered to a slow therapist's feed, by type (server/routers/live.py)
+    messages_dropped: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.slot = LatestFrame()
@@ -390,6 +392,7 @@ class LiveSession:
             processed=self.processed, failed=self.failed, latency_ms_p50=p50, fps=fps,
             exercise_index=self.exercise_index, set=self.set_index, total=self.reps_total,
             refused_transitions=self.refused_transitions,
+            messages_dropped=dict(self.messages_dropped),
             writes_waiting=self.sink.pending(self.session_id) if self.sink else 0,
             writes_lost=self.sink.lost[self.session_id] if self.sink else 0,
         )  # fmt: skip

@@ -182,3 +182,47 @@ def test_an_interrupted_session_leaves_memory_after_the_resume_window(db, tmp_pa
     assert end.status_code == 200, end.text
     with db.session() as s:
         assert s.get(ExerciseSession, sid).status in ("complete", "partial")
+
+
+def test_a_slow_viewer_loses_pose_frames_first_and_never_the_summary() -> None:
+    """A therapist's feed that cannot keep up: when its queue is full, pose
+    frames go (the oldest waiting, or the new one), counted by type; a
+    repetition or the summary is never dropped for them. Full of messages that
+    may not be dropped, the viewer is cut off after reading what waits, not
+    left waiting for a summary that was thrown away."""
+    from collections import Counter
+
+    from telerehab.server.routers.live import ViewerQueue, ViewerTooSlow
+
+    def msg(kind: str, n: int) -> dict:
+        return {"v": 2, "type": kind, "n": n}
+
+    dropped: Counter[str] = Counter()
+    queue = ViewerQueue(dropped, limit=3)
+    for m in (msg("pose", 1), msg("rep_completed", 1), msg("pose", 2), msg("rep_completed", 2),
+              msg("pose", 3), msg("summary", 1)):  # fmt: skip
+        queue.put(m)
+    assert dropped == {"pose": 3} and not queue.overflowed
+
+    async def read(n: int) -> list[dict]:
+        got = []
+        async for m in queue.messages():
+            got.append(m)
+            if len(got) == n:
+                break
+        return got
+
+    assert [(m["type"], m["n"]) for m in asyncio.run(read(3))] == [
+        ("rep_completed", 1), ("rep_completed", 2), ("summary", 1)]  # fmt: skip
+    for k in range(4):  # nothing that may be dropped: the fourth overflows
+        queue.put(msg("rep_completed", 10 + k))
+    assert queue.overflowed and dropped["viewer_cut_off"] == 1
+
+    async def drain() -> list[dict]:
+        got = []
+        with pytest.raises(ViewerTooSlow):
+            async for m in queue.messages():
+                got.append(m)
+        return got
+
+    assert [m["n"] for m in asyncio.run(drain())] == [10, 11, 12]

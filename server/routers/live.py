@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -531,25 +531,67 @@ async def _serve_feed(websocket: WebSocket, found, fanout, session_id: int, chec
         await _relay_remote(websocket, fanout, session_id, lambda: check(False)[1])
         return
     live = found[0]
-    queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=500)
-
-    def listener(msg: dict) -> None:
-        with contextlib.suppress(asyncio.QueueFull):  # a slow viewer misses pose frames
-            queue.put_nowait(msg)
-
+    queue = ViewerQueue(live.messages_dropped)
     for msg in list(live.history):
-        listener(msg)
-    live.listeners.append(listener)
+        queue.put(msg)
+    live.listeners.append(queue.put)
     try:
-        await _forward(websocket, _queued(queue), lambda: check(False)[1])
+        await _forward(websocket, queue.messages(), lambda: check(False)[1])
+    except ViewerTooSlow:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(code=1013, reason="too slow to follow the session")
     finally:
-        if listener in live.listeners:
-            live.listeners.remove(listener)
+        if queue.put in live.listeners:
+            live.listeners.remove(queue.put)
 
 
-async def _queued(queue: asyncio.Queue[dict]) -> AsyncIterator[dict]:
-    while True:
-        yield await queue.get()
+class ViewerTooSlow(Exception):
+    """A viewer's queue filled with messages that may not be dropped."""
+
+
+class ViewerQueue:
+    """One viewer's messages, bounded (on the event loop). When it is full, a
+    `pose` frame is what goes: the new one if it is a pose, else the oldest
+    pose waiting; a message that says something (a repetition, a set, the
+    summary) is never dropped for a pose. A viewer so slow that `limit`
+    such messages wait is cut off once it has read them (`ViewerTooSlow`,
+    close code 1013; its page reconnects and gets the history), never fed a
+    silent gap. Drops are counted by type in
+    `dropped` (the session's `messages_dropped`, shown in its status)."""
+
+    def __init__(self, dropped: Counter[str], limit: int = 500) -> None:
+        self.dropped = dropped
+        self.limit = limit
+        self.overflowed = False
+        self._items: deque[dict] = deque()
+        self._ready = asyncio.Event()
+
+    def put(self, msg: dict) -> None:
+        if self.overflowed:
+            return
+        if len(self._items) >= self.limit:
+            if msg["type"] == "pose":
+                self.dropped["pose"] += 1
+                return
+            oldest_pose = next((m for m in self._items if m["type"] == "pose"), None)
+            if oldest_pose is None:
+                self.overflowed = True
+                self.dropped["viewer_cut_off"] += 1
+                self._ready.set()
+                return
+            self._items.remove(oldest_pose)
+            self.dropped["pose"] += 1
+        self._items.append(msg)
+        self._ready.set()
+
+    async def messages(self) -> AsyncIterator[dict]:
+        while True:
+            while not self._items:
+                if self.overflowed:
+                    raise ViewerTooSlow
+                self._ready.clear()
+                await self._ready.wait()
+            yield self._items.popleft()
 
 
 async def _disconnected(websocket: WebSocket) -> None:
