@@ -55,6 +55,7 @@ PAGES = {
     "patient": "patient.html",
     "live": "live.html",
     "watch": "watch.html",
+    "session": "session.html",  # the patient's own and their therapists' (the API decides)
 }
 # A page meant for one role sends the other role to its own home page.
 PAGE_ROLE = {

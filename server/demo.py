@@ -18,7 +18,7 @@ from sqlalchemy import select
 from telerehab.errors import ConfigError
 from telerehab.pose.estimator import PoseSequence
 
-from . import accounts, prescriptions, records
+from . import accounts, movement, prescriptions, records
 from .db import Database
 from .tables import User
 
@@ -117,11 +117,12 @@ def seed_demo(
                 is_demo=True,
             )  # fmt: skip
             for item in PROGRAM["exercises"]:
-                analysis = analyses[item["exercise"]]
+                analysis, moved = analyses[item["exercise"]]
                 target = analysis.summary.target_rom_deg
                 if item.get("target_rom_deg"):
                     target = item["target_rom_deg"]
                 reps = [_scaled(r, share, target) for r in analysis.reps]
+                records.save_movement(s, session, item["exercise"], *moved)
                 for k in range(1, max(1, round(item["sets"] * done)) + 1):
                     for rep in reps:
                         records.add_repetition(s, session, item["exercise"], rep, set_index=k)
@@ -165,7 +166,9 @@ def _analyse(
         progress(f"analysing {name} as {exercise_id}")
         seq = poses(data_dir / "clips" / name)
         item = next(i for i in PROGRAM["exercises"] if i["exercise"] == exercise_id)
-        out[exercise_id] = analyze_sequence(
-            seq, library.get(exercise_id), side=item.get("side", "auto")
+        data = movement.of_recording(seq.t_s, seq.image)  # the replay's skeleton
+        out[exercise_id] = (
+            analyze_sequence(seq, library.get(exercise_id), side=item.get("side", "auto")),
+            (data, movement.frame_count(data), seq.width, seq.height),
         )
     return out

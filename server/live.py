@@ -52,6 +52,7 @@ from telerehab.rehab_programs.program_run import ProgramSession, Step
 from . import records
 from .db import Database
 from .exercises import clinic_library
+from .movement import MovementRecorder, frame_count
 from .sink import StorageSink
 from .tables import ExerciseSession
 
@@ -125,6 +126,7 @@ class LiveSession:
     db: Database
     estimator_factory: Callable[[], PoseEstimator]
     video_consent: bool = False
+    movement_consent: bool = True  # keep the movement as a skeleton (`movement.py`)
     sink: StorageSink | None = None  # None: written directly, an error propagates
     state: str = "created"  # created, ready, running, paused, interrupted, ended, error
     exercise_index: int = 0
@@ -152,6 +154,8 @@ class LiveSession:
         self._last_status = 0.0
         self._done_at: deque[float] = deque(maxlen=60)
         self.relay_track: Any = None  # the patient's video, only with consent
+        self.movements: dict[str, MovementRecorder] = {}  # by exercise, filled by the worker
+        self.picture = (0, 0)  # width, height of the patient's picture
 
     # ----------------------------------------------------------------- control
 
@@ -185,6 +189,7 @@ class LiveSession:
             return
         self.interrupted_at = time.monotonic()
         sid = self.session_id
+        self._keep_movement()
 
         def close(s: Any) -> None:
             records.end_session(s, s.get(ExerciseSession, sid), "interrupted")
@@ -197,6 +202,7 @@ class LiveSession:
         self.slot.close()
         if self._worker is not None:
             self._worker.join(10)
+        self._keep_movement()
         summary = self.summary()
         self._set_state("ended")
         self._emit(message("summary", **summary))
@@ -298,6 +304,11 @@ class LiveSession:
         self.latencies_ms.append(latency_ms)
         lm = pose.image_landmarks
         angles = dict(analyzer.last_angles)
+        if self.movement_consent:  # the replay's skeleton (never the picture)
+            kept = self.movements.setdefault(self.plan[program.current].exercise_id,
+                                             MovementRecorder())  # fmt: skip
+            kept.add(item.t_s, lm if pose.detected else None)
+            self.picture = (pose.width, pose.height)
         self._emit(message(
             "pose", t_s=item.t_s, frame=index, n_people=pose.n_people,
             width=pose.width, height=pose.height,  # the picture's shape, for the skeleton
@@ -368,6 +379,21 @@ class LiveSession:
         elif isinstance(event, TrackingRegained):
             context["text"] = "tracking regained"
         self._emit(event_message(event, **context))
+
+    def _keep_movement(self) -> None:
+        """Store each exercise's movement so far (replacing what was kept at an
+        earlier interruption): the therapist's replay."""
+        sid, (width, height) = self.session_id, self.picture
+        for exercise_id, kept in list(self.movements.items()):
+            data = kept.encode()
+            frames = frame_count(data)
+
+            def save(s: Any, exercise_id: str = exercise_id, data: bytes = data,
+                     frames: int = frames) -> None:  # fmt: skip
+                records.save_movement(s, s.get(ExerciseSession, sid), exercise_id, data,
+                                      frames, width, height)  # fmt: skip
+
+            self._store(f"movement of {exercise_id}", save)
 
     def _store(self, what: str, apply: Callable[[Any], Any]) -> None:
         """A write of this session: through the sink (which keeps it while the

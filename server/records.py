@@ -27,7 +27,7 @@ from telerehab.rehab_programs.program import program_from_data
 from telerehab.rehab_programs.program_run import ProgramAnalysis
 
 from .exercises import clinic_library
-from .tables import ExerciseSession, Repetition, SetSummary, User, utcnow
+from .tables import ExerciseSession, Movement, Repetition, SetSummary, User, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +47,20 @@ def start_session(
     source: str = "live",
     pain_before: int | None = None,
     video_consent: bool = False,
+    movement_consent: bool = True,
     started_at: datetime | None = None,
     is_demo: bool = False,
 ) -> ExerciseSession:
-    """Open a session for a patient."""
+    """Open a session for a patient (`movement_consent`: keep the movement as a
+    skeleton for the replay; `movement.py`)."""
     patient = s.get(User, patient_id)
     if patient is None or patient.role != "patient":
         raise ConfigError(f"patient: no patient with id {patient_id}")
     session = ExerciseSession(
         patient_id=patient_id, program_version_id=program_version_id, device=device,
         source=source, pain_before=_scale("pain_before", pain_before),
-        video_consent=video_consent, started_at=started_at or utcnow(), is_demo=is_demo,
+        video_consent=video_consent, movement_consent=movement_consent,
+        started_at=started_at or utcnow(), is_demo=is_demo,
     )  # fmt: skip
     s.add(session)
     s.flush()
@@ -70,6 +73,29 @@ def add_repetition(
     """Store one completed repetition now (live sessions call this per repetition)."""
     row = Repetition.of(rep, session_id=session.id, exercise_id=exercise_id, set_index=set_index)
     s.add(row)
+    s.flush()
+    return row
+
+
+def save_movement(
+    s: Session,
+    session: ExerciseSession,
+    exercise_id: str,
+    data: bytes,
+    frames: int,
+    width: int,
+    height: int,
+) -> Movement | None:
+    """Keep one exercise's movement (`movement.encode`), replacing what was kept
+    before for it; nothing when the patient declined it for this session."""
+    if not session.movement_consent or frames == 0:
+        return None
+    row = s.scalar(select(Movement).where(Movement.session_id == session.id,
+                                          Movement.exercise_id == exercise_id))  # fmt: skip
+    if row is None:
+        row = Movement(session_id=session.id, exercise_id=exercise_id)
+        s.add(row)
+    row.width, row.height, row.frames, row.data = width, height, frames, data
     s.flush()
     return row
 

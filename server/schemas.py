@@ -268,3 +268,19 @@ class WorkOut(BaseModel):
 class SessionDetail(SessionOut):
     reps: list[RepetitionOut]
     work: list[WorkOut] = Field(description="each exercise against the prescription")
+    movement_consent: bool = Field(description="the patient allowed a skeleton replay")
+    movements: list[str] = Field(description="exercises whose movement was kept for a replay "
+                                 "(GET /api/sessions/{id}/movement/{exercise_id})")  # fmt: skip
+
+
+class MovementOut(BaseModel):
+    """One exercise's movement as a skeleton: never video."""
+
+    exercise_id: str
+    width: int = Field(description="the picture's width, pixels")
+    height: int = Field(description="the picture's height, pixels")
+    t_s: list[float] = Field(description="each frame's time, seconds (as the repetitions')")
+    landmarks: list[list[list[float | None]] | None] = Field(
+        description="per frame, 33 landmarks as [x, y, visibility] (x, y normalised to the "
+        "picture); a frame is null where no one was seen"
+    )

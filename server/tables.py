@@ -23,6 +23,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -146,6 +147,9 @@ class ExerciseSession(Base):
     rpe: Mapped[int | None] = mapped_column(Integer, default=None)  # Borg CR10 effort
     notes: Mapped[str] = mapped_column(Text, default="")
     video_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the movement kept as a skeleton for the therapist's replay (`movement.py`);
+    # the patient may decline it for a session
+    movement_consent: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     program_version: Mapped[ProgramVersion | None] = relationship(viewonly=True)
     sets: Mapped[list[SetSummary]] = relationship(
@@ -154,6 +158,27 @@ class ExerciseSession(Base):
     repetitions: Mapped[list[Repetition]] = relationship(
         back_populates="session", order_by="Repetition.id", cascade="all, delete-orphan"
     )
+    movements: Mapped[list[Movement]] = relationship(
+        order_by="Movement.id", cascade="all, delete-orphan"
+    )
+
+
+class Movement(Base):
+    """One exercise's movement in a session, as a skeleton (`movement.py`):
+    thinned, compressed image landmarks; never video."""
+
+    __tablename__ = "movements"
+    __table_args__ = (UniqueConstraint("session_id", "exercise_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    exercise_id: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)  # the picture, pixels
+    height: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class SetSummary(Base):

@@ -7,11 +7,13 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from telerehab.errors import StorageError
 from telerehab.rehab_programs.events import RepResult
-from telerehab.server import accounts, prescriptions, records
+from telerehab.server import accounts, movement, prescriptions, records
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.settings import Settings
@@ -63,12 +65,24 @@ def world(tmp_path: Path):
         records.add_repetition(s, x, "shoulder_abduction", _rep(3, "both", 150))
         records.end_session(s, x, "complete", pain_after=2, rpe=4)
         ids["session"] = x.id
+        t_s, frames = _movement()
+        records.save_movement(s, x, "squat", movement.encode(t_s, frames), len(t_s), 640, 480)
         tokens = {
             role: accounts.issue_token(s, s.get(accounts.User, ids[role]), "bearer")[0]
             for role in ROLES[1:]
         }
     yield app, ids, tokens
     db.close()
+
+
+def _movement(n: int = 45, fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    """A squat-like skeleton: `n` frames, the hips going down and up."""
+    t_s = np.arange(n) / fps
+    frames = np.zeros((n, 33, 3), np.float32)
+    frames[:, :, 0] = np.linspace(0.3, 0.7, 33)
+    frames[:, :, 1] = 0.2 + 0.1 * np.sin(t_s)[:, None]
+    frames[:, :, 2] = 0.9
+    return t_s, frames
 
 
 def _client(app, token: str | None = None) -> TestClient:
@@ -115,6 +129,7 @@ MATRIX = [
      {"patient"}),
     ("GET", "/api/sessions/{session}", None, {"patient", "therapist"}),
     ("GET", "/api/sessions/{session}/export.csv", None, {"patient", "therapist"}),
+    ("GET", "/api/sessions/{session}/movement/squat", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/export.csv", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/fhir", None, {"patient", "therapist"}),
     ("GET", "/api/exports/columns", None, {"patient", "other_patient", "therapist",
@@ -170,7 +185,8 @@ def test_the_matrix_covers_every_endpoint(world) -> None:
         for path, ops in app.openapi()["paths"].items()
         for method in ops
     }
-    covered = {(m, p.split("?")[0]) for m, p, _b, _r in MATRIX} | PUBLIC
+    covered = {(m, p.split("?")[0].replace("/movement/squat", "/movement/{exercise}"))
+               for m, p, _b, _r in MATRIX} | PUBLIC  # fmt: skip
     assert routes == covered
 
 
@@ -355,3 +371,40 @@ def test_server_shutdown_records_live_sessions_as_interrupted(world) -> None:
     with app.state.db.session() as s:
         x = s.get(ExerciseSession, sid)
         assert (x.status, x.pain_before) == ("interrupted", 4) and x.ended_at is not None
+
+
+def test_a_sessions_movement_is_kept_as_a_skeleton_for_its_readers(world) -> None:
+    """The movement is served to the patient and their therapist (each read
+    audited), as x, y, visibility per landmark at no more than 15 frames a
+    second; another patient's therapist is refused, an exercise without a
+    movement is 404, and a session whose patient declined keeps nothing."""
+    app, ids, tokens = world
+    c = _client(app, tokens["therapist"])
+    detail = c.get(f"/api/sessions/{ids['session']}").json()
+    assert detail["movements"] == ["squat"] and detail["movement_consent"] is True
+    got = c.get(f"/api/sessions/{ids['session']}/movement/squat").json()
+    t_s, frames = _movement()
+    assert got["width"] == 640 and got["height"] == 480
+    assert len(got["t_s"]) == len(got["landmarks"]) == len(t_s)  # stored as given
+    assert got["landmarks"][10][5] == pytest.approx(frames[10, 5].tolist(), abs=1e-3)
+    assert c.get(f"/api/sessions/{ids['session']}/movement/lunge").status_code == 404
+    other = _client(app, tokens["other_therapist"])
+    assert other.get(f"/api/sessions/{ids['session']}/movement/squat").status_code == 403
+    admin = _client(app, tokens["admin"])
+    trail = admin.get("/api/audit").json()
+    assert any("movement of squat" in e["target"] for e in trail)
+    # thinned to 15 frames a second when recorded; nothing kept without consent
+    kept = movement.MovementRecorder()
+    for k, t in enumerate(t_s):
+        kept.add(float(t), frames[k] if k % 7 else None)
+    back_t, back = movement.decode(kept.encode())
+    assert len(back_t) == 23 and np.all(np.diff(back_t) >= 1 / 15 - 1e-6)
+    assert np.isnan(back[0]).all() and not np.isnan(back[1]).any()  # frame 0: no one seen
+    db = app.state.db
+    with db.session() as s:
+        x = records.start_session(s, ids["patient"], movement_consent=False)
+        assert records.save_movement(s, x, "squat", kept.encode(), len(kept), 640, 480) is None
+        declined = x.id
+    assert c.get(f"/api/sessions/{declined}").json()["movements"] == []
+    with pytest.raises(StorageError, match="damaged"):
+        movement.decode(b"TRMV\x01\x05\x00\x00\x00garbage")

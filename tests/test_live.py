@@ -17,7 +17,7 @@ from aiortc.contrib.media import MediaPlayer
 
 from telerehab.rehab_programs.engine import analyze_sequence
 from telerehab.rehab_programs.library import default_library
-from telerehab.server import accounts, prescriptions
+from telerehab.server import accounts, movement, prescriptions
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
@@ -492,6 +492,17 @@ def test_a_live_session_follows_the_program_without_any_transport(tmp_path, pose
         == sum(by_exercise.values())
         == kinds.count("rep_completed") - kinds.count("rep_withdrawn")
     )
+    # the movement of each exercise, kept as a skeleton at most 15 frames a second
+    live._keep_movement()
+    with db.session() as s:
+        kept = {m.exercise_id: m for m in s.get(ExerciseSession, session).movements}
+        assert set(kept) == {"elbow_flexion", "shoulder_abduction"}
+        t_first, _ = movement.decode(kept["elbow_flexion"].data)
+        t_second, lm = movement.decode(kept["shoulder_abduction"].data)
+    assert t_first[0] < t_first[-1] < t_second[0]  # one after the other, in session time
+    span = t[-1] - t[0]
+    assert 0.9 * 15 * span <= len(t_first) + len(t_second) <= 15 * span + 2
+    assert np.nanmax(lm[:, :, 2]) > 0.9  # visibility kept with x and y
     db.close()
 
 

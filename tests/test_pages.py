@@ -11,11 +11,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from telerehab.rehab_programs.engine import analyze_sequence
 from telerehab.rehab_programs.library import default_library
-from telerehab.server import accounts, prescriptions, records
+from telerehab.server import accounts, movement, prescriptions, records
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.settings import Settings
@@ -58,7 +59,9 @@ def site(tmp_path_factory, pose_of):
 
     folder = tmp_path_factory.mktemp("site")
     db = open_database(f"sqlite:///{folder / 'site.db'}")
-    analysis = analyze_sequence(pose_of("squat_side_medflex.mp4"), default_library().get("squat"))
+    seq = pose_of("squat_side_medflex.mp4")
+    analysis = analyze_sequence(seq, default_library().get("squat"))
+    kept = movement.of_recording(seq.t_s, seq.image)  # the replay of session 1
     with db.session() as s:
         t = accounts.create_user(s, "thea@clinic.org", "Thea Hart", "therapist", "therapist-pw-1")
         p = accounts.create_user(s, "pat@home.org", "Pat Lee", "patient", "patient-pw-1")
@@ -66,8 +69,11 @@ def site(tmp_path_factory, pose_of):
         prescriptions.create_program(s, p.id, PROGRAM, t.id)
         start = datetime.now(UTC) - timedelta(days=15)
         for k, (before, after) in enumerate([(2, 2), (3, 2), (3, 3), (5, 8)]):
-            records.save_analysis(s, p.id, analysis, pain_before=before, pain_after=after,
-                                  started_at=start + timedelta(days=4 * k))  # fmt: skip
+            x = records.save_analysis(s, p.id, analysis, pain_before=before, pain_after=after,
+                                      started_at=start + timedelta(days=4 * k))  # fmt: skip
+            if k == 0:
+                records.save_movement(s, x, "squat", kept, movement.frame_count(kept),
+                                      seq.width, seq.height)  # fmt: skip
     app = create_app(Settings(data_dir=folder), db)
     with running(app) as port:
         yield f"http://127.0.0.1:{port}", analysis
@@ -409,6 +415,11 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     thread.join(15)
     assert len([m for m in feed if m["type"] == "rep_completed"]) == expected
     assert feed[-1]["type"] == "summary" and feed[-1]["total"] == expected
+    # the session's movement was kept as a skeleton (the patient left the box ticked)
+    kept = httpx.get(f"{base}/api/sessions/{sid}/movement/squat",
+                     headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+    assert kept["width"] == 640 and kept["height"] == 360 and len(kept["t_s"]) > 30
+    assert sum(f is not None for f in kept["landmarks"]) > 0.5 * len(kept["t_s"])
 
 
 def test_live_page_without_a_camera_says_what_to_do(browser, site) -> None:
@@ -598,6 +609,10 @@ def test_every_page_fits_the_screen(browser, site, size) -> None:
         browser.get(f"{base}/watch?session=1")
         _text(browser, "#title", "not live")
         _fits(browser, f"{tag}_watch", size)
+        browser.get(f"{base}/session?id=1")
+        _wait(browser, "#reps tbody tr")
+        _wait(browser, "#charts svg")
+        _fits(browser, f"{tag}_session", size)
     finally:
         _at_size(browser, None)
 
@@ -616,7 +631,7 @@ def test_the_watch_page_takes_the_shape_of_the_patients_picture(browser, site) -
     body = [[0.5, 0.1 + 0.8 * k / 32, 1.0] for k in range(33)]  # a vertical line of landmarks
     for w, h in ((720, 1280), (640, 480), (1280, 720)):
         browser.execute_script(
-            "onMessage({v: 1, type: 'pose', width: arguments[0], height: arguments[1],"
+            "onMessage({v: 2, type: 'pose', width: arguments[0], height: arguments[1],"
             " landmarks: arguments[2]})", w, h, body)  # fmt: skip
         stage = browser.find_element(By.ID, "stage").rect
         assert abs(stage["width"] / stage["height"] - w / h) < 0.02, (w, h, stage)
@@ -709,16 +724,23 @@ def test_every_page_passes_axe(browser, site, axe, size) -> None:
         browser.find_element(By.ID, "teach-learn").click()  # no video: the form says so
         _text(browser, "#teach-msg", "Choose a video")
         _accessible(browser, axe, f"{tag}_therapist_editor_teach", size)
+        browser.get(f"{base}/session?id=1")
+        _wait(browser, "#reps tbody tr")
+        _wait(browser, "#charts svg")
+        _open_details(browser)
+        _accessible(browser, axe, f"{tag}_session_replay", size)
         browser.get(f"{base}/watch?session=1")
         _text(browser, "#title", "not live")
         _accessible(browser, axe, f"{tag}_watch_not_live", size)
         rep = {"excursion_deg": 92.4, "target_share": 1.0, "target_rom_deg": 90}
         rep |= {"duration_s": 2.1, "quality": 88, "faults": ["too_fast"]}
         browser.execute_script(
-            "onMessage({v: 1, type: 'exercise', name: 'Squat', index: 0, of: 1, sets: 2, reps: 5});"
-            "onMessage({v: 1, type: 'rep', exercise: 'squat', count: 1, total: 1,"
+            "onMessage({v: 2, type: 'exercise_started', exercise_id: 'squat', name: 'Squat',"
+            " index: 0, of: 1, sets: 2, reps: 5});"
+            "onMessage({v: 2, type: 'rep_completed', exercise_id: 'squat', count: 1, total: 1,"
             " rep: arguments[0]});"
-            "onMessage({v: 1, type: 'feedback', text: 'Slow down on the way up.'});",
+            "onMessage({v: 2, type: 'feedback', key: 'too_fast',"
+            " text: 'Slow down on the way up.'});",
             rep,
         )
         _text(browser, "#reps tbody", "faster than the prescribed tempo")
@@ -942,3 +964,57 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
     browser.find_element(By.ID, "finish").click()
     browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
     _text(browser, "#summary-text", "repetition")
+
+
+def test_a_sessions_page_replays_the_movement_as_a_skeleton(browser, site) -> None:
+    """A therapist opens a session from the patient's table: its work against
+    the prescription, each repetition with its range against the target and
+    faults in words, a plot per exercise, and a replay drawn from the stored
+    landmarks (never video): it plays, and a repetition's button takes it to
+    that repetition. The patient reads their own session too."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, analysis = site
+    _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+    _wait(browser, "#sessions tbody tr")
+    links = browser.find_elements(By.CSS_SELECTOR, "#sessions a[href^='/session?id=']")
+    assert len(links) == 4
+    links[-1].click()  # the oldest: the one with its movement kept
+    _wait(browser, "#reps tbody tr")
+    assert browser.current_url.endswith("/session?id=1")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#reps tbody tr")
+    assert len(rows) == len(analysis.reps) and "Squat" in rows[0].text
+    target = analysis.reps[0].target_rom_deg  # what each range is judged against
+    assert f"% of {round(target)}°" in rows[0].text
+    assert browser.find_element(By.CSS_SELECTOR, "#charts figcaption").text.startswith("Squat")
+    clock = browser.find_element(By.ID, "clock")
+    start = clock.text
+
+    def painted() -> int:  # skeleton pixels on the canvas
+        return browser.execute_script(
+            "const c = document.getElementById('skeleton'), g = c.getContext('2d');"
+            "const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;"
+            "for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;"
+        )
+
+    browser.find_element(By.ID, "play").click()
+    time.sleep(1.5)
+    assert clock.text != start and painted() > 200
+    first = analysis.reps[0]
+    rows[0].find_element(By.CSS_SELECTOR, "button").click()
+    shown = float(browser.find_element(By.ID, "seek").get_attribute("value"))
+    assert first.t_start_s - 0.1 <= shown <= first.t_end_s + 1.0
+    browser.find_element(By.ID, "play").click()  # pause
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENS / "session_replay.png"))
+    # a session whose movement was not kept says so, and offers no replay
+    browser.get(f"{base}/session?id=2")
+    _text(browser, "#replay-note", "No movement was kept")
+    assert not browser.find_element(By.ID, "replay-box").is_displayed()
+    _login(browser, base, "pat@home.org", "patient-pw-1")
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/session?id=1")
+    _wait(browser, "#reps tbody tr")
+    assert browser.find_element(By.ID, "home").get_attribute("href").endswith("/patient")

@@ -53,6 +53,7 @@ class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pain_before: int | None = Field(default=None, ge=0, le=10)
     video_consent: bool = False
+    movement_consent: bool = True  # a skeleton replay for the therapist (never video)
     device: Text = Field(default="", max_length=200)
 
 
@@ -244,6 +245,7 @@ async def _open(body: StartIn, request: Request, who) -> dict:
             x = records.start_session(
                 s, who.id, program_version_id=version.id, device=body.device,
                 pain_before=body.pain_before, video_consent=body.video_consent,
+                movement_consent=body.movement_consent,
             )  # fmt: skip
             return x.id, list(doc.exercises), version.version
 
@@ -254,7 +256,8 @@ async def _open(body: StartIn, request: Request, who) -> dict:
     live = LiveSession(sid, who.id, plan, db,
                        request.app.state.estimator_factory(settings.live_variant,
                                                            settings.live_max_people),
-                       video_consent=body.video_consent, sink=request.app.state.sink)  # fmt: skip
+                       video_consent=body.video_consent, movement_consent=body.movement_consent,
+                       sink=request.app.state.sink)  # fmt: skip
     reg = registry(request)
     reg.sessions[sid] = (live, PeerSet())
     answer = {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}

@@ -4,13 +4,21 @@ sessions, status `diary`)."""
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import APIRouter, HTTPException
 from sqlalchemy.orm import Session
 
-from .. import prescriptions, records
+from .. import movement, prescriptions, records
 from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..exercises import clinic_library
-from ..schemas import RepetitionOut, SessionDetail, SessionIn, SessionOut, WorkOut
+from ..schemas import (
+    MovementOut,
+    RepetitionOut,
+    SessionDetail,
+    SessionIn,
+    SessionOut,
+    WorkOut,
+)
 from ..tables import ExerciseSession
 
 router = APIRouter(prefix="/api", tags=["sessions"])
@@ -76,4 +84,24 @@ def get_session(
     version = x.program_version
     work = records.work_of(x.repetitions, version.document if version else None, clinic_library(s))
     return SessionDetail(**session_out(x).model_dump(), reps=reps,
-                         work=[WorkOut.model_validate(w) for w in work])  # fmt: skip
+                         work=[WorkOut.model_validate(w) for w in work],
+                         movement_consent=x.movement_consent,
+                         movements=[m.exercise_id for m in x.movements])  # fmt: skip
+
+
+@router.get("/sessions/{session_id}/movement/{exercise_id}")
+def get_movement(
+    session_id: IdPath("session"), exercise_id: str, s: DbSession, who: User, audit: Audit
+) -> MovementOut:
+    """One exercise's movement in the session, as a skeleton to replay."""
+    x = readable_session(s, who, session_id)
+    row = next((m for m in x.movements if m.exercise_id == exercise_id), None)
+    if row is None:
+        raise HTTPException(404, f"session {session_id} kept no movement of {exercise_id[:64]!r}")
+    audit("read", x.patient_id, f"session {session_id} movement of {row.exercise_id}")
+    t_s, lm = movement.decode(row.data)
+    lm = np.round(lm.astype(np.float64), 4)
+    frames = [None if np.isnan(f[:, 0]).all() else
+              [[None if np.isnan(v) else float(v) for v in p] for p in f] for f in lm]  # fmt: skip
+    return MovementOut(exercise_id=row.exercise_id, width=row.width, height=row.height,
+                       t_s=[round(float(t), 3) for t in t_s], landmarks=frames)  # fmt: skip

@@ -140,7 +140,7 @@ $("start").addEventListener("submit", async (ev) => {
     const pain = $("pain-before").value;
     let r;
     try {
-      r = await TR.api("/api/live/sessions", { method: "POST", body: { pain_before: pain === "" ? null : Number(pain), video_consent: $("consent").checked, device: navigator.userAgent.slice(0, 200) } });
+      r = await TR.api("/api/live/sessions", { method: "POST", body: { pain_before: pain === "" ? null : Number(pain), video_consent: $("consent").checked, movement_consent: $("keep-movement").checked, device: navigator.userAgent.slice(0, 200) } });
     } catch (e) {  // my session is already running (another tab, a reload): reconnect to it
       if (e.status !== 409 || !e.location) throw e;
       r = { id: Number(e.location.split("/").pop()), running: true };

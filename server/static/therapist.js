@@ -26,7 +26,8 @@ async function showPatient(p) {
     TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: SAY.status[x.status] || x.status }),
     TR.el("td", { text: x.status === "diary" ? "-" : String(x.repetitions) }),
     TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }), TR.el("td", { text: x.rpe ?? "-" }),
-    TR.el("td", {}, TR.el("a", { href: `/api/sessions/${x.id}/export.csv`, text: "CSV" })))));
+    TR.el("td", {}, TR.el("a", { href: `/session?id=${x.id}`, text: "Details and replay" }), " · ",
+      TR.el("a", { href: `/api/sessions/${x.id}/export.csv`, text: "CSV" })))));
   document.getElementById("csv").href = `/api/patients/${p.id}/export.csv`;
   document.getElementById("fhir").href = `/api/patients/${p.id}/fhir`;
   h.focus();
