@@ -77,6 +77,48 @@ TRUNK_MAX_TURN_DEG = 90.0
 UNSEEN_MAX_SHARE = 0.25
 
 
+@dataclass(frozen=True, slots=True)
+class InView:
+    """Whether the landmarks an exercise needs are all in the picture: `whole`
+    when some side it may count (or the midline) has every needed landmark
+    visible and inside the image; else `missing`, the landmarks of the side
+    closest to whole that are not (landmark names, e.g. `left_ankle`)."""
+
+    whole: bool
+    missing: tuple[str, ...] = ()
+
+
+def in_view(
+    exercise: Exercise,
+    visibility: np.ndarray,
+    image_landmarks: np.ndarray | None = None,
+    side: str = "",
+) -> InView:
+    """`InView` of one frame: `visibility` (33,), `image_landmarks` (33, 2+)
+    normalised to the picture (None: only visibility is judged); `side` the
+    side counted (left, right), else any side may do. One definition of a
+    landmark being seen, for the engine's `landmarks_unseen` and the live
+    session's camera check."""
+    if exercise.laterality == "midline":
+        sides: tuple[str | None, ...] = (None,)
+    else:
+        sides = (side,) if side in SIDES else SIDES
+    best: tuple[str, ...] | None = None
+    for s in sides:
+        names = exercise.landmarks_for(s)
+        idx = [INDEX[n] for n in names]
+        ok = visibility[idx] >= exercise.min_visibility
+        if image_landmarks is not None:
+            xy = image_landmarks[idx, :2]
+            ok &= np.all((xy >= 0) & (xy <= 1), axis=1)
+        if ok.all():
+            return InView(True)
+        missing = tuple(n for n, good in zip(names, ok, strict=True) if not good)
+        if best is None or len(missing) < len(best):
+            best = missing
+    return InView(False, best or ())
+
+
 @dataclass(slots=True)
 class _AnchorTrack:
     """Where the anchors and the trunk went during the repetition in progress.
@@ -362,19 +404,9 @@ class SignalEngine:
 
     def _track_unseen(self, visibility: np.ndarray, lm: np.ndarray | None) -> None:
         """Count the frame as unseen when no side that is counted has all its
-        needed landmarks visible and inside the image."""
-        if self.exercise.laterality == "midline":
-            sides: tuple[str | None, ...] = (None,)
-        else:
-            sides = (self.side,) if self.side in SIDES else SIDES
-
-        def whole(side: str | None) -> bool:
-            idx = self._landmark_idx[side]
-            if not np.all(visibility[idx] >= self.exercise.min_visibility):
-                return False
-            return lm is None or bool(np.all((lm[idx, :2] >= 0) & (lm[idx, :2] <= 1)))
-
-        self._unseen[0] += not any(whole(s) for s in sides)
+        needed landmarks visible and inside the image (`in_view`)."""
+        seen = in_view(self.exercise, visibility, lm, self.side)
+        self._unseen[0] += not seen.whole
         self._unseen[1] += 1
 
     def _moved(self, cycle: Cycle) -> str:
@@ -542,6 +574,13 @@ class SignalEngine:
             f"this video looks {'side-on' if seen == 'side' else 'front-on'}"
         )
         return [WrongView(t_s, views, seen, text)]
+
+    def interrupt(self) -> None:
+        """What the patient does next is unknown for a while (the live camera
+        check paused counting: they left the picture): the repetition in
+        progress, if any, is abandoned, and the rest is learned again once
+        frames come, as after any gap."""
+        self.counter.update(math.nan, math.nan, -1)
 
     def recheck_view(self) -> None:
         """Judge the camera view again from the next frames (a new exercise
@@ -762,6 +801,11 @@ class RepetitionEngine:
         for rep in missed:
             events += self._count(t_s, rep)
         return events
+
+    def interrupt(self) -> None:
+        """`SignalEngine.interrupt` on every candidate signal."""
+        for engine in self.engines:
+            engine.interrupt()
 
     def recheck_view(self) -> None:
         """Judge the camera view again from the next frames (a new exercise

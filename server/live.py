@@ -36,7 +36,7 @@ import numpy as np
 
 from telerehab.pose.estimator import PoseEstimator
 from telerehab.pose.video import VideoFrame
-from telerehab.rehab_programs.engine import LiveAnalyzer
+from telerehab.rehab_programs.engine import InView, LiveAnalyzer, in_view
 from telerehab.rehab_programs.events import (
     ExerciseCompleted,
     ExerciseStarted,
@@ -72,6 +72,54 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "error": frozenset({"interrupted", "ended"}),
     "ended": frozenset(),
 }
+
+
+class CameraCheck:
+    """Counting waits for the patient to be in view, and pauses while they are
+    not. It begins once the exercise's landmarks have been in the picture for
+    `ready_s` without a break (the camera check), from the first of those
+    frames: they are held meanwhile and then counted, so a patient who starts
+    at once loses nothing and the engine sees what the offline analysis sees.
+    It pauses when the landmarks have been out of the picture for `AWAY_S`,
+    and goes on the same way once they are back for half of `ready_s`. At a
+    pause the repetition in progress is abandoned (`RepetitionEngine.interrupt`):
+    the patient was told counting paused, so it is not counted; the engine
+    gets no frames until counting goes on. This is where a live session
+    differs from the offline analysis, which has no one to tell: there, such
+    a repetition is counted and flagged `landmarks_unseen` (range not
+    trusted). `ready_s` 0: every frame counts."""
+
+    AWAY_S = 0.5
+
+    def __init__(self, ready_s: float = 1.0) -> None:
+        self.ready_s = ready_s
+        self.counting = ready_s <= 0
+        self.started = self.counting  # counting has begun once
+        self._away_since: float | None = None
+        self._held: list[tuple[float, Any]] = []  # in view, waiting for the check
+
+    def update(self, t_s: float, in_view: bool, frame: Any) -> list[Any]:
+        """One frame at `t_s`: the frames to count now, oldest first."""
+        if self.ready_s <= 0:
+            return [frame]
+        if self.counting:
+            if in_view:
+                self._away_since = None
+            elif self._away_since is None:
+                self._away_since = t_s
+            elif t_s - self._away_since >= self.AWAY_S:
+                self.counting, self._away_since = False, None
+                return []
+            return [frame]
+        if not in_view:
+            self._held.clear()  # the run in view is broken: the check starts again
+            return []
+        self._held.append((t_s, frame))
+        if t_s - self._held[0][0] < self.ready_s / (2 if self.started else 1):
+            return []
+        self.counting = self.started = True
+        held, self._held = [f for _, f in self._held], []
+        return held
 
 
 class LatestFrame:
@@ -127,6 +175,7 @@ class LiveSession:
     estimator_factory: Callable[[], PoseEstimator]
     video_consent: bool = False
     movement_consent: bool = True  # keep the movement as a skeleton (`movement.py`)
+    camera_check_s: float = 1.0  # `CameraCheck`; 0: counting from the first frame
     sink: StorageSink | None = None  # None: written directly, an error propagates
     state: str = "created"  # created, ready, running, paused, interrupted, ended, error
     exercise_index: int = 0
@@ -155,6 +204,9 @@ class LiveSession:
         self._done_at: deque[float] = deque(maxlen=60)
         self.relay_track: Any = None  # the patient's video, only with consent
         self.movements: dict[str, MovementRecorder] = {}  # by exercise, filled by the worker
+        self.camera = CameraCheck(self.camera_check_s)
+        self._framing: tuple = ()  # what the last `framing` message said
+        self._framed_at = -1.0
         self.picture = (0, 0)  # width, height of the patient's picture
 
     # ----------------------------------------------------------------- control
@@ -296,7 +348,20 @@ class LiveSession:
         if estimator is None or program is None:
             return
         pose = estimator.process(VideoFrame(rgb, item.t_s, index))
-        steps = program.step(item.t_s, pose)
+        exercise = self._exercises[program.current]
+        seen = (in_view(exercise, pose.image_landmarks[:, 3], pose.image_landmarks)
+                if pose.detected else InView(False))  # fmt: skip
+        was = self.camera.counting
+        counted = self.camera.update(item.t_s, seen.whole, pose)
+        counting = self.camera.counting
+        framing = (counting, seen.whole, seen.missing, pose.detected)
+        if framing != self._framing and (counting != was or item.t_s - self._framed_at >= 0.25):
+            self._framing, self._framed_at = framing, item.t_s
+            self._emit(message("framing", t_s=item.t_s, counting=counting, in_view=seen.whole,
+                               missing=list(seen.missing), seen=pose.detected))  # fmt: skip
+        if was and not counting:  # paused: the repetition in progress is not counted
+            program.feeds[program.current].engine.interrupt()
+        steps = [step for frame in counted for step in program.step(frame.t_s, frame)]
         analyzer = program.feeds[program.current]
         self.processed += 1
         self._done_at.append(time.monotonic())

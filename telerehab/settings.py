@@ -142,6 +142,14 @@ class Settings(BaseSettings):
         description="With pose_backend=blazepose: one pose backend for all live sessions, "
         "their latest frames run in batches (TELEREHAB_LIVE_BATCH=1; pays on a GPU).",
     )
+    live_camera_check_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        description="A live session counts once the landmarks its exercise needs have been in "
+        "the picture this long, and pauses counting while they are out of it "
+        "(TELEREHAB_LIVE_CAMERA_CHECK_S; 0: no check).",
+    )
     resume_window_s: float = Field(
         default=600, ge=0, description="How long an interrupted live session may be resumed."
     )

@@ -603,3 +603,68 @@ def test_every_engine_event_reaches_the_pages_in_the_one_schema(tmp_path) -> Non
     with db.session() as s:
         assert s.query(Repetition).filter_by(session_id=sid).count() == 1
     db.close()
+
+
+def test_counting_waits_for_the_patient_in_view_and_pauses_when_they_leave(tmp_path, pose_of
+                                                                          ) -> None:  # fmt: skip
+    """The camera check: a live session counts once the landmarks its exercise
+    needs have been in the picture for a second, from the first of those
+    frames (a patient who starts at once loses nothing), and pauses (says so,
+    with what is missing) while they are out of it: a squat the feet left the
+    picture in is not counted live (the offline analysis flags it)."""
+    import dataclasses
+
+    import numpy as np
+
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.server.live import CameraCheck, IncomingFrame, LiveSession
+
+    seq = pose_of("squat_side_medflex.mp4")
+    offline = analyze_sequence(seq, default_library().get("squat"))
+    assert len(offline.reps) == 2 and offline.reps[0].t_start_s < 1.0  # begins at once
+    second = offline.reps[1]
+    image = seq.image.copy()
+    hidden = (seq.t_s > second.t_start_s + 0.2) & (seq.t_s < second.t_start_s + 1.4)
+    image[np.ix_(hidden, [27, 28, 29, 30, 31, 32])] = [0.5, 1.2, 0.0, 0.1]  # feet out of it
+    cropped = dataclasses.replace(seq, image=image)
+    frames = list(cropped.frames())
+
+    class Recorded:
+        def process(self, video_frame):
+            return frames[video_frame.index]
+
+    class Picture:
+        def to_ndarray(self, format: str):
+            return np.zeros((8, 8, 3), np.uint8)
+
+    db = open_database(f"sqlite:///{tmp_path / 'check.db'}")
+    _seed(db)
+    with db.session() as s:
+        patient = s.query(accounts.User).filter_by(role="patient").one()
+        sid = _live_record(s, patient.id)
+    squats = {"title": "Squats", "sessions_per_week": 3,
+              "exercises": [{"exercise": "squat", "sets": 1, "reps": 10}]}  # fmt: skip
+    plan = list(program_from_data(squats, "test").exercises)
+    live = LiveSession(sid, patient.id, plan, db, lambda: Recorded(), camera_check_s=1.0)
+    said: list[dict] = []
+    live._emit = said.append
+    live._estimator = Recorded()
+    live._begin_exercise()
+    for i, frame in enumerate(frames):
+        live._process(IncomingFrame(Picture(), frame.t_s, time.monotonic()), i)
+    framing = [m for m in said if m["type"] == "framing"]
+    reps = [m["rep"] for m in said if m["type"] == "rep_completed"]
+    assert framing[0]["counting"] is False  # checking first
+    began = next(m for m in framing if m["counting"])
+    assert 1.0 <= began["t_s"] - seq.t_s[np.isfinite(seq.image[:, 0, 0])][0] <= 1.5
+    paused = next(m for m in framing if m["t_s"] > began["t_s"] and not m["counting"])
+    assert set(paused["missing"]) & {"left_ankle", "right_ankle"} and not paused["in_view"]
+    assert any(m["counting"] for m in framing if m["t_s"] > paused["t_s"])  # back in view
+    # the first squat counted as offline (its frames were held during the check); the
+    # one the patient was told counting paused in is not (offline: counted, flagged)
+    assert [round(r["t_end_s"], 2) for r in reps] == [round(offline.reps[0].t_end_s, 2)]
+    flagged = analyze_sequence(cropped, default_library().get("squat")).reps
+    assert [r.rom_trusted for r in flagged] == [True, False]
+    # without the check, every frame counts
+    assert CameraCheck(0).update(0.0, False, "frame") == ["frame"]
+    db.close()

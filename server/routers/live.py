@@ -257,6 +257,7 @@ async def _open(body: StartIn, request: Request, who) -> dict:
                        request.app.state.estimator_factory(settings.live_variant,
                                                            settings.live_max_people),
                        video_consent=body.video_consent, movement_consent=body.movement_consent,
+                       camera_check_s=settings.live_camera_check_s,
                        sink=request.app.state.sink)  # fmt: skip
     reg = registry(request)
     reg.sessions[sid] = (live, PeerSet())
