@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from telerehab.errors import ConfigError, ProgramError
@@ -27,7 +27,7 @@ from telerehab.rehab_programs.program import program_from_data
 from telerehab.rehab_programs.program_run import ProgramAnalysis
 
 from .exercises import clinic_library
-from .tables import ExerciseSession, Movement, Repetition, SetSummary, User, utcnow
+from .tables import ENDED, ExerciseSession, Movement, Repetition, SetSummary, User, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +326,15 @@ def save_analysis(
         s, session, "complete", pain_after=pain_after, rpe=rpe, notes=notes,
         ended_at=session.started_at + timedelta(seconds=last_t),
     )  # fmt: skip
+
+
+def last_session_at(s: Session, patient_id: int) -> datetime | None:
+    """When the patient's latest exercise session began (diary entries are none)."""
+    return s.scalar(
+        select(func.max(ExerciseSession.started_at)).where(
+            ExerciseSession.patient_id == patient_id, ExerciseSession.status.in_(ENDED)
+        )
+    )
 
 
 def sessions_of(s: Session, patient_id: int) -> list[ExerciseSession]:

@@ -408,3 +408,28 @@ def test_a_sessions_movement_is_kept_as_a_skeleton_for_its_readers(world) -> Non
     assert c.get(f"/api/sessions/{declined}").json()["movements"] == []
     with pytest.raises(StorageError, match="damaged"):
         movement.decode(b"TRMV\x01\x05\x00\x00\x00garbage")
+
+
+def test_a_therapist_finds_and_orders_their_patients(world) -> None:
+    """Search by part of a name or e-mail, any case; order by name, by the
+    latest session first, by alerts; only the therapist's own patients."""
+    app, ids, tokens = world
+    with app.state.db.session() as s:
+        for email, name in (("zoe@home.org", "Zoe Park"), ("adam@home.org", "adam Berg")):
+            p = accounts.create_user(s, email, name, "patient", PASSWORD)
+            accounts.link(s, ids["therapist"], p.id)
+        adam = s.query(accounts.User).filter_by(email="adam@home.org").one()
+        x = records.start_session(s, adam.id)
+        records.end_session(s, x, "interrupted")
+    c = _client(app, tokens["therapist"])
+    names = lambda r: [p["name"] for p in r.json()]  # noqa: E731
+    assert names(c.get("/api/patients")) == ["adam Berg", "Patient", "Zoe Park"]
+    assert names(c.get("/api/patients?q=PARK")) == ["Zoe Park"]
+    assert names(c.get("/api/patients?q=home.org&sort=last_session")) == [
+        "adam Berg", "Patient", "Zoe Park"]  # fmt: skip
+    listed = c.get("/api/patients?sort=last_session").json()
+    assert listed[0]["last_session_at"].endswith("+00:00") and listed[2]["last_session_at"] is None
+    assert [len(p["alerts"]) for p in c.get("/api/patients?sort=alerts").json()] == sorted(
+        (len(p["alerts"]) for p in listed), reverse=True)  # fmt: skip
+    assert names(c.get("/api/patients?q=olga")) == []  # another team's patient
+    assert c.get("/api/patients?sort=age").status_code == 422

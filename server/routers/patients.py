@@ -3,9 +3,11 @@ their trends."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from .. import accounts, prescriptions, records
@@ -13,6 +15,7 @@ from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..exercises import clinic_library
 from ..schemas import UserOut
 from ..tables import User as UserRow
+from ..tables import as_utc
 from ..trends import Trends, compute_trends
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
@@ -35,28 +38,62 @@ def _patient(s: Session, patient_id: int) -> UserRow:
     return user
 
 
+PatientSort = Literal["name", "last_session", "alerts", "adherence"]
+
+
 @router.get("")
-def list_patients(s: DbSession, who: User, audit: Audit) -> list[dict]:
-    """A therapist's patients, each with last week's adherence and alerts; a
-    patient gets themself."""
+def list_patients(
+    s: DbSession,
+    who: User,
+    audit: Audit,
+    q: Annotated[str, Query(max_length=100, description="part of a name or e-mail, any case")] = "",
+    sort: Annotated[
+        PatientSort,
+        Query(
+            description="name (A-Z), last_session (most recent "
+            "first), alerts (most first), adherence (lowest "
+            "first: who needs a call)"
+        ),
+    ] = "name",
+) -> list[dict]:
+    """A therapist's patients, each with last week's adherence, alerts and the
+    day of their last session; a patient gets themself. `q` keeps those whose
+    name or e-mail contains it; `sort` orders them (ties by name)."""
     if who.role == "therapist":
         people = accounts.patients_of(s, who.id)
     elif who.role == "patient":
         people = [_patient(s, who.id)]
     else:
         raise HTTPException(403, "admins manage accounts and see no clinical records")
+    wanted = q.strip().casefold()
+    people = [p for p in people if wanted in p.name.casefold() or wanted in p.email.casefold()]
     out = []
     for p in people:
         audit("read", p.id, "patient list")
         t = patient_trends(s, p.id)
         recent = [a for a in t.adherence if a.prescribed][-2:]
+        last = records.last_session_at(s, p.id)
         out.append({
             **UserOut.model_validate(p).model_dump(),
             "adherence": [asdict(a) for a in recent],
             "alerts": [asdict(a) for a in t.alerts],
             "sessions": sum(a.done for a in t.adherence),
+            "last_session_at": as_utc(last).isoformat() if last else None,
         })  # fmt: skip
-    return out
+    by_name = sorted(out, key=lambda p: (p["name"].casefold(), p["id"]))
+    if sort == "last_session":  # never exercised: last
+        return sorted(by_name, key=lambda p: p["last_session_at"] or "", reverse=True)
+    if sort == "alerts":
+        return sorted(by_name, key=lambda p: -len(p["alerts"]))
+    if sort == "adherence":  # the share of prescribed sessions done lately; none prescribed: last
+
+        def share(p: dict) -> float:
+            done = sum(a["done"] for a in p["adherence"])
+            due = sum(a["prescribed"] for a in p["adherence"])
+            return done / due if due else math.inf
+
+        return sorted(by_name, key=share)
+    return by_name
 
 
 @router.get("/{patient_id}")
