@@ -50,6 +50,8 @@ from telerehab.rehab_programs.report import event_to_dict, json_ready, rep_to_di
 from . import records
 from .db import Database
 from .exercises import clinic_library
+from .i18n import DEFAULT as DEFAULT_LANGUAGE
+from .i18n import library_in
 from .sink import StorageSink
 from .tables import ExerciseSession
 
@@ -130,6 +132,7 @@ class LiveSession:
     estimator_factory: Callable[[], PoseEstimator]
     video_consent: bool = False
     sink: StorageSink | None = None  # None: written directly, an error propagates
+    language: str = DEFAULT_LANGUAGE  # the patient's: exercise names, instructions, cues
     state: str = "created"  # created, ready, running, paused, interrupted, ended, error
     exercise_index: int = 0
     set_index: int = 1
@@ -253,7 +256,7 @@ class LiveSession:
         if not self.plan:
             return
         with self.db.session() as s:  # this server's library: exercises added here too
-            library = clinic_library(s)
+            library = library_in(clinic_library(s), self.language)
         self._exercises = [library.get(p.exercise_id) for p in self.plan]
         self.program = ProgramSession(
             self.plan,

@@ -63,6 +63,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # what the pages say and speak to this user: a catalogue in server/locales
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
 
 
 class CareLink(Base):

@@ -254,7 +254,8 @@ async def _open(body: StartIn, request: Request, who) -> dict:
     live = LiveSession(sid, who.id, plan, db,
                        request.app.state.estimator_factory(settings.live_variant,
                                                            settings.live_max_people),
-                       video_consent=body.video_consent, sink=request.app.state.sink)  # fmt: skip
+                       video_consent=body.video_consent, sink=request.app.state.sink,
+                       language=who.language)  # fmt: skip
     reg = registry(request)
     reg.sessions[sid] = (live, PeerSet())
     answer = {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}
