@@ -129,7 +129,7 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     _text(browser, "#error", "Enter your password.")
     assert browser.switch_to.active_element.get_attribute("id") == "password"
     _login(browser, base, "thea@clinic.org", "wrong-password")
-    _text(browser, "#error", "wrong e-mail or password")
+    _text(browser, "#error", "Wrong e-mail or password.")
     _login(browser, base, "thea@clinic.org", "therapist-pw-1")
     _wait(browser, "#patients tbody button")
     row = browser.find_element(By.CSS_SELECTOR, "#patients tbody tr").text

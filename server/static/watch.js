@@ -22,20 +22,26 @@ function onMessage(m) {
     if (!size.fromVideo && m.width && m.height) resize(m.width, m.height);
     draw(m.landmarks);
   }
-  else if (m.type === "exercise") { $("title").textContent = `${m.name} (${m.index + 1} of ${m.of})`; $("set-label").textContent = `Set 1 of ${m.sets}`; $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0"; }
+  else if (m.type === "exercise") {  // the name in the therapist's language (the message has the patient's)
+    const ex = library.find((x) => x.id === m.exercise);
+    $("title").textContent = TR.t("live.exercise", { name: ex ? ex.name : m.name, i: m.index + 1, n: m.of });
+    $("set-label").textContent = TR.t("live.set", { k: 1, n: m.sets }); $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0";
+  }
   else if (m.type === "rep") {
     $("count").textContent = String(m.count);
     const r = m.rep;
     const ex = library.find((x) => x.id === m.exercise);
     $("reps").querySelector("tbody").prepend(TR.el("tr", {}, TR.el("td", { text: String(m.total) }), TR.el("td", { text: ex ? ex.name : m.exercise }),
-      TR.el("td", { text: r.excursion_deg.toFixed(0) }),
-      TR.el("td", { text: r.target_share == null ? "-" : `${Math.round(100 * r.target_share)}% of ${Math.round(r.target_rom_deg)} deg` }),
-      TR.el("td", { text: r.duration_s.toFixed(1) }), TR.el("td", { text: String(r.quality) }),
+      TR.el("td", { text: TR.numbers.format(Math.round(r.excursion_deg)) }),
+      TR.el("td", { text: r.target_share == null ? "-" : TR.t("watch.share", { pct: Math.round(100 * r.target_share), deg: Math.round(r.target_rom_deg) }) }),
+      TR.el("td", { text: TR.numbers.format(Math.round(r.duration_s * 10) / 10) }), TR.el("td", { text: String(r.quality) }),
       TR.el("td", { text: r.faults.map((f) => TR.faultText(f, ex)).join("; ") || "-" })));
-  } else if (m.type === "set" && m.set < m.sets) { $("set-label").textContent = `Set ${m.set + 1} of ${m.sets}`; $("count").textContent = "0"; }
+  } else if (m.type === "set" && m.set < m.sets) { $("set-label").textContent = TR.t("live.set", { k: m.set + 1, n: m.sets }); $("count").textContent = "0"; }
   else if (m.type === "feedback" || m.type === "view" || m.type === "rejected") $("cue").textContent = m.text;
-  else if (m.type === "status") $("status").textContent = `${m.state}` + (m.fps ? ` · ${m.fps.toFixed(0)} fps · ${Math.round(m.latency_ms_p50 || 0)} ms · ${m.dropped} of ${m.received} frames skipped` : "");
-  else if (m.type === "summary") $("status").textContent = `Session ended: ${m.total} repetitions.`;
+  else if (m.type === "status") {
+    const state = TR.has(`state.${m.state}`) ? TR.t(`state.${m.state}`) : m.state;
+    $("status").textContent = m.fps ? TR.t("watch.status", { state, fps: Math.round(m.fps), ms: Math.round(m.latency_ms_p50 || 0), dropped: m.dropped, received: m.received }) : state;
+  } else if (m.type === "summary") $("status").textContent = TR.tn("watch.ended", m.total);
 }
 
 async function showVideo() {
@@ -59,9 +65,9 @@ async function showVideo() {
   TR.fitStage($("stage"), size.w, size.h);
   library = await TR.api("/api/exercises");
   const live = (await TR.api("/api/live/sessions")).find((x) => x.id === sid);
-  if (!live) { $("title").textContent = "This session is not live."; return; }
+  if (!live) { $("title").textContent = TR.t("watch.notLive"); return; }
   if (live.video) { $("video-btn").hidden = false; $("video-btn").onclick = showVideo; }
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/sessions/${sid}`);
   ws.onmessage = (e) => onMessage(JSON.parse(e.data));
-  ws.onclose = (e) => { if (e.code !== 1000) $("status").textContent = "Disconnected from the session."; };
+  ws.onclose = (e) => { if (e.code !== 1000) $("status").textContent = TR.t("watch.disconnected"); };
 })();
