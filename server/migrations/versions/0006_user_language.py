@@ -16,11 +16,13 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, not a batch: SQLite's batch copies the table and drops the
+# old one, which would cascade to every row that refers to a user.
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("language", sa.String(16), nullable=False, server_default="en"))
+    op.add_column(
+        "users", sa.Column("language", sa.String(16), nullable=False, server_default="en")
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("language")
+    op.drop_column("users", "language")  # SQLite 3.35 or later
