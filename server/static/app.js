@@ -205,7 +205,7 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
   if (band) add("rect", { x: L, y: y(Math.min(band[1], top)), width: W - L - R, height: Math.max(0, y(band[0]) - y(Math.min(band[1], top))), fill: "#d8ecd8", stroke: "#5a9a5a", "data-band": `${band[0]}-${band[1]}` });
   for (let v = 0; v <= top + 1e-9; v += step) {
     add("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#ddd" });
-    add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, +v.toFixed(1));
+    add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, TR.numbers.format(+v.toFixed(1)));
   }
   add("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#555" });
   const labelW = 7.5 * Math.max(4, ...labels.map((s) => s.length)) + 10;

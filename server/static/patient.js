@@ -42,7 +42,8 @@ const WHAT = [
   [/^session (\d+) \(diary\)$/, "what.diary"], [/^session (\d+)$/, "what.session"],
   [/^program (\d+) v(\d+)$/, "what.programVersion"], [/^program (\d+)$/, "what.program"], [/^therapist (\d+)$/, "what.therapist"],
 ];
-function whatText(what) {
+function whatText(what, action) {
+  if (action === "account.language") return (TR.languages.find((l) => l.code === what) || { name: what }).name;
   for (const [pattern, key] of WHAT) {
     const m = pattern.exec(what);
     if (m) return TR.t(key, { n: m[1], p: m[1], v: m[2] });
@@ -59,7 +60,7 @@ async function refreshAccess() {
   body.replaceChildren(...rows.map((r) => TR.el("tr", {},
     TR.el("td", { text: `${TR.fmtDay(r.at)} ${new Date(r.at).toLocaleTimeString(TR.lang, { hour: "2-digit", minute: "2-digit" })}` }),
     TR.el("td", { text: r.role ? TR.t("patient.whoRole", { who: r.who, role: TR.has(`role.${r.role}`) ? TR.t(`role.${r.role}`) : r.role }) : r.who }),
-    TR.el("td", { text: `${TR.has(`did.${r.action}`) ? TR.t(`did.${r.action}`) : r.action}${r.what ? `: ${whatText(r.what)}` : ""}` }))));
+    TR.el("td", { text: `${TR.has(`did.${r.action}`) ? TR.t(`did.${r.action}`) : r.action}${r.what ? `: ${whatText(r.what, r.action)}` : ""}` }))));
 }
 
 document.getElementById("diary").addEventListener("submit", async (ev) => {

@@ -8,6 +8,17 @@ const word = (prefix, key) => (TR.has(`${prefix}.${key}`) ? T(`${prefix}.${key}`
 const weekText = (week, a) => T("therapist.week", { date: TR.fmtWeek(week), done: a.done, prescribed: a.prescribed })
   + (a.partial ? TR.tn("therapist.weekPartial", a.partial) : "");
 
+// An alert in words: the catalogue's message with the alert's values, dates
+// and weeks in the reader's format (the server's English message otherwise).
+function alertText(a) {
+  if (!TR.has(`alert.${a.key}`)) return a.message;
+  const v = a.values, long = (d) => d.toLocaleDateString(TR.lang, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  const ex = library.find((x) => x.id === v.exercise);
+  return T(`alert.${a.key}`, { ...v, name: ex ? ex.name : v.exercise,
+    day: v.day && long(new Date(`${v.day}T00:00:00Z`)), week: v.week && long(TR.weekStart(v.week)),
+    weekFrom: v.week_from && long(TR.weekStart(v.week_from)), weekTo: v.week_to && long(TR.weekStart(v.week_to)) });
+}
+
 async function showPatient(p) {
   const detail = document.getElementById("detail");
   detail.hidden = false;
@@ -16,7 +27,7 @@ async function showPatient(p) {
   const [t, programs, sessions] = await Promise.all([
     TR.api(`/api/patients/${p.id}/trends`), TR.api(`/api/patients/${p.id}/programs`), TR.api(`/api/patients/${p.id}/sessions`)]);
   const alerts = document.getElementById("alerts");
-  alerts.replaceChildren(...(t.alerts.length ? t.alerts.map((a) => TR.el("li", { class: "alert", text: a.message })) : [TR.el("li", { class: "muted", text: T("therapist.noAlerts") })]));
+  alerts.replaceChildren(...(t.alerts.length ? t.alerts.map((a) => TR.el("li", { class: "alert", text: alertText(a) })) : [TR.el("li", { class: "muted", text: T("therapist.noAlerts") })]));
   TR.drawCharts(document.getElementById("charts"), t, library);
   renderProgram(p, programs[programs.length - 1]);
   document.querySelector("#sessions tbody").replaceChildren(...sessions.slice().reverse().map((x) => TR.el("tr", {},
