@@ -816,7 +816,9 @@ def test_the_pages_in_spanish(browser, site, axe, size) -> None:
         _wait(browser, "#sessions tbody tr")
         _wait(browser, "#ex0-reps")
         _text(browser, "#patients", "semana del")
-        _text(browser, "#alerts", "terminó con dolor 8/10, 3 más que al empezar")  # in words
+        alerts = _wait(browser, "#alerts li").find_element(By.XPATH, "..").text  # worded here
+        assert re.search(r"dolor|sesiones|amplitud|Sin alertas", alerts), alerts
+        assert not re.search(r"\b(pain|sessions?|week of|range of motion|deg)\b", alerts), alerts
         _text(browser, "#program", "Guardar como versión nueva")
         chosen = Select(browser.find_element(By.ID, "patient-language")).first_selected_option
         assert chosen.text == "Español"  # the patient's language, which the therapist may change
@@ -882,8 +884,13 @@ def test_a_live_session_in_spanish(camera_browser, site, pose_of) -> None:
         _text(browser, "#exercise-h", "Sentadilla (1 de ", timeout=30)
         assert browser.find_element(By.ID, "instructions").text.startswith("De pie")
         _text(browser, "#set-label", "Serie 1 de 2")
-        _text(browser, "#count", str(expected), timeout=90)
+        cue = _wait(browser, "#cue:not(:empty)", timeout=30)  # shown for 5 s after it is said
+        spanish = {m for m in i18n.catalogue("es").messages.values() if isinstance(m, str)}
+        shown = cue.text
         SCREENS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENS / "es_live_patient_cue.png"))
+        assert shown.startswith(("Primero: ", "Ya te veo")) or shown in spanish, shown
+        _text(browser, "#count", str(expected), timeout=90)
         browser.save_screenshot(str(SCREENS / "es_live_patient.png"))
         spoken = browser.execute_script("return window.spoken")
         english = {m for m in i18n.catalogue("en").messages.values() if isinstance(m, str)}
