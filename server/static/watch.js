@@ -2,7 +2,7 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const sid = Number(new URLSearchParams(location.search).get("session"));
-let library = [];
+let library = [], exerciseName = "";
 // The picture's size: the relayed video's own once it plays, else the size a
 // pose message carries, else 4:3 (what the patient page asks the camera for).
 const size = { w: 640, h: 480, fromVideo: false };
@@ -24,7 +24,8 @@ function onMessage(m) {
   }
   else if (m.type === "exercise") {  // the name in the therapist's language (the message has the patient's)
     const ex = library.find((x) => x.id === m.exercise);
-    $("title").textContent = TR.t("live.exercise", { name: ex ? ex.name : m.name, i: m.index + 1, n: m.of });
+    exerciseName = ex ? ex.name : m.name;
+    $("title").textContent = TR.t("live.exercise", { name: exerciseName, i: m.index + 1, n: m.of });
     $("set-label").textContent = TR.t("live.set", { k: 1, n: m.sets }); $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0";
   }
   else if (m.type === "rep") {
@@ -37,7 +38,10 @@ function onMessage(m) {
       TR.el("td", { text: TR.numbers.format(Math.round(r.duration_s * 10) / 10) }), TR.el("td", { text: String(r.quality) }),
       TR.el("td", { text: r.faults.map((f) => TR.faultText(f, ex)).join("; ") || "-" })));
   } else if (m.type === "set" && m.set < m.sets) { $("set-label").textContent = TR.t("live.set", { k: m.set + 1, n: m.sets }); $("count").textContent = "0"; }
-  else if (m.type === "feedback" || m.type === "view" || m.type === "rejected") $("cue").textContent = m.text;
+  else if (m.type === "feedback") $("cue").textContent = m.text;  // as the patient heard it, in their language
+  else if (m.type === "view") {  // what the patient is asked to do, in the therapist's words
+    $("cue").textContent = TR.t(m.seen === "side" ? "live.faceCamera" : "live.turnSideways", { name: exerciseName });
+  } else if (m.type === "rejected") $("cue").textContent = TR.t("watch.rejected");
   else if (m.type === "status") {
     const state = TR.has(`state.${m.state}`) ? TR.t(`state.${m.state}`) : m.state;
     $("status").textContent = m.fps ? TR.t("watch.status", { state, fps: Math.round(m.fps), ms: Math.round(m.latency_ms_p50 || 0), dropped: m.dropped, received: m.received }) : state;
