@@ -167,7 +167,7 @@ def test_serve_prints_its_url_and_answers(tmp_path) -> None:
         assert (tmp_path / "telerehab.db").is_file()  # the default SQLite file in data_dir
         with urllib.request.urlopen(f"{url}login", timeout=10) as r:
             page = r.read().decode()
-        assert '<label for="email">' in page
+        assert '<label for="email"' in page
     finally:
         proc.terminate()
         proc.wait(10)
