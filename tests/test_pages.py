@@ -853,6 +853,65 @@ def test_the_pages_in_spanish(browser, site, axe, size) -> None:
         browser.execute_script("localStorage.clear()")
 
 
+@pytest.fixture
+def spanish_browser():
+    """Chromium whose user asks for Spanish (Accept-Language: es-ES, es)."""
+    if not (CHROMIUM and DRIVER):
+        unavailable("Chromium absent: apt-get install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1400", "--lang=es-ES"):  # fmt: skip
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "es-ES,es"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_the_language_follows_the_browser_then_the_user(spanish_browser, site) -> None:
+    """Before login the page speaks the browser's language (Spanish); after
+    it, the user's own (English here), until they pick Spanish on their page;
+    a therapist picks the patient's language on the patient's page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    base, _analysis = site
+    browser = spanish_browser
+    try:
+        browser.get(f"{base}/login")
+        _labelled(browser, "es")
+        _text(browser, "h2", "Iniciar sesión")
+        _login(browser, base, *PATIENT, lang="es")
+        _wait(browser, "#charts svg")
+        _labelled(browser, "en")  # the patient's language: English, as every account starts
+        _text(browser, "#today-h", "Today's program")
+        Select(browser.find_element(By.ID, "language")).select_by_value("es")  # reloads
+        _text(browser, "#today-h", "Tu programa de hoy")
+        _labelled(browser, "es")
+        browser.get(f"{base}/login")
+        _login(browser, base, *THERAPIST, lang="es")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#patient-language option")
+        picker = Select(browser.find_element(By.ID, "patient-language"))
+        assert picker.first_selected_option.get_attribute("value") == "es"
+        picker.select_by_value("en")
+        _text(browser, "#patient-language-msg", "Language saved.")  # the therapist's: English
+        import httpx
+
+        with httpx.Client(base_url=base) as c:
+            r = c.post("/api/auth/login", json={"email": PATIENT[0], "password": PATIENT[1],
+                                                "kind": "bearer"})  # fmt: skip
+            me = c.get("/api/auth/me", headers={"Authorization": f"Bearer {r.json()['token']}"})
+            assert me.json()["language"] == "en"
+    finally:
+        _language(base, *PATIENT, "en")
+
+
 def test_a_live_session_in_spanish(camera_browser, site, pose_of) -> None:
     """A patient whose language is Spanish exercises in front of the fake
     camera: the page, the exercise's name and instructions, every cue shown
