@@ -85,7 +85,7 @@
       [T("learn.camera"), T("learn.cameraText", { views })],
       [T("learn.targetRange"), T("learn.targetText", { min: rom.min_deg, max: rom.max_deg, source: rom.source })],
       [T("learn.tempo"), T("learn.tempoText", { up: t.up_s, hold: t.hold_s, down: t.down_s })],
-      [T("learn.anchors"), doc.anchors.length ? doc.anchors.map(words).join(", ") : T("learn.nothing")],
+      [T("learn.anchors"), doc.anchors.length ? doc.anchors.map((a) => (TR.has(`anchor.${a}`) ? T(`anchor.${a}`) : words(a))).join(", ") : T("learn.nothing")],
     ];
     const dl = $("teach-summary");
     dl.replaceChildren(...rows.flatMap(([k, v]) => [TR.el("dt", { text: k }), TR.el("dd", { text: v })]));
