@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from telerehab.errors import ConfigError, ConflictError
 
+from . import i18n
 from .tables import ROLES, AuthToken, CareLink, User, as_utc, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's maintained defaults
@@ -40,6 +41,7 @@ class Principal:
     role: str
     token_kind: str  # cookie | bearer
     csrf_token: str
+    language: str = "en"  # of the pages and spoken cues (server/i18n.py)
 
 
 def check_password_policy(password: str) -> None:
@@ -163,7 +165,8 @@ def principal_for(s: Session, secret: str) -> Principal | None:
     user = s.get(User, token.user_id)
     if user is None or not user.active:
         return None
-    return Principal(user.id, user.email, user.name, user.role, token.kind, token.csrf_token)
+    return Principal(user.id, user.email, user.name, user.role, token.kind, token.csrf_token,
+                     user.language)  # fmt: skip
 
 
 def revoke(s: Session, secret: str) -> None:
@@ -188,6 +191,19 @@ def set_active(s: Session, user_id: int, active: bool) -> User:
     if not active:
         s.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
     return user
+
+
+def set_language(s: Session, user_id: int, language: str) -> str:
+    """The language of a user's pages and spoken cues: one with a catalogue."""
+    if language not in i18n.languages():
+        raise ConfigError(
+            f"language: expected one of {', '.join(i18n.languages())}, got {language!r}"
+        )
+    user = s.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user_id: no user with id {user_id}")
+    user.language = language
+    return language
 
 
 def unlink(s: Session, care_link_id: int) -> CareLink:

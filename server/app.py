@@ -37,6 +37,7 @@ from .routers import (
     auth,
     exercises,
     exports,
+    i18n,
     live,
     patients,
     programs,
@@ -253,7 +254,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.login_throttle = throttle
     app.state.hash_gate = HashGate(settings.password_hashes_at_once, wait_s=10)
     app.include_router(auth.router, responses=LOGIN_ERRORS)
-    for router in (users, patients, programs, sessions, exports, audit, live, exercises):
+    for router in (users, patients, programs, sessions, exports, audit, live, exercises, i18n):
         app.include_router(router.router, responses=ERRORS)
     app.include_router(live.ws_router)
     # outermost last: the body limit runs before anything reads the body or the login

@@ -38,6 +38,7 @@ ACTIONS = (
     "care_link.create",
     "care_link.end",
     "password.change",
+    "account.language",  # the language of a user's pages and cues set (the target)
     "login",
     "login.failed",
     "login.throttled",

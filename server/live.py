@@ -52,6 +52,8 @@ from telerehab.rehab_programs.program_run import ProgramSession, Step
 from . import records
 from .db import Database
 from .exercises import clinic_library
+from .i18n import DEFAULT as DEFAULT_LANGUAGE
+from .i18n import library_in
 from .movement import MovementRecorder, frame_count
 from .sink import StorageSink
 from .tables import ExerciseSession
@@ -177,6 +179,7 @@ class LiveSession:
     movement_consent: bool = True  # keep the movement as a skeleton (`movement.py`)
     camera_check_s: float = 1.0  # `CameraCheck`; 0: counting from the first frame
     sink: StorageSink | None = None  # None: written directly, an error propagates
+    language: str = DEFAULT_LANGUAGE  # the patient's: exercise names, instructions, cues
     state: str = "created"  # created, ready, running, paused, interrupted, ended, error
     exercise_index: int = 0
     set_index: int = 1
@@ -309,7 +312,7 @@ class LiveSession:
         if not self.plan:
             return
         with self.db.session() as s:  # this server's library: exercises added here too
-            library = clinic_library(s)
+            library = library_in(clinic_library(s), self.language)
         self._exercises = [library.get(p.exercise_id) for p in self.plan]
         self.program = ProgramSession(
             self.plan,

@@ -123,6 +123,14 @@ class UserOut(BaseModel):
     role: str
     is_demo: bool = False
     active: bool = True
+    language: str = "en"
+
+
+class LanguageIn(_In):
+    language: str = Field(
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", max_length=16,
+        description="one of the languages GET /api/i18n lists",
+    )  # fmt: skip
 
 
 class CareLinkIn(_In):

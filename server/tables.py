@@ -67,6 +67,11 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # what the pages say and speak to this user: a catalogue in server/locales.
+    # The database's default, fetched when read: an insert names only the
+    # columns every revision since 0001 has (older schemas stay writable).
+    language: Mapped[str] = mapped_column(String(16), server_default="en")
+    __mapper_args__: ClassVar = {"eager_defaults": False}
 
 
 class CareLink(Base):

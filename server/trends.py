@@ -65,8 +65,14 @@ class PainPoint:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """`message` in English; `key` and `values` say the same for a message
+    catalogue (`alert.<key>` with `{value}` placeholders; weeks as ISO weeks,
+    days as ISO dates, for the reader's own date format)."""
+
     kind: str
     message: str
+    key: str = ""
+    values: dict[str, float | int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,26 +201,29 @@ def _alerts(
     if len(before) >= 6:
         recent, earlier = before[-3:], before[-6:-3]
         if sum(recent) - sum(earlier) >= 3 * PAIN_RISE:  # whole numbers: no rounding error
+            rose = {"from": round(sum(earlier) / 3, 1), "to": round(sum(recent) / 3, 1)}
             alerts.append(Alert("pain_rising", (
                 f"pain before exercise rose from {sum(earlier) / 3:.1f} to "
                 f"{sum(recent) / 3:.1f} /10 over the last 6 sessions"
-            )))  # fmt: skip
+            ), "painRose", rose))  # fmt: skip
     if pain and pain[-1].change is not None and pain[-1].change >= PAIN_FLARE:
         p = pain[-1]
         alerts.append(Alert("pain_rising", (
             f"the session of {p.day} ended at {p.after}/10 pain, {p.change} more than it began"
-        )))  # fmt: skip
+        ), "painFlare", {"day": p.day, "after": p.after or 0, "change": p.change}))  # fmt: skip
     for trend in rom:
         seen = [w for w in trend.weeks if w.value is not None]
         if len(seen) >= 2:
             prev, last = float(seen[-2].value or 0.0), float(seen[-1].value or 0.0)
             drop = prev - last
             if drop >= ROM_DROP_MIN_DEG and drop > ROM_DROP_SHARE * prev:
+                fell = {"exercise": trend.exercise_id, "from": round(prev), "to": round(last),
+                        "week_from": seen[-2].week, "week_to": seen[-1].week}  # fmt: skip
                 alerts.append(Alert("rom_falling", (
                     f"{names.get(trend.exercise_id, trend.exercise_id)}: mean range of motion "
                     f"fell from {prev:.0f} to {last:.0f} deg ({week_words(seen[-2].week)} "
                     f"to {week_words(seen[-1].week)})"
-                )))  # fmt: skip
+                ), "romFell", fell))  # fmt: skip
     this_week = iso_week(today)
     complete = [a for a in adherence if a.week != this_week]
     if complete and complete[-1].prescribed and complete[-1].done < complete[-1].prescribed:
@@ -222,5 +231,5 @@ def _alerts(
         alerts.append(Alert("missed_sessions", (
             f"{a.done} of {a.prescribed} prescribed sessions done in the "
             f"{week_words(a.week)}"
-        )))  # fmt: skip
+        ), "missed", {"done": a.done, "prescribed": a.prescribed, "week": a.week}))  # fmt: skip
     return tuple(alerts)

@@ -32,6 +32,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     cr.add_argument("--name", required=True)
     cr.add_argument("--role", required=True, choices=["patient", "therapist", "admin"])
     cr.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    cr.add_argument("--language", default="en",
+                    help="of their pages and spoken cues: a catalogue's code (en, es)")  # fmt: skip
     cr.set_defaults(func=_users_create)
     ln = ussub.add_parser("link", help="make a therapist the therapist of a patient")
     ln.add_argument("--therapist", required=True, help="therapist e-mail")
@@ -118,7 +120,8 @@ def _users_create(args: argparse.Namespace) -> int:
             raise ConfigError("the two passwords differ")
     with _transaction() as (_db, s):
         user = accounts.create_user(s, args.email, args.name, args.role, password)
-        print(f"created {user.role} {user.email} (id {user.id})")
+        accounts.set_language(s, user.id, args.language)  # a code without a catalogue is refused
+        print(f"created {user.role} {user.email} (id {user.id}, language {args.language})")
     return 0
 
 

@@ -100,6 +100,9 @@ MATRIX = [
      {"patient", "other_patient", "therapist", "other_therapist", "admin"}),
     ("POST", "/api/auth/logout", None, {"patient", "other_patient", "therapist",
                                         "other_therapist", "admin"}),
+    ("PUT", "/api/auth/language", {"language": "es"}, {"patient", "other_patient", "therapist",
+                                                       "other_therapist", "admin"}),
+    ("PUT", "/api/patients/{patient}/language", {"language": "es"}, {"therapist"}),
     ("GET", "/api/users", None, {"admin"}),
     ("POST", "/api/users", {"email": "new@home.org", "name": "New", "role": "patient",
                             "password": PASSWORD}, {"admin"}),
@@ -145,7 +148,7 @@ MATRIX = [
     ("POST", "/api/live/sessions/{live}/end", {"pain_after": 2}, {"patient"}),
     ("POST", "/api/live/sessions/{live}/watch", {"sdp": "v=0", "type": "offer"}, {"therapist"}),
 ]  # fmt: skip
-PUBLIC = {("POST", "/api/auth/login"), ("GET", "/api/health")}
+PUBLIC = {("POST", "/api/auth/login"), ("GET", "/api/health"), ("GET", "/api/i18n")}
 
 
 def _fill(value, ids: dict[str, int]):

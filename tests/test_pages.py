@@ -100,11 +100,14 @@ def _text(driver, css: str, contains: str, timeout: float = 15) -> None:
     )
 
 
-def _labelled(driver) -> None:
-    """Every form control has a label, the page a language, every chart a name."""
+def _labelled(driver, lang: str = "en") -> None:
+    """Every form control has a label, the page its language, every chart a name."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    WebDriverWait(driver, 15).until(  # set once the catalogue is loaded
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
+    )
     for control in driver.find_elements(By.CSS_SELECTOR, "input, textarea, select"):
         cid = control.get_attribute("id")
         assert cid and driver.find_elements(By.CSS_SELECTOR, f'label[for="{cid}"]'), cid
@@ -112,12 +115,12 @@ def _labelled(driver) -> None:
         assert svg.get_attribute("role") == "img" and len(svg.get_attribute("aria-label")) > 20
 
 
-def _login(driver, base: str, email: str, password: str) -> None:
+def _login(driver, base: str, email: str, password: str, lang: str = "en") -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     driver.get(f"{base}/login")
-    _labelled(driver)
+    _labelled(driver, lang)
     driver.find_element(By.ID, "email").send_keys(email)
     driver.find_element(By.ID, "password").send_keys(password + Keys.ENTER)  # keyboard only
 
@@ -135,7 +138,7 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     _text(browser, "#error", "Enter your password.")
     assert browser.switch_to.active_element.get_attribute("id") == "password"
     _login(browser, base, "thea@clinic.org", "wrong-password")
-    _text(browser, "#error", "wrong e-mail or password")
+    _text(browser, "#error", "Wrong e-mail or password.")
     _login(browser, base, "thea@clinic.org", "therapist-pw-1")
     _wait(browser, "#patients tbody button")
     row = browser.find_element(By.CSS_SELECTOR, "#patients tbody tr").text
@@ -747,6 +750,250 @@ def test_every_page_passes_axe(browser, site, axe, size) -> None:
         _accessible(browser, axe, f"{tag}_watch_reps", size)
     finally:
         _at_size(browser, None)
+
+
+# --------------------------------------------------------------------------- Spanish
+
+
+def _language(base: str, email: str, password: str, language: str) -> None:
+    """`email`'s pages and cues in `language` (as they would set it on their page)."""
+    import httpx
+
+    with httpx.Client(base_url=base) as c:
+        r = c.post("/api/auth/login", json={"email": email, "password": password, "kind": "bearer"})
+        headers = {"Authorization": f"Bearer {r.json()['token']}"}
+        c.put("/api/auth/language", json={"language": language}, headers=headers).raise_for_status()
+
+
+PATIENT, THERAPIST = ("pat@home.org", "patient-pw-1"), ("thea@clinic.org", "therapist-pw-1")
+# English a Spanish page must not show (each is a catalogue message or was a literal)
+ENGLISH = ("Sign out", "Today's program", "Pain diary", "My progress", "History", "Repetitions",
+           "Range of motion", "Week starting", "Show the numbers", "My patients", "Live now",
+           "Program title", "Save as a new version", "Teach a new exercise", "Squat",
+           "weekly mean", "Before you start", "Start exercising", "Camera check", "Faults",
+           "This session is not live", "faster than the prescribed tempo")  # fmt: skip
+
+
+def _spanish(driver, name: str) -> None:
+    """The page is in Spanish: <html lang="es">, no English message on it."""
+    from selenium.webdriver.common.by import By
+
+    _labelled(driver, "es")
+    words = driver.find_element(By.TAG_NAME, "body").text
+    assert not [w for w in ENGLISH if w in words], (name, [w for w in ENGLISH if w in words])
+
+
+PHONE_ES = (390, 844)
+
+
+@pytest.mark.parametrize("size", [PHONE_ES, LAPTOP], ids=["phone", "laptop"])
+def test_the_pages_in_spanish(browser, site, axe, size) -> None:
+    """The patient and the therapist whose language is Spanish: the login
+    page switched to Spanish, the patient's home, the live page, the
+    therapist's page with a patient and the editor, the watch page with a
+    repetition; each in Spanish (no English message), no wider than the
+    screen, and 0 axe violations. Screenshots: es_<size>_<page>.png."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    base, _analysis = site
+    tag = "es_phone" if size == PHONE_ES else "es_laptop"
+    _language(base, *PATIENT, "es")
+    _language(base, *THERAPIST, "es")
+    _at_size(browser, size)
+    try:
+        browser.get(f"{base}/login")
+        _labelled(browser, "en")  # the browser asks for English
+        Select(browser.find_element(By.ID, "language")).select_by_value("es")  # the switch
+        _text(browser, "h2", "Iniciar sesión")
+        _spanish(browser, "login")
+        browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+        _text(browser, "#error", "Escribe tu correo electrónico y tu contraseña.")
+        _fits(browser, f"{tag}_login", size)
+        _accessible(browser, axe, f"{tag}_login", size)
+        _login(browser, base, *PATIENT, lang="es")  # the switch is remembered
+        _wait(browser, "#charts svg")
+        _wait(browser, "#access tbody tr")
+        _text(browser, "#program", "Sentadilla: 2 × ")  # (another test may change the reps)
+        _text(browser, "#start-today", "Empezar los ejercicios de hoy")
+        program = browser.find_element(By.ID, "program").text
+        assert re.search(r"2 series de \d+ repeticiones", program), program
+        _text(browser, "#charts", "Sentadilla: amplitud de movimiento (flexión de rodilla)")
+        _spanish(browser, "patient home")
+        _open_details(browser)
+        _fits(browser, f"{tag}_patient_home", size)
+        _accessible(browser, axe, f"{tag}_patient_home", size)
+        browser.get(f"{base}/live")
+        _wait(browser, "#camera-error:not(:empty)")
+        _text(browser, "#before-h", "Antes de empezar")
+        _spanish(browser, "live")
+        assert "cámara" in browser.find_element(By.ID, "camera-error").text
+        _fits(browser, f"{tag}_patient_live", size)
+        _accessible(browser, axe, f"{tag}_patient_live", size)
+        browser.get(f"{base}/login")
+        _login(browser, base, *THERAPIST, lang="es")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#charts svg")
+        _wait(browser, "#sessions tbody tr")
+        _wait(browser, "#ex0-reps")
+        _text(browser, "#patients", "semana del")
+        alerts = _wait(browser, "#alerts li").find_element(By.XPATH, "..").text  # worded here
+        assert re.search(r"dolor|sesiones|amplitud|Sin alertas", alerts), alerts
+        assert not re.search(r"\b(pain|sessions?|week of|range of motion|deg)\b", alerts), alerts
+        _text(browser, "#program", "Guardar como versión nueva")
+        chosen = Select(browser.find_element(By.ID, "patient-language")).first_selected_option
+        assert chosen.text == "Español"  # the patient's language, which the therapist may change
+        browser.find_element(By.ID, "add").click()
+        _wait(browser, "#ex1-reps")
+        _spanish(browser, "therapist")
+        _open_details(browser)
+        _fits(browser, f"{tag}_therapist", size)
+        _accessible(browser, axe, f"{tag}_therapist", size)
+        browser.get(f"{base}/watch?session=1")
+        _text(browser, "#title", "no está en directo")
+        rep = {"excursion_deg": 92.4, "target_share": 1.0, "target_rom_deg": 90}
+        rep |= {"duration_s": 2.1, "quality": 88, "faults": ["too_fast"]}
+        browser.execute_script(
+            "onMessage({v: 1, type: 'exercise', exercise: 'squat', name: 'Squat', index: 0,"
+            " of: 1, sets: 2, reps: 5});"
+            "onMessage({v: 1, type: 'rep', exercise: 'squat', count: 1, total: 1,"
+            " rep: arguments[0]});",
+            rep,
+        )
+        _text(browser, "#reps tbody", "más rápido que el ritmo indicado")
+        _text(browser, "#reps tbody", "100% de 90 grados")
+        assert browser.find_element(By.ID, "title").text == "Sentadilla (1 de 1)"
+        _spanish(browser, "watch")
+        _fits(browser, f"{tag}_watch", size)
+        _accessible(browser, axe, f"{tag}_watch", size)
+    finally:
+        _at_size(browser, None)
+        _language(base, *PATIENT, "en")
+        _language(base, *THERAPIST, "en")
+        browser.get(f"{base}/login")
+        browser.execute_script("localStorage.clear()")
+
+
+@pytest.fixture
+def spanish_browser():
+    """Chromium whose user asks for Spanish (Accept-Language: es-ES, es)."""
+    if not (CHROMIUM and DRIVER):
+        unavailable("Chromium absent: apt-get install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1400", "--lang=es-ES"):  # fmt: skip
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "es-ES,es"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_the_language_follows_the_browser_then_the_user(spanish_browser, site) -> None:
+    """Before login the page speaks the browser's language (Spanish); after
+    it, the user's own (English here), until they pick Spanish on their page;
+    a therapist picks the patient's language on the patient's page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    base, _analysis = site
+    browser = spanish_browser
+    try:
+        browser.get(f"{base}/login")
+        _labelled(browser, "es")
+        _text(browser, "h2", "Iniciar sesión")
+        _login(browser, base, *PATIENT, lang="es")
+        _wait(browser, "#charts svg")
+        _labelled(browser, "en")  # the patient's language: English, as every account starts
+        _text(browser, "#today-h", "Today's program")
+        Select(browser.find_element(By.ID, "language")).select_by_value("es")  # reloads
+        _text(browser, "#today-h", "Tu programa de hoy")
+        _labelled(browser, "es")
+        browser.get(f"{base}/login")
+        _login(browser, base, *THERAPIST, lang="es")
+        _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+        _wait(browser, "#patient-language option")
+        picker = Select(browser.find_element(By.ID, "patient-language"))
+        assert picker.first_selected_option.get_attribute("value") == "es"
+        picker.select_by_value("en")
+        _text(browser, "#patient-language-msg", "Language saved.")  # the therapist's: English
+        import httpx
+
+        with httpx.Client(base_url=base) as c:
+            r = c.post("/api/auth/login", json={"email": PATIENT[0], "password": PATIENT[1],
+                                                "kind": "bearer"})  # fmt: skip
+            me = c.get("/api/auth/me", headers={"Authorization": f"Bearer {r.json()['token']}"})
+            assert me.json()["language"] == "en"
+    finally:
+        _language(base, *PATIENT, "en")
+
+
+def test_a_live_session_in_spanish(camera_browser, site, pose_of) -> None:
+    """A patient whose language is Spanish exercises in front of the fake
+    camera: the page, the exercise's name and instructions, every cue shown
+    and spoken (each utterance with lang "es") and the summary are Spanish."""
+    from selenium.webdriver.common.by import By
+
+    from telerehab.server import i18n
+
+    base, _analysis = site
+    expected = analyze_sequence(pose_of("squat_side_medflex.mp4"),
+                                default_library().get("squat")).summary.reps  # fmt: skip
+    browser = camera_browser
+    _language(base, *PATIENT, "es")
+    try:
+        _login(browser, base, *PATIENT)  # a new browser asks for English: so does the login page
+        _wait(browser, "#charts svg")
+        browser.get(f"{base}/live")
+        _labelled(browser, "es")
+        _text(browser, "#start-btn", "Empezar")
+        browser.execute_script(  # what the page speaks, and in which language
+            "window.spoken = [];"
+            "const tts = window.speechSynthesis || {};"
+            "tts.speak = (u) => window.spoken.push([u.lang, u.text]); tts.cancel = () => {};"
+            "if (!window.speechSynthesis) Object.defineProperty(window, 'speechSynthesis',"
+            " {value: tts});"
+        )
+        browser.find_element(By.ID, "pain-before").send_keys("3")
+        browser.find_element(By.ID, "start-btn").click()
+        _text(browser, "#exercise-h", "Sentadilla (1 de ", timeout=30)
+        assert browser.find_element(By.ID, "instructions").text.startswith("De pie")
+        _text(browser, "#set-label", "Serie 1 de 2")
+        cue = _wait(browser, "#cue:not(:empty)", timeout=30)  # shown for 5 s after it is said
+        spanish = {m for m in i18n.catalogue("es").messages.values() if isinstance(m, str)}
+        shown = cue.text
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(SCREENS / "es_live_patient_cue.png"))
+        assert shown.startswith(("Primero: ", "Ya te veo")) or shown in spanish, shown
+        _text(browser, "#count", str(expected), timeout=90)
+        browser.save_screenshot(str(SCREENS / "es_live_patient.png"))
+        spoken = browser.execute_script("return window.spoken")
+        english = {m for m in i18n.catalogue("en").messages.values() if isinstance(m, str)}
+        english |= {t for e in default_library() for t in e.feedback.values()}
+        assert spoken, "nothing was spoken"
+        assert {lang for lang, _ in spoken} == {"es"}, spoken
+        assert not [t for _, t in spoken if t in english], spoken
+        assert any(t.startswith(("Primero: Sentadilla", "Ya te veo")) for _, t in spoken), spoken
+        during = browser.find_element(By.TAG_NAME, "main").text
+        assert not [w for w in ENGLISH if w in during], during
+        browser.find_element(By.ID, "finish").click()
+        browser.find_element(By.ID, "pain-after").send_keys("2")
+        browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
+        _text(browser, "#summary-text", f"{expected} repeticion")
+        _text(browser, "#summary-work", "Dolor 3/10 antes y 2/10 después: menos que antes.")
+        work = browser.find_element(By.ID, "summary-work").text
+        said = rf"Sentadilla: \d de 2 series, {expected} de \d+ repeticiones; amplitud de "
+        assert re.search(said + r"movimiento \d+° \(tu objetivo: 90°\)", work), work
+        assert browser.find_element(By.ID, "summary-h").text in ("¡Muy bien!", "Buen trabajo")
+        browser.save_screenshot(str(SCREENS / "es_live_patient_summary.png"))
+    finally:
+        _language(base, *PATIENT, "en")
 
 
 def _press(driver, *keys: str) -> None:

@@ -30,11 +30,11 @@ def data_dir(tmp_path, fresh_settings):
 
 def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkeypatch) -> None:
     assert main(["db", "upgrade"]) == 0
-    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0005" in capsys.readouterr().out
+    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0007" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", _Stdin("patient-password-1\n"))
     assert main(["users", "create", "--email", "Pat@Home.org", "--name", "Pat Lee",
-                 "--role", "patient", "--password-stdin"]) == 0  # fmt: skip
-    assert "created patient pat@home.org (id 1)" in capsys.readouterr().out
+                 "--role", "patient", "--password-stdin", "--language", "es"]) == 0  # fmt: skip
+    assert "created patient pat@home.org (id 1, language es)" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", _Stdin("patient-password-1\n"))
     assert main(["users", "create", "--email", "pat@home.org", "--name", "Again",
                  "--role", "patient", "--password-stdin"]) == 1  # fmt: skip
@@ -50,6 +50,7 @@ def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkey
         x = s.get(ExerciseSession, 1)
         assert (x.status, x.source, x.pain_before) == ("complete", "video", 3)
         assert [r.exercise_id for r in x.repetitions] == ["glute_bridge"]
+        assert s.get(User, 1).language == "es"
     db.close()
 
 
@@ -166,7 +167,7 @@ def test_serve_prints_its_url_and_answers(tmp_path) -> None:
         assert (tmp_path / "telerehab.db").is_file()  # the default SQLite file in data_dir
         with urllib.request.urlopen(f"{url}login", timeout=10) as r:
             page = r.read().decode()
-        assert '<label for="email">' in page
+        assert '<label for="email"' in page
     finally:
         proc.terminate()
         proc.wait(10)

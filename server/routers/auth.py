@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from .. import accounts, audit
 from ..deps import COOKIE, Audit, DbSession, User, client_address
-from ..schemas import Login, PasswordChange, UserOut
+from ..schemas import LanguageIn, Login, PasswordChange, UserOut
 from ..throttle import GateBusy
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ def login(body: Login, request: Request, response: Response, s: DbSession) -> di
         audit.record_apart(state.db, actor, "login.failed")  # kept: this request rolls back
         raise HTTPException(401, "wrong e-mail or password")
     throttle.succeeded(body.email)
-    who = accounts.Principal(user.id, user.email, user.name, user.role, body.kind, "")
+    who = accounts.Principal(user.id, user.email, user.name, user.role, body.kind, "",
+                             user.language)  # fmt: skip
     audit.record(s, audit.Actor.of(who, address), "login", target=body.kind)
     keep = settings.max_logins_per_user
     if body.kind == "bearer":
@@ -73,7 +74,15 @@ def logout(request: Request, response: Response, s: DbSession, who: User, audit:
 @router.get("/me")
 def me(who: User) -> dict:
     return {"id": who.id, "email": who.email, "name": who.name, "role": who.role,
-            "csrf_token": who.csrf_token or None}  # fmt: skip
+            "language": who.language, "csrf_token": who.csrf_token or None}  # fmt: skip
+
+
+@router.put("/language")
+def set_my_language(body: LanguageIn, s: DbSession, who: User, audit: Audit) -> dict:
+    """The language of my pages and spoken cues (one of GET /api/i18n's)."""
+    language = accounts.set_language(s, who.id, body.language)
+    audit("account.language", who.id if who.role == "patient" else None, language)
+    return {"language": language}
 
 
 @router.post("/password")

@@ -13,6 +13,7 @@ from telerehab.errors import ProgramError
 
 from .. import exercises
 from ..deps import Audit, DbSession, User, require_role
+from ..i18n import library_in
 
 router = APIRouter(prefix="/api/exercises", tags=["exercises"])
 LEARN_PATH = "/api/exercises/learn"
@@ -23,7 +24,10 @@ VIDEO_TYPES = exercises.VIDEO_TYPES
 def list_exercises(s: DbSession, who: User) -> list[dict]:
     """The exercise library, for prescribing: the shipped exercises and those
     added on this server (`custom`), each with the signals it counts on."""
-    library, custom = exercises.clinic_library(s), exercises.custom_ids(s)
+    custom = exercises.custom_ids(s)
+    # names, instructions and cues in the reader's language; one a therapist
+    # taught keeps the words it was given
+    library = library_in(exercises.clinic_library(s), who.language)
     return [{
         "id": e.id, "name": e.name, "views": list(e.views), "laterality": e.laterality,
         "signal_angle": e.signal_angle,

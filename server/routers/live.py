@@ -258,7 +258,7 @@ async def _open(body: StartIn, request: Request, who) -> dict:
                                                            settings.live_max_people),
                        video_consent=body.video_consent, movement_consent=body.movement_consent,
                        camera_check_s=settings.live_camera_check_s,
-                       sink=request.app.state.sink)  # fmt: skip
+                       sink=request.app.state.sink, language=who.language)  # fmt: skip
     reg = registry(request)
     reg.sessions[sid] = (live, PeerSet())
     answer = {"id": sid, "exercises": [p.exercise_id for p in plan], "program_version": version}

@@ -11,9 +11,9 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy.orm import Session
 
 from .. import accounts, prescriptions, records
-from ..deps import Audit, DbSession, IdPath, User, require_reader
+from ..deps import Audit, DbSession, IdPath, User, require_reader, require_therapist_of
 from ..exercises import clinic_library
-from ..schemas import UserOut
+from ..schemas import LanguageIn, UserOut
 from ..tables import User as UserRow
 from ..tables import as_utc
 from ..trends import Trends, compute_trends
@@ -110,3 +110,15 @@ def get_trends(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Au
     _patient(s, patient_id)
     audit("read", patient_id, "trends")
     return asdict(patient_trends(s, patient_id))
+
+
+@router.put("/{patient_id}/language")
+def set_language(
+    patient_id: IdPath("patient"), body: LanguageIn, s: DbSession, who: User, audit: Audit
+) -> dict:
+    """The language of the patient's pages and spoken cues, set by their therapist."""
+    require_therapist_of(s, who, patient_id)
+    _patient(s, patient_id)
+    language = accounts.set_language(s, patient_id, body.language)
+    audit("account.language", patient_id, language)
+    return {"language": language}

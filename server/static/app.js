@@ -1,5 +1,6 @@
-// Shared by the pages: API calls (cookie login + CSRF header), and SVG charts
-// drawn from the API's numbers. No framework, no build step.
+// Shared by the pages: the message catalogue (every word a page shows or
+// speaks), API calls (cookie login + CSRF header), and SVG charts drawn from
+// the API's numbers. No framework, no build step.
 "use strict";
 
 const TR = {
@@ -12,20 +13,21 @@ const TR = {
     }
     if (opts.method && opts.method !== "GET") opts.headers["X-CSRF-Token"] = TR.csrf;
     const r = await fetch(path, opts);
-    if (r.status === 401 && !path.endsWith("/login")) { location.href = "/login"; throw new Error("not logged in"); }
+    if (r.status === 401 && !path.endsWith("/login")) { location.href = "/login"; throw new Error(TR.t("error.401")); }
     const data = (r.headers.get("content-type") || "").includes("json") ? await r.json() : await r.text();
-    if (!r.ok) {
-      const d = data && data.detail;
-      if (Array.isArray(d)) throw new Error(d.map((p) => `${(p.loc || []).slice(1).join(".") || "request"}: ${p.msg}`).join("; "));
-      const error = new Error(typeof d === "string" ? d : JSON.stringify(d || data));
+    if (!r.ok) {  // the user reads the catalogue's words; the server's (English, for developers) stay in `detail`
+      const error = new Error(TR.errorText(r.status, data && data.detail, r.headers.get("retry-after")));
       error.status = r.status; error.location = r.headers.get("location");  // e.g. a 409 naming what exists
+      error.detail = data && data.detail;
       throw error;
     }
     return data;
   },
+  // Who is signed in; their catalogue is loaded (and the page put in their language).
   async me() {
     const me = await TR.api("/api/auth/me");
     if (me.csrf_token) { TR.csrf = me.csrf_token; sessionStorage.setItem("csrf", me.csrf_token); }
+    await TR.loadCatalogue(me.language);
     return me;
   },
   async logout() {
@@ -53,7 +55,74 @@ const TR = {
     new MutationObserver(label).observe(table, { childList: true, subtree: true });
     return table;
   },
-  fmtDay(iso) { return new Date(iso).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" }); },
+  fmtDay(iso) { return new Date(iso).toLocaleDateString(TR.lang, { day: "numeric", month: "short", year: "numeric" }); },
+};
+
+// ----------------------------------------------------------------- the message catalogue
+// GET /api/i18n: one language's messages by key (server/locales/<lang>, gettext
+// .po read with Babel). Placeholders are named, {name}; a message with plural
+// forms is a list, picked with Intl.PluralRules through the catalogue's own
+// mapping of CLDR categories to its forms. Numbers and dates follow TR.lang.
+TR.lang = "en";
+TR.msgs = {};
+TR.loadCatalogue = async function (lang) {
+  const r = await fetch(`/api/i18n${lang ? `?lang=${encodeURIComponent(lang)}` : ""}`, { credentials: "same-origin" });
+  const c = await (r.ok ? r : await fetch("/api/i18n", { credentials: "same-origin" })).json();
+  TR.lang = c.language; TR.msgs = c.messages; TR.pluralIndex = c.plural_index; TR.languages = c.languages;
+  TR.plurals = new Intl.PluralRules(TR.lang);
+  TR.numbers = new Intl.NumberFormat(TR.lang, { maximumFractionDigits: 2, useGrouping: false });
+  document.documentElement.lang = TR.lang;
+  TR.translatePage();
+  return c;
+};
+TR.has = (key) => Object.prototype.hasOwnProperty.call(TR.msgs, key);
+TR.fill = (text, values) => text.replace(/\{(\w+)\}/g, (all, name) => {
+  if (!(name in values)) return all;
+  const v = values[name];
+  return typeof v === "number" ? TR.numbers.format(v) : String(v);
+});
+// The message `key` with its {placeholders} from `values`.
+TR.t = function (key, values = {}) {
+  const m = TR.msgs[key];
+  if (m === undefined) { console.warn(`message ${key} is in no catalogue`); return key; }
+  return TR.fill(Array.isArray(m) ? m[m.length - 1] : m, values);
+};
+// The form of `key` for the number `n` (also its {n}).
+TR.tn = function (key, n, values = {}) {
+  const m = TR.msgs[key];
+  if (!Array.isArray(m)) return TR.t(key, { n, ...values });
+  const form = m[TR.pluralIndex[TR.plurals.select(n)]] ?? m[m.length - 1];
+  return TR.fill(form, { n, ...values });
+};
+// Elements named in the HTML take their words from the catalogue:
+// data-i18n (the text) and data-i18n-label (aria-label).
+TR.translatePage = function (root = document) {
+  root.querySelectorAll("[data-i18n]").forEach((e) => { e.textContent = TR.t(e.dataset.i18n); });
+  root.querySelectorAll("[data-i18n-label]").forEach((e) => e.setAttribute("aria-label", TR.t(e.dataset.i18nLabel)));
+};
+// A library exercise's name in the page's language (the catalogue's
+// exercise.<id>.name); an exercise it does not name keeps `name`.
+TR.exName = (id, name) => (TR.has(`exercise.${id}.name`) ? TR.t(`exercise.${id}.name`) : name);
+// What a failed request says to the user, by its status: the field a 422 names
+// (a path, not words), the wait a 429 asks for.
+TR.errorText = function (status, detail, retryAfter) {
+  if (status === 429) return TR.tn("error.429", Math.max(1, Number(retryAfter) || 1));
+  if (status === 422) {
+    const field = Array.isArray(detail) ? (detail[0].loc || []).slice(1).join(".")
+      : (/^([\w.[\]]+):/.exec(typeof detail === "string" ? detail : "") || [])[1];
+    return field ? TR.t("error.422.field", { field }) : TR.t("error.422");
+  }
+  return TR.has(`error.${status}`) ? TR.t(`error.${status}`) : TR.t("error.other", { status });
+};
+// A <select> of the languages with a catalogue, each named in itself; `pick`
+// is called with the code chosen.
+TR.languageSelect = function (select, current, pick) {
+  select.replaceChildren(...TR.languages.map((l) => {
+    const o = TR.el("option", { value: l.code, lang: l.code, text: l.name });
+    if (l.code === current) o.selected = true;
+    return o;
+  }));
+  select.onchange = () => pick(select.value);
 };
 
 document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("table[data-stack]").forEach(TR.stack));
@@ -77,40 +146,17 @@ TR.drawSkeleton = function (canvas, landmarks, width, height) {
   for (const p of landmarks) if (p[2] >= 0.5) { g.beginPath(); g.arc(p[0] * width, p[1] * height, 4, 0, 7); g.fill(); }
 };
 
-// Words the pages share (one place, for a message catalogue later).
-TR.SAY = {
-  movement: {
-    knee_flexion: "knee bend", hip_flexion: "hip bend", elbow_flexion: "elbow bend",
-    shoulder_elevation: "arm raise at the shoulder", ankle_dorsiflexion: "ankle (foot raised)",
-    thigh_inclination: "thigh raise at the hip", trunk_lean: "trunk lean",
-  },
-  side: { left: "left side", right: "right side", both: "both sides" },
-  fault: {
-    short_range: "short of the target range", too_fast: "faster than the prescribed tempo",
-    landmarks_unseen: "body partly out of view (range not trusted)",
-  },
-  romTitle: (name, movement, sides) => `${name}: ${movement} range of motion${sides ? `, ${sides}` : ""}`,
-  romAxis: "Range of motion (°)", weekAxis: "Week starting", dayAxis: "Session date",
-  meanRom: "weekly mean", target: (lo, hi) => `target ${lo}-${hi}°`,
-  adherenceTitle: "Sessions done per week, against the prescription",
-  sessionsAxis: "Sessions", done: "done in full", partial: "partly done", prescribed: "prescribed",
-  painTitle: "Pain before and after each session (0-10)", painAxis: "Pain (0-10)",
-  before: "before", after: "after", diaryMark: " (diary)",
-  qualityTitle: "Movement quality per week (0-100)", qualityAxis: "Quality (0-100)", meanQuality: "weekly mean",
-  numbers: "Show the numbers", none: "no session",
-};
-
 // "2026-W47" -> the Monday of that ISO week (a Date at 00:00 UTC).
 TR.weekStart = function (week) {
   const [y, w] = week.split("-W").map(Number);
   const jan4 = new Date(Date.UTC(y, 0, 4));
   return new Date(jan4.getTime() + ((w - 1) * 7 - ((jan4.getUTCDay() + 6) % 7)) * 86400000);
 };
-TR.fmtShort = (d) => d.toLocaleDateString(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
+TR.fmtShort = (d) => d.toLocaleDateString(TR.lang, { day: "numeric", month: "short", timeZone: "UTC" });
 TR.fmtWeek = (week) => TR.fmtShort(TR.weekStart(week));
 TR.fmtDate = (iso) => TR.fmtShort(new Date(`${iso}T00:00:00Z`));
 TR.faultText = function (id, exercise) {
-  return (exercise && exercise.faults && exercise.faults[id]) || TR.SAY.fault[id] || id.replaceAll("_", " ");
+  return (exercise && exercise.faults && exercise.faults[id]) || (TR.has(`fault.${id}`) ? TR.t(`fault.${id}`) : id.replaceAll("_", " "));
 };
 
 // A video stage (video + skeleton canvas) shaped like the real picture, w x h
@@ -159,7 +205,7 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
   if (band) add("rect", { x: L, y: y(Math.min(band[1], top)), width: W - L - R, height: Math.max(0, y(band[0]) - y(Math.min(band[1], top))), fill: "#d8ecd8", stroke: "#5a9a5a", "data-band": `${band[0]}-${band[1]}` });
   for (let v = 0; v <= top + 1e-9; v += step) {
     add("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#ddd" });
-    add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, +v.toFixed(1));
+    add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, TR.numbers.format(+v.toFixed(1)));
   }
   add("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#555" });
   const labelW = 7.5 * Math.max(4, ...labels.map((s) => s.length)) + 10;
@@ -189,7 +235,7 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
   });
   // the legend, on as many lines as it needs
   let lx = L, ly = H - 12;
-  for (const s of [...series, ...(band ? [{ name: TR.SAY.target(band[0], band[1]), color: "#d8ecd8", stroke: "#5a9a5a" }] : [])]) {
+  for (const s of [...series, ...(band ? [{ name: TR.t("chart.target", { lo: band[0], hi: band[1] }), color: "#d8ecd8", stroke: "#5a9a5a" }] : [])]) {
     const w = 32 + 7.5 * s.name.length;
     if (lx + w > W - R && lx > L) { lx = L; ly += 16; }
     add("rect", { x: lx, y: ly - 10, width: 12, height: 12, fill: s.color, stroke: s.stroke || "none", class: "swatch" });  // CSS colours text, not this
@@ -203,50 +249,54 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
     ...series.map((s) => TR.el("td", { text: s.values[i] === null || s.values[i] === undefined ? "-" : String(s.values[i]) }))))));
   const fig = TR.el("figure");
   fig.append(TR.el("figcaption", { text: title }), svg,
-    TR.el("details", { class: "chart-text" }, TR.el("summary", { text: TR.SAY.numbers }), table));
+    TR.el("details", { class: "chart-text" }, TR.el("summary", { text: TR.t("chart.numbers") }), table));
   return fig;
 };
 
 // The trend plots of one patient (from /api/patients/{id}/trends), drawn into
 // `box` at its columns' width and drawn again when that width changes.
 TR.drawCharts = function (box, t, library) {
-  const S = TR.SAY;
+  const t_ = TR.t;
   const byId = Object.fromEntries((library || []).map((e) => [e.id, e]));
   const weeks = t.weeks.map(TR.fmtWeek);
+  const round = (v) => (v === null ? null : Math.round(v));
   const specs = t.rom.map((r) => {
     const ex = byId[r.exercise_id] || { name: r.exercise_id };
-    const movement = S.movement[ex.signal_angle] || "";
-    const sides = (r.sides || []).map((x) => S.side[x] || x).join(", ");
+    const movement = TR.has(`movement.${ex.signal_angle}`) ? t_(`movement.${ex.signal_angle}`) : "";
+    const sides = (r.sides || []).map((x) => (TR.has(`side.${x}`) ? t_(`side.${x}`) : x)).join(", ");
+    const target = t_("chart.target", { lo: r.target_min_deg, hi: r.target_max_deg });
     return {
-      title: S.romTitle(ex.name, movement, sides), labels: weeks, xTitle: S.weekAxis, yTitle: S.romAxis,
-      series: [{ name: S.meanRom, color: "#0b5cad", values: r.weeks.map((w) => (w.value === null ? null : Math.round(w.value))) }],
+      title: t_(sides ? "chart.romTitleSides" : "chart.romTitle", { name: ex.name, movement, sides }),
+      labels: weeks, xTitle: t_("chart.weekAxis"), yTitle: t_("chart.romAxis"),
+      series: [{ name: t_("chart.weeklyMean"), color: "#0b5cad", values: r.weeks.map((w) => round(w.value)) }],
       band: [r.target_min_deg, r.target_max_deg],
-      desc: `${S.target(r.target_min_deg, r.target_max_deg)}. ` + r.weeks.map((w, i) => `${weeks[i]}: ${w.value === null ? S.none : Math.round(w.value)}`).join(", "),
+      desc: `${target}. ` + r.weeks.map((w, i) => `${weeks[i]}: ${w.value === null ? t_("chart.noSession") : Math.round(w.value)}`).join(", "),
     };
   });
   const adh = t.adherence;
   specs.push({
-    title: S.adherenceTitle, labels: weeks, xTitle: S.weekAxis, yTitle: S.sessionsAxis, bars: true, stack: true,
+    title: t_("chart.adherenceTitle"), labels: weeks, xTitle: t_("chart.weekAxis"), yTitle: t_("chart.sessionsAxis"), bars: true, stack: true,
     series: [
-      { name: S.done, color: "#0b5cad", stack: true, values: adh.map((a) => a.done - (a.partial || 0)) },
-      { name: S.partial, color: "#5b8fd0", stack: true, values: adh.map((a) => a.partial || 0) },
-      { name: S.prescribed, color: "#767676", values: adh.map((a) => a.prescribed) },
+      { name: t_("chart.done"), color: "#0b5cad", stack: true, values: adh.map((a) => a.done - (a.partial || 0)) },
+      { name: t_("chart.partial"), color: "#5b8fd0", stack: true, values: adh.map((a) => a.partial || 0) },
+      { name: t_("chart.prescribed"), color: "#767676", values: adh.map((a) => a.prescribed) },
     ],
-    desc: adh.map((a, i) => `${weeks[i]}: ${a.done} of ${a.prescribed}${a.partial ? ` (${a.partial} ${S.partial})` : ""}`).join(", "),
+    desc: adh.map((a, i) => t_("chart.adherenceItem", { week: weeks[i], done: a.done, prescribed: a.prescribed })
+      + (a.partial ? t_("chart.adherencePartial", { n: a.partial }) : "")).join(", "),
   });
-  const days = t.pain.map((p) => TR.fmtDate(p.day) + (p.diary ? S.diaryMark : ""));
+  const days = t.pain.map((p) => TR.fmtDate(p.day) + (p.diary ? t_("chart.diaryMark") : ""));
   specs.push({
-    title: S.painTitle, labels: days, xTitle: S.dayAxis, yTitle: S.painAxis, yMax: 10,
+    title: t_("chart.painTitle"), labels: days, xTitle: t_("chart.dayAxis"), yTitle: t_("chart.painAxis"), yMax: 10,
     series: [
-      { name: S.before, color: "#a36b00", values: t.pain.map((p) => p.before) },
-      { name: S.after, color: "#a33", values: t.pain.map((p) => p.after) },
+      { name: t_("chart.before"), color: "#a36b00", values: t.pain.map((p) => p.before) },
+      { name: t_("chart.after"), color: "#a33", values: t.pain.map((p) => p.after) },
     ],
-    desc: t.pain.map((p, i) => `${days[i]}: ${p.before ?? "-"} to ${p.after ?? "-"}`).join(", "),
+    desc: t.pain.map((p, i) => t_("chart.painItem", { day: days[i], before: p.before ?? "-", after: p.after ?? "-" })).join(", "),
   });
   specs.push({
-    title: S.qualityTitle, labels: weeks, xTitle: S.weekAxis, yTitle: S.qualityAxis, yMax: 100,
-    series: [{ name: S.meanQuality, color: "#161", values: t.quality.map((q) => (q.value === null ? null : Math.round(q.value))) }],
-    desc: t.quality.map((q, i) => `${weeks[i]}: ${q.value === null ? S.none : Math.round(q.value)}`).join(", "),
+    title: t_("chart.qualityTitle"), labels: weeks, xTitle: t_("chart.weekAxis"), yTitle: t_("chart.qualityAxis"), yMax: 100,
+    series: [{ name: t_("chart.weeklyMean"), color: "#161", values: t.quality.map((q) => round(q.value)) }],
+    desc: t.quality.map((q, i) => `${weeks[i]}: ${q.value === null ? t_("chart.noSession") : Math.round(q.value)}`).join(", "),
   });
   const grid = TR.el("div", { class: "charts" });
   const slots = specs.map(() => grid.appendChild(TR.el("div")));

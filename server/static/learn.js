@@ -25,7 +25,7 @@
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
     } catch (e) {
-      say(`The camera could not be opened: ${e.message}`, "error");
+      say(TR.t("learn.cameraFailed", { error: e.message }), "error");
       return;
     }
     const video = $("teach-preview");
@@ -37,11 +37,11 @@
       recorded = new Blob(chunks, { type: "video/webm" });
       stream.getTracks().forEach((t) => t.stop());
       $("teach-stage").hidden = true;
-      say(`Recorded ${(recorded.size / 1e6).toFixed(1)} MB. Press "Learn the exercise".`, "ok");
+      say(TR.t("learn.recorded", { mb: Math.round(recorded.size / 1e5) / 10 }), "ok");
     };
     recorder.start(500);
     $("teach-record").hidden = true; $("teach-stop").hidden = false;
-    say("Recording: show the exercise at least twice, then press Stop recording.");
+    say(TR.t("learn.recording"));
   });
   $("teach-stop").addEventListener("click", () => {
     if (recorder && recorder.state !== "inactive") recorder.stop();
@@ -51,14 +51,14 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const file = recorded || $("teach-video").files[0];
-    if (!file) { say("Choose a video of the demonstration, or record one.", "error"); return; }
+    if (!file) { say(TR.t("learn.chooseVideo"), "error"); return; }
     const q = new URLSearchParams({ id: $("teach-id").value, name: $("teach-name").value });
     for (const [key, el] of [["start_s", "teach-start"], ["end_s", "teach-end"]]) {
       if ($(el).value !== "") q.set(key, $(el).value);
     }
     review.hidden = true;
     $("teach-learn").disabled = true;
-    say("Looking at the demonstration: this takes about as long as the video.");
+    say(TR.t("learn.looking"));
     try {
       const type = file.type || "video/mp4";
       const r = await TR.api(`/api/exercises/learn?${q}`, {
@@ -66,7 +66,7 @@
       });
       learned = r.document;
       show(learned);
-      say("Learned. Check it below, write the instructions, then add it.", "ok");
+      say(TR.t("learn.learned"), "ok");
     } catch (e) {
       say(e.message, "error");
     } finally {
@@ -75,14 +75,17 @@
   });
 
   function show(doc) {
-    const words = (s) => s.replaceAll("_", " ");
+    const T = TR.t, words = (s) => s.replaceAll("_", " ");
     const ph = doc.phases, rom = doc.target_rom, t = doc.tempo;
+    const where = { midline: "learn.whereBody", bilateral: "learn.whereBoth" }[doc.laterality] || "learn.whereOne";
+    const angle = TR.has(`movement.${doc.signal.angle}`) ? T(`movement.${doc.signal.angle}`) : words(doc.signal.angle);
+    const views = doc.views.map((v) => (TR.has(`view.${v}`) ? T(`view.${v}`) : v)).join(", ");
     const rows = [
-      ["Movement measured", `${words(doc.signal.angle)} (${doc.laterality === "midline" ? "body" : doc.laterality === "bilateral" ? "both sides" : "one side"}), ${ph.direction === "increase" ? "rising" : "falling"} from ${ph.rest_deg} to ${ph.peak_deg} degrees`],
-      ["Camera", `${doc.views.join(", ")} view`],
-      ["Target range", `${rom.min_deg}-${rom.max_deg} degrees (${rom.source})`],
-      ["Tempo", `${t.up_s} s out, ${t.hold_s} s hold, ${t.down_s} s back`],
-      ["Must stay in place", doc.anchors.length ? doc.anchors.map(words).join(", ") : "nothing"],
+      [T("learn.movement"), T("learn.movementText", { angle, where: T(where), direction: T(ph.direction === "increase" ? "learn.rising" : "learn.falling"), rest: ph.rest_deg, peak: ph.peak_deg })],
+      [T("learn.camera"), T("learn.cameraText", { views })],
+      [T("learn.targetRange"), T("learn.targetText", { min: rom.min_deg, max: rom.max_deg, source: rom.source })],
+      [T("learn.tempo"), T("learn.tempoText", { up: t.up_s, hold: t.hold_s, down: t.down_s })],
+      [T("learn.anchors"), doc.anchors.length ? doc.anchors.map((a) => (TR.has(`anchor.${a}`) ? T(`anchor.${a}`) : words(a))).join(", ") : T("learn.nothing")],
     ];
     const dl = $("teach-summary");
     dl.replaceChildren(...rows.flatMap(([k, v]) => [TR.el("dt", { text: k }), TR.el("dd", { text: v })]));
@@ -93,11 +96,11 @@
 
   $("teach-add").addEventListener("click", async () => {
     const text = $("teach-instructions").value.trim();
-    if (text.length < 10) { say("Write the instructions the patient will read (at least 10 characters).", "error"); return; }
+    if (text.length < 10) { say(TR.t("learn.tooShort"), "error"); return; }
     try {
       const r = await TR.api("/api/exercises", { method: "POST", body: { document: { ...learned, instructions: text } } });
       review.hidden = true; form.reset(); delete $("teach-id").dataset.edited; recorded = null;
-      say(`"${r.name}" is in your library: you can prescribe it now.`, "ok");
+      say(TR.t("learn.added", { name: r.name }), "ok");
       document.dispatchEvent(new CustomEvent("exercises-changed"));
     } catch (e) {
       say(e.message, "error");

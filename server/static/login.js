@@ -1,12 +1,19 @@
 // The login page (kept out of the HTML: the Content-Security-Policy allows no inline script).
+// Its language: the one picked here before (kept in this browser), else the
+// one the browser asks for (Accept-Language), else English.
 "use strict";
-// What this page says (one place, for a message catalogue later).
-const SAY = {
-  missing: { both: "Enter your e-mail and password.", email: "Enter your e-mail.", password: "Enter your password." },
-};
+
+const picked = localStorage.getItem("language") || "";
+const ready = TR.loadCatalogue(picked).then(() => {
+  TR.languageSelect(document.getElementById("language"), TR.lang, async (lang) => {
+    localStorage.setItem("language", lang);
+    await TR.loadCatalogue(lang);
+  });
+});
 
 document.getElementById("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  await ready;
   const error = document.getElementById("error");
   const email = document.getElementById("email"), password = document.getElementById("password");
   error.textContent = "";
@@ -14,7 +21,7 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   email.setAttribute("aria-invalid", String(!email.value.trim()));
   password.setAttribute("aria-invalid", String(!password.value));
   if (missing) {  // nothing is sent: an empty form is not a failed login
-    error.textContent = SAY.missing[missing];
+    error.textContent = TR.t(`login.missing.${missing}`);
     (missing === "password" ? password : email).focus();
     return;
   }
@@ -22,5 +29,5 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
     const r = await TR.api("/api/auth/login", { method: "POST", body: { email: email.value, password: password.value } });
     TR.csrf = r.csrf_token; sessionStorage.setItem("csrf", r.csrf_token);
     location.href = r.user.role === "patient" ? "/patient" : r.user.role === "therapist" ? "/therapist" : "/api/docs";
-  } catch (e) { error.textContent = e.message; }
+  } catch (e) { error.textContent = e.status === 401 ? TR.t("error.login") : e.message; }
 });

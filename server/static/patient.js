@@ -2,73 +2,65 @@
 document.getElementById("logout").onclick = TR.logout;
 let me, library = [];
 
-// What this page says (one place, for a message catalogue later).
-const SAY = {
-  noProgram: "Your therapist has not prescribed a program yet.",
-  perWeek: (n) => ` · ${n} session${n === 1 ? "" : "s"} a week`,
-  item: (name, sets, reps) => `${name}: ${sets} × ${reps}`,
-  sets: (sets, reps) => `${sets} set${sets === 1 ? "" : "s"} of ${reps} repetitions`,
-  target: (deg) => `aim to move through about ${deg}°`,
-  fromTherapist: (notes) => `From your therapist: ${notes}`,
-  diary: "Pain diary entry",
-  partial: "part of the exercises",
-  interrupted: "stopped early (connection lost)",
-  inProgress: "not finished",
-  saved: "Saved. Thank you.",
-  nobody: "Nobody else has opened your record yet.",
-};
-
 async function refresh() {
   const [programs, sessions, t] = await Promise.all([
     TR.api(`/api/patients/${me.id}/programs`), TR.api(`/api/patients/${me.id}/sessions`), TR.api(`/api/patients/${me.id}/trends`)]);
   const box = document.getElementById("program");
   const current = programs[programs.length - 1];
   document.getElementById("start-today").hidden = !current;  // the way into a live session
-  if (!current) box.replaceChildren(TR.el("p", { class: "muted", text: SAY.noProgram }));
+  if (!current) box.replaceChildren(TR.el("p", { class: "muted", text: TR.t("patient.noProgram") }));
   else {
     const doc = current.document;
-    box.replaceChildren(TR.el("p", {}, TR.el("strong", { text: doc.title }), SAY.perWeek(doc.sessions_per_week)),
+    box.replaceChildren(TR.el("p", {}, TR.el("strong", { text: doc.title }), TR.tn("patient.perWeek", doc.sessions_per_week)),
       ...doc.exercises.map((e) => {
         const ex = library.find((x) => x.id === e.exercise) || { name: e.exercise, instructions: "", target_rom_deg: [] };
         const target = e.target_rom_deg ?? ex.target_rom_deg[0];
-        return TR.el("div", { class: "card" }, TR.el("h3", { text: SAY.item(ex.name, e.sets, e.reps) }),
-          TR.el("p", { class: "muted", text: SAY.sets(e.sets, e.reps) + (target ? `; ${SAY.target(Math.round(target))}` : "") }),
+        return TR.el("div", { class: "card" }, TR.el("h3", { text: TR.t("patient.item", { name: ex.name, sets: e.sets, reps: e.reps }) }),
+          TR.el("p", { class: "muted", text: TR.tn("patient.sets", e.sets, { reps: e.reps }) + (target ? `; ${TR.t("patient.target", { deg: Math.round(target) })}` : "") }),
           TR.el("p", { text: ex.instructions }), ...(e.notes ? [TR.el("p", { class: "muted", text: e.notes })] : []));
       }),
-      ...(doc.therapist_notes ? [TR.el("p", { class: "muted", text: SAY.fromTherapist(doc.therapist_notes) })] : []));
+      ...(doc.therapist_notes ? [TR.el("p", { class: "muted", text: TR.t("patient.fromTherapist", { notes: doc.therapist_notes }) })] : []));
   }
   TR.drawCharts(document.getElementById("charts"), t, library);
   const names = Object.fromEntries(library.map((x) => [x.id, x.name]));
   const what = (x) => {
-    if (x.status === "diary") return SAY.diary;
+    if (x.status === "diary") return TR.t("patient.diary");
     const done = x.exercises.map((id) => names[id] || id).join(", ") || "-";
-    const how = { partial: SAY.partial, interrupted: SAY.interrupted, in_progress: SAY.inProgress }[x.status];
-    return how ? `${done} (${how})` : done;
+    const how = { partial: "patient.partial", interrupted: "patient.interrupted", in_progress: "patient.inProgress" }[x.status];
+    return how ? `${done} (${TR.t(how)})` : done;
   };
   document.querySelector("#history tbody").replaceChildren(...sessions.slice().reverse().map((x) => TR.el("tr", {},
     TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: what(x) }),
     TR.el("td", { text: x.status === "diary" ? "-" : String(x.repetitions) }), TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }))));
 }
 
-// The audit trail's actions, as a patient reads them.
-const DID = {
-  read: "viewed", export: "exported", watch: "watched live", prescribe: "changed your program",
-  record: "recorded a session", "care_link.create": "became your therapist",
-  "care_link.end": "stopped being your therapist", "account.deactivate": "closed your account",
-  "account.activate": "reopened your account", denied: "was refused access to",
-};
-
+// What an entry of the audit trail touched (its target), as a patient reads it.
+const WHAT = [
+  [/^patient list$/, "what.patientList"], [/^patient$/, "what.patient"], [/^programs$/, "what.programs"],
+  [/^sessions$/, "what.sessions"], [/^trends$/, "what.trends"], [/^sessions CSV$/, "what.sessionsCsv"],
+  [/^FHIR bundle$/, "what.fhir"], [/^session (\d+) CSV$/, "what.sessionCsv"], [/^live session (\d+)$/, "what.liveSession"],
+  [/^session (\d+) \(diary\)$/, "what.diary"], [/^session (\d+)$/, "what.session"],
+  [/^program (\d+) v(\d+)$/, "what.programVersion"], [/^program (\d+)$/, "what.program"], [/^therapist (\d+)$/, "what.therapist"],
+];
+function whatText(what, action) {
+  if (action === "account.language") return (TR.languages.find((l) => l.code === what) || { name: what }).name;
+  for (const [pattern, key] of WHAT) {
+    const m = pattern.exec(what);
+    if (m) return TR.t(key, { n: m[1], p: m[1], v: m[2] });
+  }
+  return what;  // e.g. a refused request's method and path
+}
 async function refreshAccess() {
   const rows = await TR.api(`/api/patients/${me.id}/access-log?limit=50`);
   const body = document.querySelector("#access tbody");
   if (!rows.length) {
-    body.replaceChildren(TR.el("tr", {}, TR.el("td", { colspan: "3", class: "muted", text: SAY.nobody })));
+    body.replaceChildren(TR.el("tr", {}, TR.el("td", { colspan: "3", class: "muted", text: TR.t("patient.nobody") })));
     return;
   }
   body.replaceChildren(...rows.map((r) => TR.el("tr", {},
-    TR.el("td", { text: `${TR.fmtDay(r.at)} ${new Date(r.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` }),
-    TR.el("td", { text: `${r.who}${r.role ? ` (${r.role})` : ""}` }),
-    TR.el("td", { text: `${DID[r.action] || r.action}${r.what ? `: ${r.what}` : ""}` }))));
+    TR.el("td", { text: `${TR.fmtDay(r.at)} ${new Date(r.at).toLocaleTimeString(TR.lang, { hour: "2-digit", minute: "2-digit" })}` }),
+    TR.el("td", { text: r.role ? TR.t("patient.whoRole", { who: r.who, role: TR.has(`role.${r.role}`) ? TR.t(`role.${r.role}`) : r.role }) : r.who }),
+    TR.el("td", { text: `${TR.has(`did.${r.action}`) ? TR.t(`did.${r.action}`) : r.action}${r.what ? `: ${whatText(r.what, r.action)}` : ""}` }))));
 }
 
 document.getElementById("diary").addEventListener("submit", async (ev) => {
@@ -78,7 +70,7 @@ document.getElementById("diary").addEventListener("submit", async (ev) => {
   try {
     await TR.api(`/api/patients/${me.id}/sessions`, { method: "POST", body: {
       pain_before: num("pain-before"), pain_after: num("pain-after"), rpe: num("rpe"), notes: document.getElementById("notes").value } });
-    msg.className = "ok"; msg.textContent = SAY.saved;
+    msg.className = "ok"; msg.textContent = TR.t("patient.saved");
     ev.target.reset();
     await refresh();
   } catch (e) { msg.className = "error"; msg.textContent = e.message; }
@@ -87,6 +79,13 @@ document.getElementById("diary").addEventListener("submit", async (ev) => {
 (async () => {
   me = await TR.me();
   document.getElementById("who").textContent = me.name;
+  TR.languageSelect(document.getElementById("language"), me.language, async (language) => {
+    const msg = document.getElementById("language-msg");
+    try {
+      await TR.api("/api/auth/language", { method: "PUT", body: { language } });
+      location.reload();  // every word again, the exercises' too, in the new language
+    } catch (e) { msg.className = "error"; msg.textContent = e.message; }
+  });
   library = await TR.api("/api/exercises");
   await refresh();
   await refreshAccess();

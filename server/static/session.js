@@ -6,28 +6,19 @@
 const $ = (id) => document.getElementById(id);
 $("logout").onclick = TR.logout;
 
-// What this page says (one place, for the message catalogue).
+// Every word is the catalogue's (TR.t, in the reader's language).
+const T = TR.t;
 const SAY = {
-  title: (day) => `Session of ${day}`,
-  status: { complete: "complete", partial: "partial (short of the prescription)", interrupted: "interrupted (connection lost)",
-    in_progress: "in progress", diary: "pain diary entry (no exercise measured)" },
-  facts: (x) => [`Status: ${SAY.status[x.status] || x.status}`, `${x.repetitions} repetition${x.repetitions === 1 ? "" : "s"}`,
-    x.pain_before == null && x.pain_after == null ? "pain not given" : `pain ${x.pain_before ?? "-"}/10 before, ${x.pain_after ?? "-"}/10 after`,
-    x.rpe == null ? "effort not given" : `effort ${x.rpe} of 10`].join(" · "),
-  work: (w) => (w.sets ? `${w.name}: ${w.done_sets} of ${w.sets} sets, ${w.done_reps} of ${w.planned_reps} repetitions`
-    : `${w.name}: ${w.done_reps} repetition${w.done_reps === 1 ? "" : "s"} (not prescribed in this session's program)`)
-    + (w.mean_rom_deg != null ? `, mean range of motion ${Math.round(w.mean_rom_deg)}°` : "")
-    + (w.target_rom_deg ? ` (target ${Math.round(w.target_rom_deg)}°)` : ""),
-  noReplay: "The patient chose not to keep a replay of this session.",
-  noMovement: "No movement was kept for this session.",
-  replayNote: "A skeleton drawn from the measured joint positions; no video is kept.",
-  play: "Play", pause: "Pause", replay: (n) => `Replay repetition ${n}`, see: "Replay",
-  clock: (t, end) => `${t.toFixed(1)} s of ${end.toFixed(1)} s`,
-  romTitle: (name) => `${name}: range of motion per repetition`,
-  romDesc: "Each repetition's range of motion in degrees, with the target.",
-  rep: "Repetition", rom: "Range of motion (deg)", target: "Target",
-  share: (r) => r.target_share == null ? "-" : `${Math.round(100 * r.target_share)}% of ${Math.round(r.target_rom_deg)}°`,
-  untrusted: " (body partly out of view: not in trends)",
+  title: (day) => T("session.title", { day }),
+  facts: (x) => [T("session.status", { status: T(`status.${x.status}`) }), TR.tn("session.repetitions", x.repetitions),
+    x.pain_before == null && x.pain_after == null ? T("session.noPain") : T("session.pain", { before: x.pain_before ?? "-", after: x.pain_after ?? "-" }),
+    x.rpe == null ? T("session.noEffort") : T("session.effort", { rpe: x.rpe })].join(" · "),
+  work: (w) => (w.sets ? T("session.work", { name: TR.exName(w.exercise_id, w.name), sets: w.done_sets, of: w.sets, reps: w.done_reps, planned: w.planned_reps })
+    : TR.tn("session.extra", w.done_reps, { name: TR.exName(w.exercise_id, w.name) }))
+    + (w.mean_rom_deg != null ? T("session.meanRom", { deg: Math.round(w.mean_rom_deg) }) : "")
+    + (w.target_rom_deg ? T("session.target", { deg: Math.round(w.target_rom_deg) }) : ""),
+  clock: (t, end) => T("session.clock", { t: Math.round(t * 10) / 10, end: Math.round(end * 10) / 10 }),
+  share: (r) => r.target_share == null ? "-" : T("watch.share", { pct: Math.round(100 * r.target_share), deg: Math.round(r.target_rom_deg) }),
 };
 
 const state = { frames: null, t: 0, playing: false, last: 0, library: [] };
@@ -35,7 +26,7 @@ const id = Number(new URLSearchParams(location.search).get("id"));
 
 function nameOf(exerciseId) {
   const ex = state.library.find((e) => e.id === exerciseId);
-  return ex ? ex.name : exerciseId;
+  return TR.exName(exerciseId, ex ? ex.name : exerciseId);
 }
 
 function frameAt(t) {  // the last frame at or before t (binary search)
@@ -66,7 +57,7 @@ function tick(now) {
 
 function setPlaying(on) {
   state.playing = on && !!state.frames;
-  $("play").textContent = state.playing ? SAY.pause : SAY.play;
+  $("play").textContent = T(state.playing ? "session.pause" : "session.play");
   $("play").setAttribute("aria-pressed", String(state.playing));
   if (state.playing) { state.last = performance.now(); requestAnimationFrame(tick); }
 }
@@ -105,7 +96,7 @@ async function main() {
   $("facts").textContent = SAY.facts(x);
   $("work").replaceChildren(...x.work.map((w) => TR.el("li", { text: SAY.work(w) })));
   // the replay: per exercise whose movement was kept
-  $("replay-note").textContent = !x.movement_consent ? SAY.noReplay : x.movements.length ? SAY.replayNote : SAY.noMovement;
+  $("replay-note").textContent = T(!x.movement_consent ? "session.noReplay" : x.movements.length ? "session.replayNote" : "session.noMovement");
   $("replay-box").hidden = !x.movements.length;
   $("replay-exercise").replaceChildren(...x.movements.map((e) => TR.el("option", { value: e, text: nameOf(e) })));
   $("replay-exercise").onchange = () => loadMovement($("replay-exercise").value);
@@ -117,10 +108,10 @@ async function main() {
     const reps = x.reps.filter((r) => r.exercise_id === e);
     const target = reps.find((r) => r.target_rom_deg)?.target_rom_deg;
     return TR.chart({
-      title: SAY.romTitle(nameOf(e)), desc: SAY.romDesc, labels: reps.map((r) => String(r.index)),
-      xTitle: SAY.rep, yTitle: SAY.rom, width: Math.min(720, box.clientWidth || 520),
-      series: [{ name: SAY.rom, color: "#1f5fa8", values: reps.map((r) => Math.round(r.excursion_deg)) },
-        ...(target ? [{ name: SAY.target, color: "#2e7d32", values: reps.map(() => Math.round(target)) }] : [])],
+      title: T("session.romTitle", { name: nameOf(e) }), desc: T("session.romDesc"), labels: reps.map((r) => String(r.index)),
+      xTitle: T("session.repAxis"), yTitle: T("chart.romAxis"), width: Math.min(720, box.clientWidth || 520),
+      series: [{ name: T("session.romSeries"), color: "#1f5fa8", values: reps.map((r) => Math.round(r.excursion_deg)) },
+        ...(target ? [{ name: T("session.targetSeries"), color: "#2e7d32", values: reps.map(() => Math.round(target)) }] : [])],
     });
   }));
   draw();
@@ -128,11 +119,11 @@ async function main() {
   $("reps").querySelector("tbody").replaceChildren(...x.reps.map((r) => {
     const ex = library.find((e) => e.id === r.exercise_id);
     const replay = x.movements.includes(r.exercise_id)
-      ? TR.el("button", { type: "button", text: SAY.see, "aria-label": SAY.replay(r.index), onclick: () => replayRep(r) }) : "-";
+      ? TR.el("button", { type: "button", text: T("session.see"), "aria-label": T("session.replayRep", { n: r.index }), onclick: () => replayRep(r) }) : "-";
     return TR.el("tr", {}, TR.el("td", { text: String(r.index) }), TR.el("td", { text: nameOf(r.exercise_id) }),
       TR.el("td", { text: String(r.set_index) }),
-      TR.el("td", { text: Math.round(r.excursion_deg) + (r.rom_trusted ? "" : SAY.untrusted) }),
-      TR.el("td", { text: SAY.share(r) }), TR.el("td", { text: r.duration_s.toFixed(1) }), TR.el("td", { text: String(r.quality) }),
+      TR.el("td", { text: TR.numbers.format(Math.round(r.excursion_deg)) + (r.rom_trusted ? "" : T("session.untrusted")) }),
+      TR.el("td", { text: SAY.share(r) }), TR.el("td", { text: TR.numbers.format(Math.round(r.duration_s * 10) / 10) }), TR.el("td", { text: String(r.quality) }),
       TR.el("td", { text: r.faults.map((f) => TR.faultText(f, ex)).join("; ") || "-" }), TR.el("td", {}, replay));
   }));
   $("title").focus();

@@ -1,35 +1,53 @@
 // The therapist page (kept out of the HTML: the Content-Security-Policy allows no inline script).
 let library = [];
-// An alert's kind in the patients table (its message, in the patient's detail, says more).
-const ALERT_WORDS = { pain_rising: "pain rising", rom_falling: "range of motion falling", missed_sessions: "missed sessions" };
 document.getElementById("logout").onclick = TR.logout;
 
-// What this page says (one place, for a message catalogue later).
-const SAY = {
-  status: { complete: "complete", partial: "partial (short of the prescription)", interrupted: "interrupted (connection lost)",
-    in_progress: "in progress", diary: "pain diary entry (no exercise measured)" },
-  week: (week, a) => `week of ${TR.fmtWeek(week)}: ${a.done}/${a.prescribed}${a.partial ? ` (${a.partial} partial)` : ""}`,
-};
+// Every word of this page is the catalogue's (TR.t, in the therapist's language).
+const T = TR.t;
+const word = (prefix, key) => (TR.has(`${prefix}.${key}`) ? T(`${prefix}.${key}`) : key.replaceAll("_", " "));
+const weekText = (week, a) => T("therapist.week", { date: TR.fmtWeek(week), done: a.done, prescribed: a.prescribed })
+  + (a.partial ? TR.tn("therapist.weekPartial", a.partial) : "");
+
+// An alert in words: the catalogue's message with the alert's values, dates
+// and weeks in the reader's format (the server's English message otherwise).
+function alertText(a) {
+  if (!TR.has(`alert.${a.key}`)) return a.message;
+  const v = a.values, long = (d) => d.toLocaleDateString(TR.lang, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  const ex = library.find((x) => x.id === v.exercise);
+  return T(`alert.${a.key}`, { ...v, name: ex ? ex.name : v.exercise,
+    day: v.day && long(new Date(`${v.day}T00:00:00Z`)), week: v.week && long(TR.weekStart(v.week)),
+    weekFrom: v.week_from && long(TR.weekStart(v.week_from)), weekTo: v.week_to && long(TR.weekStart(v.week_to)) });
+}
 
 async function showPatient(p) {
   const detail = document.getElementById("detail");
   detail.hidden = false;
   const h = document.getElementById("detail-h");
-  h.textContent = p.name + (p.is_demo && !p.name.includes("demo") ? " (demo data)" : "");
+  h.textContent = p.is_demo && !p.name.includes("demo") ? T("therapist.demo", { name: p.name }) : p.name;
   const [t, programs, sessions] = await Promise.all([
     TR.api(`/api/patients/${p.id}/trends`), TR.api(`/api/patients/${p.id}/programs`), TR.api(`/api/patients/${p.id}/sessions`)]);
   const alerts = document.getElementById("alerts");
-  alerts.replaceChildren(...(t.alerts.length ? t.alerts.map((a) => TR.el("li", { class: "alert", text: a.message })) : [TR.el("li", { class: "muted", text: "No alerts." })]));
+  alerts.replaceChildren(...(t.alerts.length ? t.alerts.map((a) => TR.el("li", { class: "alert", text: alertText(a) })) : [TR.el("li", { class: "muted", text: T("therapist.noAlerts") })]));
   TR.drawCharts(document.getElementById("charts"), t, library);
   renderProgram(p, programs[programs.length - 1]);
   document.querySelector("#sessions tbody").replaceChildren(...sessions.slice().reverse().map((x) => TR.el("tr", {},
-    TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: SAY.status[x.status] || x.status }),
+    TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: word("status", x.status) }),
     TR.el("td", { text: x.status === "diary" ? "-" : String(x.repetitions) }),
     TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }), TR.el("td", { text: x.rpe ?? "-" }),
-    TR.el("td", {}, TR.el("a", { href: `/session?id=${x.id}`, text: "Details and replay" }), " · ",
+    TR.el("td", {}, TR.el("a", { href: `/session?id=${x.id}`, text: TR.t("therapist.details") }), " · ",
       TR.el("a", { href: `/api/sessions/${x.id}/export.csv`, text: "CSV" })))));
   document.getElementById("csv").href = `/api/patients/${p.id}/export.csv`;
   document.getElementById("fhir").href = `/api/patients/${p.id}/fhir`;
+  document.getElementById("patient-language-label").textContent = T("therapist.patientLanguage", { name: p.name });
+  const langMsg = document.getElementById("patient-language-msg");
+  langMsg.textContent = "";
+  TR.languageSelect(document.getElementById("patient-language"), p.language, async (language) => {
+    try {
+      await TR.api(`/api/patients/${p.id}/language`, { method: "PUT", body: { language } });
+      p.language = language;
+      langMsg.className = "ok"; langMsg.textContent = T("common.languageSaved");
+    } catch (e) { langMsg.className = "error"; langMsg.textContent = e.message; }
+  });
   h.focus();
 }
 
@@ -39,51 +57,51 @@ function renderProgram(p, current) {
   const form = document.getElementById("program");
   const msg = document.getElementById("program-msg");
   const doc = current ? JSON.parse(JSON.stringify(current.document))
-    : { title: "Home program", sessions_per_week: 3, exercises: [] };
+    : { title: T("therapist.defaultTitle"), sessions_per_week: 3, exercises: [] };
   const draft = (d) => (current ? { ...current, document: d } : { document: d, version: 0 });
   form.replaceChildren();
   const field = (id, label, input) => [TR.el("label", { for: id, text: label }), input];
   form.append(
-    TR.el("p", { class: "muted", text: current && current.version ? `Version ${current.version}` : "No program yet: prescribe one." }),
-    ...field("prog-title", "Program title", TR.el("input", { id: "prog-title", value: doc.title })),
-    ...field("prog-spw", "Sessions per week", TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })));
-  const cols = ["Exercise", "Side", "Sets", "Reps", "Target ROM (deg)", "Tempo up / hold / down (s)"];
+    TR.el("p", { class: "muted", text: current && current.version ? T("therapist.version", { n: current.version }) : T("therapist.noProgram") }),
+    ...field("prog-title", T("therapist.progTitle"), TR.el("input", { id: "prog-title", value: doc.title })),
+    ...field("prog-spw", T("therapist.spw"), TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })));
+  const cols = ["exercise", "side", "sets", "reps", "target", "tempo"].map((c) => T(`therapist.col.${c}`));
   // the last column's header is for screen readers (its buttons say what they remove)
-  const remove = TR.el("th", { scope: "col", "data-label": "" }, TR.el("span", { class: "offscreen", text: "Remove" }));
+  const remove = TR.el("th", { scope: "col", "data-label": "" }, TR.el("span", { class: "offscreen", text: T("therapist.remove") }));
   const table = TR.stack(TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c })), remove))));
   const body = TR.el("tbody");
   doc.exercises.forEach((e, i) => {
     const ex = library.find((x) => x.id === e.exercise) || { name: e.exercise, laterality: "bilateral" };
-    const num = (key, label, min, max, value, step = 1) => {
+    const num = (key, min, max, value, step = 1) => {
       const id = `ex${i}-${key}`;
-      return [TR.el("label", { for: id, text: `${label} for ${ex.name}`, class: "offscreen" }),
+      return [TR.el("label", { for: id, text: T(`therapist.field.${key}`, { name: ex.name }), class: "offscreen" }),
         TR.el("input", { id, type: "number", min, max, step, value: value ?? "", "data-key": key, "data-index": i })];
     };
     const side = TR.el("select", { id: `ex${i}-side`, "data-key": "side", "data-index": i });
     for (const v of ex.laterality === "unilateral" ? ["auto", "left", "right"] : ["auto"]) {
-      const o = TR.el("option", { value: v, text: v === "auto" ? "as seen" : v });
+      const o = TR.el("option", { value: v, text: T({ auto: "therapist.sideAuto", left: "therapist.sideLeft", right: "therapist.sideRight" }[v]) });
       if ((e.side || "auto") === v) o.selected = true;
       side.append(o);
     }
     const tempo = e.tempo || {};
     body.append(TR.el("tr", {}, TR.el("td", { text: ex.name }),
-      TR.el("td", {}, TR.el("label", { for: `ex${i}-side`, text: `Side for ${ex.name}`, class: "offscreen" }), side),
-      TR.el("td", {}, ...num("sets", "Sets", 1, 20, e.sets)), TR.el("td", {}, ...num("reps", "Repetitions", 1, 100, e.reps)),
-      TR.el("td", {}, ...num("target_rom_deg", "Target range of motion", 0, 180, e.target_rom_deg)),
-      TR.el("td", {}, ...num("up_s", "Seconds up", 0.5, 30, tempo.up_s, 0.5), ...num("hold_s", "Seconds hold", 0, 60, tempo.hold_s, 0.5),
-        ...num("down_s", "Seconds down", 0.5, 30, tempo.down_s, 0.5)),
-      TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: `Remove ${ex.name}`, onclick: () => {
+      TR.el("td", {}, TR.el("label", { for: `ex${i}-side`, text: T("therapist.field.side", { name: ex.name }), class: "offscreen" }), side),
+      TR.el("td", {}, ...num("sets", 1, 20, e.sets)), TR.el("td", {}, ...num("reps", 1, 100, e.reps)),
+      TR.el("td", {}, ...num("target_rom_deg", 0, 180, e.target_rom_deg)),
+      TR.el("td", {}, ...num("up_s", 0.5, 30, tempo.up_s, 0.5), ...num("hold_s", 0, 60, tempo.hold_s, 0.5),
+        ...num("down_s", 0.5, 30, tempo.down_s, 0.5)),
+      TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: T("therapist.removeX", { name: ex.name }), onclick: () => {
         collect(doc); doc.exercises.splice(i, 1); renderProgram(p, draft(doc)); } }))));
   });
   table.append(body);
   const pick = TR.el("select", { id: "add-exercise" }, ...library.map((x) => TR.el("option", { value: x.id, text: x.name })));
   form.append(table,
-    ...field("add-exercise", "Add an exercise from the library", pick),
-    TR.el("p", {}, TR.el("button", { type: "button", id: "add", text: "Add", onclick: () => {
+    ...field("add-exercise", T("therapist.addLabel"), pick),
+    TR.el("p", {}, TR.el("button", { type: "button", id: "add", text: T("therapist.add"), onclick: () => {
       collect(doc); doc.exercises.push({ exercise: pick.value, sets: 2, reps: 10 });
       renderProgram(p, draft(doc));
       document.getElementById("add-exercise").focus(); } })),
-    TR.el("button", { type: "submit", text: current && current.version ? "Save as a new version" : "Prescribe" }));
+    TR.el("button", { type: "submit", text: T(current && current.version ? "therapist.saveVersion" : "therapist.prescribe") }));
 
   function collect(target) {
     target.title = document.getElementById("prog-title").value;
@@ -109,7 +127,7 @@ function renderProgram(p, current) {
       const saved = current && current.version
         ? await TR.api(`/api/programs/${current.program_id}`, { method: "PUT", body: { document: next, based_on_version: current.version } })
         : await TR.api(`/api/patients/${p.id}/programs`, { method: "POST", body: { document: next } });
-      msg.className = "ok"; msg.textContent = `Saved as version ${saved.version}.`;
+      msg.className = "ok"; msg.textContent = T("therapist.savedAs", { n: saved.version });
       renderProgram(p, saved);
     } catch (e) { msg.className = "error"; msg.textContent = e.message; }
   };
@@ -119,14 +137,22 @@ async function refreshLive(patients) {
   const live = await TR.api("/api/live/sessions");
   const names = Object.fromEntries(patients.map((p) => [p.id, p.name]));
   const list = document.getElementById("live");
-  if (!live.length) { list.replaceChildren(TR.el("li", { class: "muted", text: "No patient is exercising right now." })); return; }
-  list.replaceChildren(...live.map((x) => TR.el("li", {}, TR.el("a", { href: `/watch?session=${x.id}`,
-    text: `${names[x.patient_id] || "Patient " + x.patient_id}: ${x.state}${x.video ? " (video shared)" : ""}` }))));
+  if (!live.length) { list.replaceChildren(TR.el("li", { class: "muted", text: T("therapist.noLive") })); return; }
+  list.replaceChildren(...live.map((x) => {
+    const item = T("therapist.liveItem", { name: names[x.patient_id] || T("therapist.livePatient", { id: x.patient_id }), state: word("state", x.state) });
+    return TR.el("li", {}, TR.el("a", { href: `/watch?session=${x.id}`, text: x.video ? T("therapist.videoShared", { item }) : item }));
+  }));
 }
 
 (async () => {
   const me = await TR.me();
   document.getElementById("who").textContent = me.name;
+  TR.languageSelect(document.getElementById("language"), me.language, async (language) => {
+    try {
+      await TR.api("/api/auth/language", { method: "PUT", body: { language } });
+      location.reload();  // every word again, the exercises' too, in the new language
+    } catch (e) { const msg = document.getElementById("language-msg"); msg.className = "error"; msg.textContent = e.message; }
+  });
   library = await TR.api("/api/exercises");
   // an exercise taught on this page (learn.js) can be prescribed at once
   document.addEventListener("exercises-changed", async () => { library = await TR.api("/api/exercises"); });
@@ -137,7 +163,7 @@ async function refreshLive(patients) {
   tbody.replaceChildren(...patients.map((p) => TR.el("tr", {},
     TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: p.name, onclick: () => showPatient(p) })),
     TR.el("td", { text: String(p.sessions) }),
-    TR.el("td", { text: p.adherence.map((a) => SAY.week(a.week, a)).join(", ") || "-" }),
-    TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? [...new Set(p.alerts.map((a) => ALERT_WORDS[a.kind] || a.kind.replaceAll("_", " ")))].join(", ") : "none" }))));
-  if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 4, class: "muted", text: "No patients yet." })));
+    TR.el("td", { text: p.adherence.map((a) => weekText(a.week, a)).join(", ") || "-" }),
+    TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? [...new Set(p.alerts.map((a) => word("alert", a.kind)))].join(", ") : T("common.none") }))));
+  if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 4, class: "muted", text: T("therapist.noPatients") })));
 })();

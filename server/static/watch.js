@@ -2,7 +2,7 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const sid = Number(new URLSearchParams(location.search).get("session"));
-let library = [];
+let library = [], exerciseName = "";
 // The picture's size: the relayed video's own once it plays, else the size a
 // pose message carries, else 4:3 (what the patient page asks the camera for).
 const size = { w: 640, h: 480, fromVideo: false };
@@ -22,21 +22,30 @@ function onMessage(m) {
     if (!size.fromVideo && m.width && m.height) resize(m.width, m.height);
     draw(m.landmarks);
   }
-  else if (m.type === "exercise_started") { $("title").textContent = `${m.name} (${m.index + 1} of ${m.of})`; $("set-label").textContent = `Set 1 of ${m.sets}`; $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0"; }
+  else if (m.type === "exercise_started") {  // the name in the therapist's language (the message has the patient's)
+    const ex = library.find((x) => x.id === m.exercise_id);
+    exerciseName = ex ? ex.name : m.name;
+    $("title").textContent = TR.t("live.exercise", { name: exerciseName, i: m.index + 1, n: m.of });
+    $("set-label").textContent = TR.t("live.set", { k: 1, n: m.sets }); $("of").textContent = `/ ${m.reps}`; $("count").textContent = "0";
+  }
   else if (m.type === "rep_completed") {
     $("count").textContent = String(m.count);
     const r = m.rep;
     const ex = library.find((x) => x.id === m.exercise_id);
     $("reps").querySelector("tbody").prepend(TR.el("tr", {}, TR.el("td", { text: String(m.total) }), TR.el("td", { text: ex ? ex.name : m.exercise_id }),
-      TR.el("td", { text: r.excursion_deg.toFixed(0) }),
-      TR.el("td", { text: r.target_share == null ? "-" : `${Math.round(100 * r.target_share)}% of ${Math.round(r.target_rom_deg)} deg` }),
-      TR.el("td", { text: r.duration_s.toFixed(1) }), TR.el("td", { text: String(r.quality) }),
+      TR.el("td", { text: TR.numbers.format(Math.round(r.excursion_deg)) }),
+      TR.el("td", { text: r.target_share == null ? "-" : TR.t("watch.share", { pct: Math.round(100 * r.target_share), deg: Math.round(r.target_rom_deg) }) }),
+      TR.el("td", { text: TR.numbers.format(Math.round(r.duration_s * 10) / 10) }), TR.el("td", { text: String(r.quality) }),
       TR.el("td", { text: r.faults.map((f) => TR.faultText(f, ex)).join("; ") || "-" })));
-  } else if (m.type === "set_completed" && m.set_index < m.sets) { $("set-label").textContent = `Set ${m.set_index + 1} of ${m.sets}`; $("count").textContent = "0"; }
-  else if (m.type === "feedback" || m.type === "wrong_view") $("cue").textContent = m.text;
-  else if (m.type === "rep_rejected") $("cue").textContent = m.reason;
-  else if (m.type === "status") $("status").textContent = `${m.state}` + (m.fps ? ` · ${m.fps.toFixed(0)} fps · ${Math.round(m.latency_ms_p50 || 0)} ms · ${m.dropped} of ${m.received} frames skipped` : "");
-  else if (m.type === "summary") $("status").textContent = `Session ended: ${m.total} repetitions.`;
+  } else if (m.type === "set_completed" && m.set_index < m.sets) { $("set-label").textContent = TR.t("live.set", { k: m.set_index + 1, n: m.sets }); $("count").textContent = "0"; }
+  else if (m.type === "feedback") $("cue").textContent = m.text;  // as the patient heard it, in their language
+  else if (m.type === "wrong_view") {  // what the patient is asked to do, in the therapist's words
+    $("cue").textContent = TR.t(m.seen === "side" ? "live.faceCamera" : "live.turnSideways", { name: exerciseName });
+  } else if (m.type === "rep_rejected") $("cue").textContent = TR.t("watch.rejected");
+  else if (m.type === "status") {
+    const state = TR.has(`state.${m.state}`) ? TR.t(`state.${m.state}`) : m.state;
+    $("status").textContent = m.fps ? TR.t("watch.status", { state, fps: Math.round(m.fps), ms: Math.round(m.latency_ms_p50 || 0), dropped: m.dropped, received: m.received }) : state;
+  } else if (m.type === "summary") $("status").textContent = TR.tn("watch.ended", m.total);
 }
 
 async function showVideo() {
@@ -60,9 +69,9 @@ async function showVideo() {
   TR.fitStage($("stage"), size.w, size.h);
   library = await TR.api("/api/exercises");
   const live = (await TR.api("/api/live/sessions")).find((x) => x.id === sid);
-  if (!live) { $("title").textContent = "This session is not live."; return; }
+  if (!live) { $("title").textContent = TR.t("watch.notLive"); return; }
   if (live.video) { $("video-btn").hidden = false; $("video-btn").onclick = showVideo; }
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/sessions/${sid}`);
   ws.onmessage = (e) => onMessage(JSON.parse(e.data));
-  ws.onclose = (e) => { if (e.code !== 1000) $("status").textContent = "Disconnected from the session."; };
+  ws.onclose = (e) => { if (e.code !== 1000) $("status").textContent = TR.t("watch.disconnected"); };
 })();

@@ -2,7 +2,7 @@
 the patient's consent to it
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 
 `movements`: per session and exercise, thinned, compressed image landmarks
 (`server/movement.py`), never video. `sessions.movement_consent`: whether the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
