@@ -244,12 +244,12 @@ class LiveSession:
             return
         self.interrupted_at = time.monotonic()
         sid = self.session_id
-        self._keep_movement()
 
         def close(s: Any) -> None:
             records.end_session(s, s.get(ExerciseSession, sid), "interrupted")
 
         self._store("its end (interrupted)", close)
+        self._keep_movement()  # after the status: the replay matters less
 
     def end(self) -> dict:
         """Stop the worker; the caller closes the session record."""

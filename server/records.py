@@ -59,9 +59,10 @@ def start_session(
     session = ExerciseSession(
         patient_id=patient_id, program_version_id=program_version_id, device=device,
         source=source, pain_before=_scale("pain_before", pain_before),
-        video_consent=video_consent, movement_consent=movement_consent,
-        started_at=started_at or utcnow(), is_demo=is_demo,
+        video_consent=video_consent, started_at=started_at or utcnow(), is_demo=is_demo,
     )  # fmt: skip
+    if not movement_consent:  # else the database's default (true)
+        session.movement_consent = False
     s.add(session)
     s.flush()
     return session

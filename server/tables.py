@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -154,7 +155,9 @@ class ExerciseSession(Base):
     video_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     # the movement kept as a skeleton for the therapist's replay (`movement.py`);
     # the patient may decline it for a session
-    movement_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    # (filled by the database when not given, like `User.language`: a row
+    # written as before this column existed stays writable)
+    movement_consent: Mapped[bool] = mapped_column(Boolean, server_default=true())
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     program_version: Mapped[ProgramVersion | None] = relationship(viewonly=True)
     sets: Mapped[list[SetSummary]] = relationship(

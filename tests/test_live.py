@@ -207,9 +207,17 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
                 return (await c.get(f"/api/live/sessions/{sid}")).json()["state"] == "interrupted"
 
             await _until(interrupted, timeout=60, what="the session to be marked interrupted")
-            with db.session() as s:
-                x = s.get(ExerciseSession, sid)
-                stored = (x.status, [r.id for r in x.repetitions])
+
+            def recorded() -> tuple[str, list[int]]:
+                with db.session() as s:
+                    x = s.get(ExerciseSession, sid)
+                    return x.status, [r.id for r in x.repetitions]
+
+            async def stored_interrupted() -> bool:  # written through the storage sink
+                return recorded()[0] == "interrupted"
+
+            await _until(stored_interrupted, timeout=10, what="the record to say interrupted")
+            stored = recorded()
             again: list[dict] = []
             pc2, player2 = await _connect(c, sid, clip(CLIP), again)  # resumed within the window
 

@@ -159,11 +159,25 @@ async function refreshLive(patients) {
   const patients = await TR.api("/api/patients");
   refreshLive(patients);
   setInterval(() => refreshLive(patients), 5000);
+  await listPatients(patients);
+  // find and order: the server filters and sorts (GET /api/patients?q=&sort=)
+  let typing;
+  document.getElementById("patient-search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => listPatients(), 250); });
+  document.getElementById("patient-sort").addEventListener("change", () => listPatients());
+  document.getElementById("find").addEventListener("submit", (e) => { e.preventDefault(); listPatients(); });
+})();
+
+async function listPatients(given) {
+  const q = document.getElementById("patient-search").value.trim();
+  const sort = document.getElementById("patient-sort").value;
+  const patients = given || await TR.api(`/api/patients?${new URLSearchParams({ q, sort })}`);
   const tbody = document.querySelector("#patients tbody");
   tbody.replaceChildren(...patients.map((p) => TR.el("tr", {},
     TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: p.name, onclick: () => showPatient(p) })),
     TR.el("td", { text: String(p.sessions) }),
+    TR.el("td", { text: p.last_session_at ? TR.fmtDay(p.last_session_at) : "-" }),
     TR.el("td", { text: p.adherence.map((a) => weekText(a.week, a)).join(", ") || "-" }),
     TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? [...new Set(p.alerts.map((a) => word("alert", a.kind)))].join(", ") : T("common.none") }))));
-  if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 4, class: "muted", text: T("therapist.noPatients") })));
-})();
+  if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 5, class: "muted", text: T(q ? "therapist.noMatch" : "therapist.noPatients") })));
+  document.getElementById("patient-count").textContent = TR.tn("therapist.shown", patients.length);
+}
