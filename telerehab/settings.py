@@ -190,6 +190,13 @@ class Settings(BaseSettings):
         "sessions leave therapists' lists and the next start records them as interrupted "
         "(TELEREHAB_REDIS_TTL_S).",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes `telerehab serve` starts on one port (TELEREHAB_WORKERS "
+        "or --workers); more than one needs redis_url.",
+    )
     ice_servers: str = Field(
         default="", description="Comma-separated STUN/TURN URLs for WebRTC (none on a LAN)."
     )
