@@ -12,23 +12,20 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from telerehab.server import accounts, prescriptions
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
 from telerehab.settings import Settings
-from tests.conftest import POSTGRES, postgres_schema, running, unavailable
+from tests.conftest import POSTGRES, REDIS, postgres_schema, running
 from tests.faulty_link import FaultyLink
 from tests.test_live import (
     CLIP,
-    PROGRAM,
     _feed,
     _login,
     _patient_streaming,
@@ -56,21 +53,6 @@ def served(env: dict, *args: str) -> Iterator[tuple[subprocess.Popen, str, list[
             proc.kill()
         proc.wait(10)
         proc.stdout.close()
-
-
-@pytest.fixture
-def clinic(tmp_path, store) -> dict:
-    """A SQLite database with a therapist, a patient and a live program, and the
-    environment of the server processes that use it."""
-    url = f"sqlite:///{tmp_path / 'clinic.db'}"
-    db = open_database(url)
-    _seed(db)
-    with db.session() as s:  # a second patient of the same therapist
-        sam = accounts.create_user(s, "sam@home.org", "Sam", "patient", "patient-pw-2")
-        accounts.link(s, 1, sam.id)
-        prescriptions.create_program(s, sam.id, PROGRAM, 1)
-    db.close()
-    return {**os.environ, "TELEREHAB_DATABASE_URL": url, "TELEREHAB_DATA_DIR": str(tmp_path)}
 
 
 async def _first_rep_then(base: str, clip: Path, fault) -> tuple[int, list[float]]:
@@ -316,25 +298,6 @@ def test_repetitions_made_while_the_database_is_down_are_stored_when_it_is_back(
 
 
 # ---------------------------------------------------------------- Redis
-
-REDIS = os.environ.get("TELEREHAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A fresh key prefix on the test Redis (fails under CI=true if Redis is
-    absent); its keys are removed afterwards."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(REDIS, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        unavailable(f"Redis not reachable at {REDIS}: {exc}")
-    prefix = f"telerehab-test-{uuid.uuid4().hex[:8]}"
-    yield prefix
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-    client.close()
 
 
 async def _listed(base: str, token: str) -> list[int]:
