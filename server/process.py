@@ -13,12 +13,12 @@ and starts `workers` processes (multiprocessing, spawn), each building its
 own app from the settings it reads from the environment it inherits, on the
 database the parent migrated (it checks the revision, never migrates), and
 serving the one socket; the kernel shares connections among them. A worker
-that dies is replaced. SIGTERM or Ctrl+C to the parent is passed to every
-worker, which stops as one process does; one still running `STOP_SLACK_S`
-after its own bound is killed (the next start records its sessions as
-interrupted). uvicorn's own `--workers` supervisor is not used: its workers
-are plain uvicorn servers (not this bounded stop) and it waits for them
-without a bound.
+that dies is replaced; one whose parent died (kill -9) stops by itself.
+SIGTERM or Ctrl+C to the parent is passed to every worker, which stops as
+one process does; one still running `STOP_SLACK_S` after its own bound is
+killed (the next start records its sessions as interrupted). uvicorn's own
+`--workers` supervisor is not used: its workers are plain uvicorn servers
+(not this bounded stop) and it waits for them without a bound.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ MIN_GRACE_S = 1.0
 STOP_SLACK_S = 5.0  # beyond a worker's own bound before the parent kills it
 READY_TIMEOUT_S = 120.0  # for every worker to listen
 STARTUP_FAILURE = 3  # a worker's exit status when it could not start (uvicorn's too)
+ORPHAN_CHECK_S = 0.5  # how often a worker checks that its parent is alive
 
 
 class Server(uvicorn.Server):
@@ -157,6 +158,15 @@ def _stop_all(procs: list, bound_s: float) -> None:
             proc.join(5)
 
 
+def _stop_when_orphaned(parent: int) -> None:
+    """A worker whose parent died (kill -9) stops as on SIGTERM, within its
+    bound: it would otherwise hold the port, and its sessions, forever."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_S)
+    logger.warning("the parent server process %s is gone: stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker(sock: socket.socket, ready) -> None:
     """One worker process: its own app on the database the parent migrated,
     serving the parent's socket; puts its pid in `ready` once it listens."""
@@ -167,6 +177,7 @@ def _worker(sock: socket.socket, ready) -> None:
     from telerehab.server.db import open_configured, require_head
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
     settings = get_settings()
     try:
         db = open_configured(settings, migrate=False)
