@@ -24,10 +24,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
+from telerehab.errors import (
+    ConfigError,
+    ConflictError,
+    ProgramError,
+    StorageError,
+    UnreachableError,
+)
 from telerehab.settings import Settings, get_settings
 
-from . import accounts, pseudonyms, records
+from . import accounts, pseudonyms, records, routing
 from . import audit as audit_trail
 from .db import Database, open_configured, unavailable
 from .deps import COOKIE, client_address
@@ -215,6 +221,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             settings.redis_prefix,
             timeout_s=settings.redis_timeout_s,
             ttl_s=settings.redis_ttl_s,
+            forward_timeout_s=settings.redis_forward_timeout_s,
         )
 
     @asynccontextmanager
@@ -245,6 +252,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.pseudonym_key = pseudonyms.load_key(settings)
     app.state.live = registry
     app.state.fanout = fanout
+    if fanout is not None:  # control requests other processes forward here
+        fanout.on_ask = functools.partial(routing.replay, app)
     app.state.sink = sink
     app.state.estimator_factory = shared or functools.partial(
         estimator_factory, backend=settings.pose_backend
@@ -287,6 +296,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for exc_type in (StorageError, OperationalError, InterfaceError, SQLAlchemyTimeoutError):
         app.add_exception_handler(exc_type, database_unavailable)
 
+    @app.exception_handler(UnreachableError)
+    def process_unreachable(request: Request, exc: UnreachableError) -> JSONResponse:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers=retry)
+
     @app.exception_handler(RequestValidationError)
     def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _field_problems(exc)}, status_code=422)
@@ -322,15 +337,19 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         "description": "the database does not answer", "headers": RETRY_AFTER}})  # fmt: skip
     async def health() -> JSONResponse:
         """The server answers, and whether its database does within
-        `database_connect_timeout_s` (nothing about the configuration)."""
+        `database_connect_timeout_s` (nothing about the configuration). With
+        Redis: whether it answers, and what was not published or forwarded."""
         try:
             await asyncio.wait_for(asyncio.to_thread(db.ping), settings.database_connect_timeout_s)
         except Exception as exc:
             if not (isinstance(exc, TimeoutError) or unavailable(exc)):
                 raise
-            return JSONResponse({"ok": False, "database": "unavailable"}, status_code=503,
-                                headers=retry_after)  # fmt: skip
-        return JSONResponse({"ok": True, "database": "ok"})
+            return JSONResponse({"ok": False, "database": "unavailable", **redis()},
+                                status_code=503, headers=retry_after)  # fmt: skip
+        return JSONResponse({"ok": True, "database": "ok", **redis()})
+
+    def redis() -> dict:
+        return {} if fanout is None else {"redis": fanout.stats()}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -190,6 +190,14 @@ class Settings(BaseSettings):
         "sessions leave therapists' lists and the next start records them as interrupted "
         "(TELEREHAB_REDIS_TTL_S).",
     )
+    redis_forward_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="Longest wait for the server process holding a live session to answer a "
+        "control request (offer, pause, end...) forwarded to it through Redis; beyond, 503 "
+        "with Retry-After (TELEREHAB_REDIS_FORWARD_TIMEOUT_S).",
+    )
     workers: int = Field(
         default=1,
         ge=1,
