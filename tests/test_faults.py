@@ -40,18 +40,21 @@ from tests.test_serve import _serve, _url_of
 @contextlib.contextmanager
 def served(env: dict, *args: str) -> Iterator[tuple[subprocess.Popen, str, list[str]]]:
     """`telerehab serve` running: (process, base URL, what it prints, read on
-    in a thread so a full pipe never blocks it). Killed if the test leaves it."""
+    in a thread so a full pipe never blocks it). Killed if the test leaves it
+    (its worker processes, if any, stop when they find it gone)."""
     proc = _serve(env, *args)
     printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(proc.stdout), daemon=True)
     try:
-        url = _url_of(proc)
-        reader = threading.Thread(target=lambda: printed.extend(proc.stdout), daemon=True)
+        url = _url_of(proc, lines=printed)
         reader.start()
         yield proc, url.rstrip("/"), printed
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+        if reader.is_alive():  # until every process writing to the pipe has gone
+            reader.join(30)
         proc.stdout.close()
 
 
