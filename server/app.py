@@ -193,6 +193,29 @@ async def recover_abandoned(db: Database, fanout=None) -> list[int]:
     return closed
 
 
+async def interrupt_gone(db: Database, session_ids: list[int]) -> None:
+    """Live sessions whose server process died (its heartbeat expired in
+    Redis) are recorded as interrupted now, with every stored repetition, so
+    their patient may end them at once; the database out: logged, and the
+    next start does it."""
+
+    def close() -> list[int]:
+        with db.session() as s:
+            return records.interrupt_abandoned(s, only=set(session_ids))
+
+    try:
+        closed = await asyncio.to_thread(close)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        logger.warning("live sessions %s of a server process that died: not recorded as "
+                       "interrupted yet, the database is unavailable", session_ids)  # fmt: skip
+        return
+    if closed:
+        logger.warning("live sessions %s: their server process died; recorded as interrupted",
+                       closed)  # fmt: skip
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
@@ -254,6 +277,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.fanout = fanout
     if fanout is not None:  # control requests other processes forward here
         fanout.on_ask = functools.partial(routing.replay, app)
+        fanout.on_gone = functools.partial(interrupt_gone, db)
     app.state.sink = sink
     app.state.estimator_factory = shared or functools.partial(
         estimator_factory, backend=settings.pose_backend

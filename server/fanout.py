@@ -10,7 +10,9 @@ Redis, one process serves everything.
 Liveness: each process renews `{prefix}:alive:{owner}` (expiring after
 `ttl_s`) and rewrites its sessions' entries every `ttl_s / 3`. An entry whose
 owner's heartbeat expired (the process was killed, crashed or lost Redis) is
-no longer listed, and is removed when found.
+no longer listed, and is removed when found, by any request or by the
+heartbeat of any process; `on_gone(ids)` then records those sessions (as
+interrupted), so a patient can end them without waiting for a restart.
 
 Faults: every Redis call gives up after `timeout_s`. While Redis is out, the
 sessions go on in their process; their messages are not published (counted in
@@ -83,6 +85,7 @@ class Fanout:
         self._waiting: dict[str, asyncio.Future] = {}  # request id -> its answer, once it comes
         self._answering: set[asyncio.Task] = set()
         self._inbox_task: asyncio.Task | None = None
+        self.on_gone: Callable[[list[int]], Awaitable[None]] | None = None  # dead ones found
 
     def _channel(self, session_id: int) -> str:
         return f"{self.prefix}:live:{session_id}"
@@ -112,6 +115,7 @@ class Fanout:
         while True:
             try:
                 await self.beat()
+                await self.sessions()  # finds the sessions of processes that died
             except Exception as exc:  # Redis out: the sessions go on here
                 self._down(exc)
             else:
@@ -324,6 +328,11 @@ class Fanout:
         if dead:
             logger.info("live sessions %s: their server process is gone from Redis", dead)
             await self.client.hdel(f"{self.prefix}:live", *map(str, dead))
+            if self.on_gone is not None:
+                try:
+                    await self.on_gone(dead)
+                except Exception:  # not Redis's fault: logged, the next start does it
+                    logger.exception("recording the sessions %s of a dead process failed", dead)
         return {sid: {k: e[k] for k in ("patient_id", "state", "video")}
                 for sid, e in found.items() if e.get("owner") in alive}  # fmt: skip
 

@@ -128,10 +128,11 @@ def test_the_holder_hung_or_killed_is_a_503_with_retry_after_never_a_hang(
     """The process holding Pat's session stops answering (SIGSTOP): a pause
     through the other process is a 503 with Retry-After once
     TELEREHAB_REDIS_FORWARD_TIMEOUT_S has passed. Killed (-9): a 503 at once.
-    B's health counts both."""
-    timeout_s = 2.0
+    B's health counts both. Once A's heartbeat has expired, B records the
+    session as interrupted, and Pat can end it through B (no restart)."""
+    timeout_s, ttl_s = 2.0, 8.0
     env = _env(clinic, redis_prefix, TELEREHAB_REDIS_FORWARD_TIMEOUT_S=str(timeout_s),
-               TELEREHAB_REDIS_TTL_S="60")  # fmt: skip
+               TELEREHAB_REDIS_TTL_S=str(ttl_s))  # fmt: skip
 
     def pause(c: httpx.Client, sid: int) -> tuple[httpx.Response, float]:
         t0 = time.monotonic()
@@ -151,8 +152,14 @@ def test_the_holder_hung_or_killed_is_a_503_with_retry_after_never_a_hang(
                 os.kill(a.pid, signal.SIGCONT)
             os.kill(a.pid, signal.SIGKILL)
             assert a.wait(10) == -signal.SIGKILL
+            killed = time.monotonic()
             gone, gone_s = pause(c, sid)
             health = c.get("/api/health").json()
+            while (end := c.post(f"/api/live/sessions/{sid}/end", json={})).status_code != 200:
+                assert time.monotonic() - killed < ttl_s + 15, end.text  # the TTL, and slack
+                assert end.status_code in (409, 503), end.text  # in progress elsewhere, or gone
+                time.sleep(0.2)
+            ended_s = time.monotonic() - killed
     assert hung.status_code == 503 and int(hung.headers["Retry-After"]) >= 1, hung.text
     assert "did not answer within 2 s" in hung.json()["detail"]
     assert timeout_s <= hung_s < timeout_s + 5
@@ -161,6 +168,8 @@ def test_the_holder_hung_or_killed_is_a_503_with_retry_after_never_a_hang(
     redis = health["redis"]
     assert (redis["failed: no answer in time"], redis["failed: owner gone"]) == (1, 1), redis
     assert redis["forwarded"] == 1  # the status
+    assert end.json()["total"] == 0 and ended_s >= 1  # nothing streamed; ended from the record
+    assert _stored(clinic["TELEREHAB_DATABASE_URL"], sid) == ("partial", [])
 
 
 def _parent_of(pid: int) -> int:
