@@ -195,9 +195,9 @@ async def recover_abandoned(db: Database, fanout=None) -> list[int]:
 
 async def interrupt_gone(db: Database, session_ids: list[int]) -> None:
     """Live sessions whose server process died (its heartbeat expired in
-    Redis) are recorded as interrupted now, with every stored repetition, so
-    their patient may end them at once; the database out: logged, and the
-    next start does it."""
+    Redis, and it runs no more on this host) are recorded as interrupted now,
+    with every stored repetition, so their patient may end them at once; the
+    database out: logged, and the next start does it."""
 
     def close() -> list[int]:
         with db.session() as s:

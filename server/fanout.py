@@ -11,8 +11,11 @@ Liveness: each process renews `{prefix}:alive:{owner}` (expiring after
 `ttl_s`) and rewrites its sessions' entries every `ttl_s / 3`. An entry whose
 owner's heartbeat expired (the process was killed, crashed or lost Redis) is
 no longer listed, and is removed when found, by any request or by the
-heartbeat of any process; `on_gone(ids)` then records those sessions (as
-interrupted), so a patient can end them without waiting for a restart.
+heartbeat of any process. If its owner was a process of this host that no
+longer runs (a killed `--workers` worker), `on_gone(ids)` records those
+sessions (as interrupted) at once, so a patient can end them without waiting
+for a restart. An owner merely cut off from Redis still runs them: it writes
+their entries again when Redis is back, and its sessions are left alone.
 
 Faults: every Redis call gives up after `timeout_s`. While Redis is out, the
 sessions go on in their process; their messages are not published (counted in
@@ -41,6 +44,7 @@ import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from telerehab.errors import UnreachableError
@@ -328,11 +332,12 @@ class Fanout:
         if dead:
             logger.info("live sessions %s: their server process is gone from Redis", dead)
             await self.client.hdel(f"{self.prefix}:live", *map(str, dead))
-            if self.on_gone is not None:
+            ended = [sid for sid in dead if _stopped_here(str(found[sid].get("owner")))]
+            if ended and self.on_gone is not None:
                 try:
-                    await self.on_gone(dead)
+                    await self.on_gone(ended)
                 except Exception:  # not Redis's fault: logged, the next start does it
-                    logger.exception("recording the sessions %s of a dead process failed", dead)
+                    logger.exception("recording the sessions %s of a dead process failed", ended)
         return {sid: {k: e[k] for k in ("patient_id", "state", "video")}
                 for sid, e in found.items() if e.get("owner") in alive}  # fmt: skip
 
@@ -398,6 +403,25 @@ class Fanout:
                 pipe.hdel(f"{self.prefix}:live", *map(str, self.held))
             await pipe.execute()
         await self.client.aclose()
+
+
+def _stopped_here(owner: str) -> bool:
+    """Whether `owner` (hostname:pid:nonce) was a process of this host that no
+    longer runs (or is a zombie); False when that cannot be told."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: it runs
+        return False
+    try:  # killed, not yet reaped by its parent
+        return Path(f"/proc/{pid_text}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _redis_error(exc: BaseException) -> bool:

@@ -218,3 +218,54 @@ def test_serve_workers_2_migrates_once_and_every_worker_answers(
     with db.session() as s:
         assert s.get(ExerciseSession, sid).status == "interrupted"
     db.close()
+
+
+def test_a_holder_cut_off_from_redis_keeps_its_session(clinic, redis_prefix, tmp_path) -> None:
+    """Process A (in this test) holds Pat's session and loses Redis for longer
+    than the TTL; B (`telerehab serve`) finds A's entry dead and drops it,
+    but A still runs on this host: the record stays in progress (never
+    interrupted behind A's back) and B answers 409 meanwhile. Redis back, A
+    writes its entry again and B forwards to it: Pat ends through B."""
+    import redis
+
+    from telerehab.server.app import create_app
+    from telerehab.settings import Settings
+    from tests.conftest import running
+    from tests.faulty_link import FaultyLink
+
+    ttl = 1.5
+    link = FaultyLink(("127.0.0.1", 6379))
+    through = f"redis://127.0.0.1:{link.port}/0"
+    settings = Settings(data_dir=tmp_path, redis_url=through, redis_prefix=redis_prefix,
+                        redis_ttl_s=ttl, redis_timeout_s=0.5)  # fmt: skip
+    url = clinic["TELEREHAB_DATABASE_URL"]
+    db = open_database(url)
+    client = redis.Redis.from_url(REDIS, socket_timeout=5)
+
+    def status_via(base: str, auth: dict, sid: int) -> httpx.Response:
+        return httpx.get(f"{base}/api/live/sessions/{sid}", headers=auth, timeout=30)
+
+    def until(check, what: str) -> None:
+        asyncio.run(_until(lambda: asyncio.to_thread(check), timeout=ttl + 20, what=what))
+
+    env = _env(clinic, redis_prefix, TELEREHAB_REDIS_TTL_S=str(ttl))
+    with running(create_app(settings, db)) as port, served(env) as (_b, base_b, _):
+        base_a = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {_token(base_a, 'pat@home.org', 'patient-pw-1')}"}
+        sid = httpx.post(f"{base_a}/api/live/sessions", json={}, headers=auth).json()["id"]
+        until(lambda: status_via(base_b, auth, sid).status_code == 200, "B to reach A")
+        link.cut()
+        until(lambda: client.hget(f"{redis_prefix}:live", str(sid)) is None, "B to drop A's entry")
+        meanwhile = status_via(base_b, auth, sid)
+        with db.session() as s:
+            cut_status = s.get(ExerciseSession, sid).status
+        link.restore()
+        until(lambda: status_via(base_b, auth, sid).status_code == 200, "B to reach A again")
+        end = httpx.post(f"{base_b}/api/live/sessions/{sid}/end", json={}, headers=auth)
+    link.close()
+    client.close()
+    assert cut_status == "in_progress"
+    assert meanwhile.status_code == 409 and "another server process" in meanwhile.text
+    assert end.status_code == 200, end.text
+    assert _stored(url, sid) == ("partial", [])  # ended by Pat, never interrupted
+    db.close()
