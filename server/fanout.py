@@ -220,7 +220,7 @@ class Fanout:
             try:
                 receivers = await self.client.publish(self._inbox(owner), json.dumps(ask))
             except Exception as exc:
-                if not _redis_error(exc):
+                if not redis_error(exc):
                     raise
                 raise self._failed("Redis unreachable", "Redis is unreachable") from None
             if receivers == 0:
@@ -258,7 +258,7 @@ class Fanout:
                     if item is not None:
                         self._received(item["data"])
             except Exception as exc:  # Redis out (or a bug: logged); subscribe again
-                if not _redis_error(exc):
+                if not redis_error(exc):
                     logger.exception("the inbox of control requests failed")
                 else:
                     logger.info("control requests through Redis paused (%s)", exc)
@@ -308,7 +308,7 @@ class Fanout:
             if await self.client.publish(self._inbox(str(ask.get("from"))), reply) == 0:
                 self.counts["dropped: asker gone"] += 1
         except Exception as exc:
-            if not _redis_error(exc):
+            if not redis_error(exc):
                 raise
             self.counts["dropped: answer not sent (Redis unreachable)"] += 1
 
@@ -374,7 +374,7 @@ class Fanout:
                         delivered.add(raw)
                     yield msg
             except Exception as exc:
-                if not _redis_error(exc):
+                if not redis_error(exc):
                     raise
                 logger.info("session %s: following through Redis paused (%s)", session_id, exc)
             finally:
@@ -424,7 +424,7 @@ def _stopped_here(owner: str) -> bool:
         return False
 
 
-def _redis_error(exc: BaseException) -> bool:
+def redis_error(exc: BaseException) -> bool:
     """Redis out or too slow (not a bug of ours)."""
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError

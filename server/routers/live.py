@@ -35,7 +35,7 @@ from ..deps import (
     require_therapist_of,
 )
 from ..exercises import clinic_library
-from ..fanout import _redis_error
+from ..fanout import redis_error
 from ..live import LiveSession, message
 from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
 from ..schemas import Text
@@ -161,8 +161,7 @@ def registry(request: Request) -> Registry:
 
 
 def _owner(who, live: LiveSession) -> None:
-    if who.role != "patient" or who.id != live.patient_id:
-        raise HTTPException(403, "only the patient controls their live session")
+    _patient(None, who, live.patient_id)
 
 
 @router.post("/sessions", status_code=201, responses={
@@ -328,7 +327,7 @@ UNREACHABLE = {503: {"description": "the server process holding the session cann
 
 @router.get("/sessions/{session_id}", responses=UNREACHABLE)
 async def status(session_id: LiveId, request: Request, who: User) -> dict:
-    if (answer := await _elsewhere(request, who, session_id, _reader)) is not None:
+    if (answer := await _elsewhere(request, who, session_id, require_reader)) is not None:
         return answer
     db = request.app.state.db
     actor = audit.Actor.of(who, client_address(request))
@@ -385,7 +384,7 @@ async def _elsewhere(request: Request, who, session_id: int, may: Callable[..., 
     try:
         entry = await fanout.owner_of(session_id)
     except Exception as exc:
-        if not _redis_error(exc):
+        if not redis_error(exc):
             raise
         fanout.counts["failed: Redis unreachable"] += 1
         why = UnreachableError(f"live session {session_id} is held by another server process, "
@@ -408,10 +407,6 @@ async def _elsewhere(request: Request, who, session_id: int, may: Callable[..., 
 def _patient(_s, who, patient_id: int) -> None:
     if who.role != "patient" or who.id != patient_id:
         raise HTTPException(403, "only the patient controls their live session")
-
-
-def _reader(s, who, patient_id: int) -> None:
-    require_reader(s, who, patient_id)
 
 
 async def _held_here(request: Request, who, session_id: int) -> None:
