@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
@@ -30,6 +31,10 @@ from tests.test_live import (
     _until,
 )
 from tests.test_serve import _serve
+
+
+async def _first_frame(track, frames: asyncio.Queue) -> None:
+    await frames.put(await track.recv())
 
 
 def _env(clinic: dict, prefix: str, **more: str) -> dict:
@@ -55,10 +60,11 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
 ) -> None:
     """Pat starts a live session on process A; everything else goes through
     process B: the model's readiness (status), aiortc's offer with the shared
-    clip, pause, resume, end, and Thea's WebSocket feed. Each answer is A's:
-    the repetitions the patient is told of are stored, the end's summary
-    counts them, Thea sees them. Who may not control the session is refused
-    on B itself."""
+    clip, pause, resume, end, and Thea's WebSocket feed and video (watch,
+    with Pat's consent). Each answer is A's: the repetitions the patient is
+    told of are stored, the end's summary counts them, Thea sees them and
+    receives the video. Who may not control the session is refused on B
+    itself."""
     env = _env(clinic, redis_prefix)
 
     async def run(base_a: str, base_b: str):
@@ -66,7 +72,7 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
                 httpx.AsyncClient(base_url=base_b, timeout=30) as c, \
                 httpx.AsyncClient(base_url=base_b, timeout=30) as t:  # fmt: skip
             await _login(on_a, "pat@home.org", "patient-pw-1")
-            sid = await _start(on_a, {})
+            sid = await _start(on_a, {"video_consent": True})
             await _login(c, "pat@home.org", "patient-pw-1")
             token = await _login(t, "thea@clinic.org", "therapist-pw-1")
             await _ready(c, sid)  # B answers A's status
@@ -85,6 +91,17 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
             }
             messages: list[dict] = []
             pc, player = await _connect(c, sid, clip(CLIP), messages)  # the offer, through B
+            viewer = RTCPeerConnection()  # Thea's video, through B
+            viewer.addTransceiver("video", direction="recvonly")
+            frames: asyncio.Queue = asyncio.Queue()
+            viewer.on("track", lambda track: asyncio.ensure_future(_first_frame(track, frames)))
+            await viewer.setLocalDescription(await viewer.createOffer())
+            offer = {"sdp": viewer.localDescription.sdp, "type": "offer"}
+            watched = await t.post(f"/api/live/sessions/{sid}/watch", json=offer)
+            assert watched.status_code == 200, watched.text
+            await viewer.setRemoteDescription(RTCSessionDescription(**watched.json()))
+            frame = await asyncio.wait_for(frames.get(), 30)
+            await viewer.close()
 
             async def first_rep() -> bool:
                 return any(m["type"] == "rep" for m in messages)
@@ -101,11 +118,12 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
             await pc.close()
             await asyncio.wait_for(watching, 15)
             again = await c.post(f"/api/live/sessions/{sid}/pause")  # ended: from the record
-            return sid, messages, feed, paused, resumed, end, refused, again
+            return sid, messages, feed, paused, resumed, end, refused, again, frame
 
     with served(env) as (_a, base_a, _), served(env) as (_b, base_b, _):
         found = asyncio.run(run(base_a, base_b))
-    sid, messages, feed, paused, resumed, end, refused, again = found
+    sid, messages, feed, paused, resumed, end, refused, again, frame = found
+    assert frame.width > 0 and frame.height > 0  # A's relay of Pat's video reached Thea
     assert refused == {"therapist pauses": 403, "another patient ends": 403}
     assert (paused.status_code, paused.json()["state"]) == (200, "paused"), paused.text
     assert (resumed.status_code, resumed.json()["state"]) == (200, "running"), resumed.text
