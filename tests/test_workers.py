@@ -171,6 +171,7 @@ def test_the_holder_hung_or_killed_is_a_503_with_retry_after_never_a_hang(
             os.kill(a.pid, signal.SIGKILL)
             assert a.wait(10) == -signal.SIGKILL
             killed = time.monotonic()
+            _until_unsubscribed(redis_prefix, sid)  # Redis has seen A's connection close
             gone, gone_s = pause(c, sid)
             health = c.get("/api/health").json()
             while (end := c.post(f"/api/live/sessions/{sid}/end", json={})).status_code != 200:
@@ -188,6 +189,20 @@ def test_the_holder_hung_or_killed_is_a_503_with_retry_after_never_a_hang(
     assert redis["forwarded"] == 1  # the status
     assert end.json()["total"] == 0 and ended_s >= 1  # nothing streamed; ended from the record
     assert _stored(clinic["TELEREHAB_DATABASE_URL"], sid) == ("partial", [])
+
+
+def _until_unsubscribed(prefix: str, sid: int) -> None:
+    """Until nobody listens on the inbox of the process holding `sid`."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_timeout=5, decode_responses=True)
+    inbox = f"{prefix}:inbox:{json.loads(client.hget(f'{prefix}:live', str(sid)))['owner']}"
+
+    async def unsubscribed() -> bool:
+        return dict(client.pubsub_numsub(inbox))[inbox] == 0
+
+    asyncio.run(_until(unsubscribed, timeout=10, what="the killed process's inbox to close"))
+    client.close()
 
 
 def _parent_of(pid: int) -> int:
