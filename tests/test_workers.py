@@ -89,6 +89,8 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
             refused = {
                 "therapist pauses": (await t.post(f"/api/live/sessions/{sid}/pause")).status_code
             }
+            bad = {"sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", "type": "offer"}
+            malformed = await c.post(f"/api/live/sessions/{sid}/offer", json=bad)  # A's 422
             messages: list[dict] = []
             pc, player = await _connect(c, sid, clip(CLIP), messages)  # the offer, through B
             viewer = RTCPeerConnection()  # Thea's video, through B
@@ -118,11 +120,12 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
             await pc.close()
             await asyncio.wait_for(watching, 15)
             again = await c.post(f"/api/live/sessions/{sid}/pause")  # ended: from the record
-            return sid, messages, feed, paused, resumed, end, refused, again, frame
+            return sid, messages, feed, paused, resumed, end, refused, again, frame, malformed
 
     with served(env) as (_a, base_a, _), served(env) as (_b, base_b, _):
         found = asyncio.run(run(base_a, base_b))
-    sid, messages, feed, paused, resumed, end, refused, again, frame = found
+    sid, messages, feed, paused, resumed, end, refused, again, frame, malformed = found
+    assert malformed.status_code == 422 and "invalid SDP offer" in malformed.text  # as A said it
     assert frame.width > 0 and frame.height > 0  # A's relay of Pat's video reached Thea
     assert refused == {"therapist pauses": 403, "another patient ends": 403}
     assert (paused.status_code, paused.json()["state"]) == (200, "paused"), paused.text
