@@ -3,6 +3,7 @@ a shared clip and a real database: is any completed repetition lost, and how
 long until the service is whole again?
 
     python benchmarks/faults.py [--clip FILE] [--out benchmarks/out/faults.json]
+                                [--rows kill_9,sigterm,database_down,redis_cut,owner_killed]
 
 Rows:
 - kill -9 mid-set, then restart: recovery = from the kill until the restarted
@@ -10,11 +11,21 @@ Rows:
 - SIGTERM mid-set with a therapist's WebSocket open: recovery = from the
   signal until the process has exited (TELEREHAB_SHUTDOWN_TIMEOUT_S bounds it);
 - PostgreSQL refused from the first frame through the clip, then back:
-  recovery = from its return until every waiting write is stored.
+  recovery = from its return until every waiting write is stored;
+- Redis cut (its TCP link) at the first repetition through the rest of the
+  clip, two processes, the session on A: recovery = from its return until a
+  control request through B (status) is answered by A again; the patient
+  ends through B;
+- the process holding the session (A) killed -9 at the first repetition, the
+  patient's control requests through B: "503 in" is how long B took to
+  answer the first one; recovery = from the kill until the patient's end
+  through B succeeds (once A's heartbeat has expired, B records the session
+  as interrupted), no restart.
 
 "completed before" counts the repetitions the patient was told of before the
-fault (the database row: all of them, made while it was down); "stored after"
-those found in the database afterwards; "lost" those told but not stored.
+fault (the database and Redis rows: all of them, made while it was down);
+"stored after" those found in the database afterwards; "lost" those told but
+not stored.
 Goal: 0 lost in every row. The setup is the tests' (`tests/test_faults.py`).
 """
 
@@ -36,7 +47,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the tests' helpers
 
 from tests.test_faults import _exit_time, _first_rep_then, _login_sync, served  # noqa: E402
-from tests.test_live import _feed, _login, _patient_streaming, _seed, _until  # noqa: E402
+from tests.test_live import (  # noqa: E402
+    _connect,
+    _feed,
+    _login,
+    _patient_streaming,
+    _ready,
+    _seed,
+    _start,
+    _until,
+)
 
 DEFAULT_CLIP = REPO.parent / "shared" / "data" / "clips" / "squat_side_medflex.mp4"
 POSTGRES = os.environ.get(
@@ -175,6 +195,108 @@ def database_down(folder: Path, clip: Path) -> dict:
     return _row("PostgreSQL refused through the set, then back", told, stored, recovered, status)
 
 
+REDIS = os.environ.get("TELEREHAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _two_processes(folder: Path, clip: Path, redis_url: str, fault, **env: str):
+    """Processes A and B on one database and Redis; Pat starts a session on A
+    and streams `clip` to it; at the first repetition `await fault(sid, a,
+    base_a, base_b, patient client on B, player) -> (recovery s, note)`.
+    (told, stored, recovery s, note, status)."""
+    import uuid
+
+    import httpx
+
+    base_env, url = _env(folder)
+    prefix = f"telerehab-bench-{uuid.uuid4().hex[:8]}"
+    full = {**base_env, "TELEREHAB_REDIS_URL": redis_url, "TELEREHAB_REDIS_PREFIX": prefix,
+            **{f"TELEREHAB_{k.upper()}": v for k, v in env.items()}}  # fmt: skip
+
+    async def run(a, base_a: str, base_b: str):
+        async with httpx.AsyncClient(base_url=base_a, timeout=30) as on_a, \
+                httpx.AsyncClient(base_url=base_b, timeout=30) as on_b:  # fmt: skip
+            await _login(on_a, "pat@home.org", "patient-pw-1")
+            await _login(on_b, "pat@home.org", "patient-pw-1")
+            sid = await _start(on_a, {})
+            await _ready(on_a, sid)
+            messages: list[dict] = []
+            pc, player = await _connect(on_a, sid, clip, messages)
+
+            async def first_rep() -> bool:
+                return any(m["type"] == "rep" for m in messages)
+
+            await _until(first_rep, timeout=60, what="the first repetition")
+            recovery, note = await fault(sid, a, on_a, on_b, player)
+            await pc.close()
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+            return sid, told, recovery, note
+
+    try:
+        with served(full) as (a, base_a, _), served(full) as (_b, base_b, _):
+            sid, told, recovery, note = asyncio.run(run(a, base_a, base_b))
+    finally:
+        import redis
+
+        client = redis.Redis.from_url(REDIS)
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()
+    status, stored = _stored(url, sid)
+    return told, stored, recovery, f"{status}{note}"
+
+
+def redis_cut(folder: Path, clip: Path) -> dict:
+    from tests.faulty_link import FaultyLink
+
+    link = FaultyLink(("127.0.0.1", 6379))
+
+    async def fault(sid, _a, on_a, on_b, player) -> tuple[float, str]:
+        link.cut()
+
+        async def played() -> bool:
+            return player.video.readyState == "ended"
+
+        await _until(played, timeout=60, what="the clip to play")
+        during = (await on_b.get(f"/api/live/sessions/{sid}")).status_code
+        link.restore()
+        back = time.monotonic()
+
+        async def through_b() -> bool:
+            return (await on_b.get(f"/api/live/sessions/{sid}")).status_code == 200
+
+        await _until(through_b, timeout=60, what="B to reach A again")
+        recovered = time.monotonic() - back
+        end = await on_b.post(f"/api/live/sessions/{sid}/end", json={})
+        return recovered, f"/B {during} while cut, end via B {end.status_code}"
+
+    try:
+        told, stored, recovery, note = _two_processes(
+            folder, clip, f"redis://127.0.0.1:{link.port}/0", fault,
+            redis_ttl_s="3", redis_timeout_s="0.5",
+        )  # fmt: skip
+    finally:
+        link.close()
+    return _row("Redis cut at the first rep, back after the clip", told, set(stored), recovery,
+                note)  # fmt: skip
+
+
+def owner_killed(folder: Path, clip: Path) -> dict:
+    async def fault(sid, a, _on_a, on_b, _player) -> tuple[float, str]:
+        os.kill(a.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        first = await on_b.post(f"/api/live/sessions/{sid}/pause")
+        answer_s = time.monotonic() - killed
+        while (end := await on_b.post(f"/api/live/sessions/{sid}/end", json={})).status_code != 200:
+            if time.monotonic() - killed > 120:
+                raise AssertionError(f"the patient could not end the session: {end.text}")
+            await asyncio.sleep(0.2)
+        return time.monotonic() - killed, f"/B {first.status_code} in {answer_s:.2f} s"
+
+    told, stored, recovery, note = _two_processes(folder, clip, REDIS, fault, redis_ttl_s="5")
+    return _row("owner killed -9 at the first rep, control via B", told, set(stored), recovery,
+                note)  # fmt: skip
+
+
 def _row(fault: str, told: list[float], stored: set[float], recovery_s: float, status: str) -> dict:
     return {
         "fault": fault,
@@ -190,9 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "faults.json")
+    rows_by_name = {f.__name__: f for f in (kill_9, sigterm, database_down, redis_cut,
+                                            owner_killed)}  # fmt: skip
+    parser.add_argument("--rows", default=",".join(rows_by_name),
+                        help="comma-separated rows to run (default: all)")  # fmt: skip
     args = parser.parse_args(argv)
     rows = []
-    for fault in (kill_9, sigterm, database_down):
+    for fault in (rows_by_name[name] for name in args.rows.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             rows.append(fault(Path(tmp), args.clip))
     print(f"{'fault':48s} {'before':>7s} {'stored':>7s} {'lost':>5s} {'recovery s':>11s}  session")

@@ -24,10 +24,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from telerehab.errors import ConfigError, ConflictError, ProgramError, StorageError
+from telerehab.errors import (
+    ConfigError,
+    ConflictError,
+    ProgramError,
+    StorageError,
+    UnreachableError,
+)
 from telerehab.settings import Settings, get_settings
 
-from . import accounts, pseudonyms, records
+from . import accounts, pseudonyms, records, routing
 from . import audit as audit_trail
 from .db import Database, open_configured, unavailable
 from .deps import COOKIE, client_address
@@ -189,6 +195,29 @@ async def recover_abandoned(db: Database, fanout=None) -> list[int]:
     return closed
 
 
+async def interrupt_gone(db: Database, session_ids: list[int]) -> None:
+    """Live sessions whose server process died (its heartbeat expired in
+    Redis, and it runs no more on this host) are recorded as interrupted now,
+    with every stored repetition, so their patient may end them at once; the
+    database out: logged, and the next start does it."""
+
+    def close() -> list[int]:
+        with db.session() as s:
+            return records.interrupt_abandoned(s, only=set(session_ids))
+
+    try:
+        closed = await asyncio.to_thread(close)
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        logger.warning("live sessions %s of a server process that died: not recorded as "
+                       "interrupted yet, the database is unavailable", session_ids)  # fmt: skip
+        return
+    if closed:
+        logger.warning("live sessions %s: their server process died; recorded as interrupted",
+                       closed)  # fmt: skip
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """The FastAPI app on `db` (default: open and migrate `settings`' database)."""
     settings = settings or get_settings()
@@ -217,6 +246,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             settings.redis_prefix,
             timeout_s=settings.redis_timeout_s,
             ttl_s=settings.redis_ttl_s,
+            forward_timeout_s=settings.redis_forward_timeout_s,
         )
 
     @asynccontextmanager
@@ -247,6 +277,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.pseudonym_key = pseudonyms.load_key(settings)
     app.state.live = registry
     app.state.fanout = fanout
+    if fanout is not None:  # control requests other processes forward here
+        fanout.on_ask = functools.partial(routing.replay, app)
+        fanout.on_gone = functools.partial(interrupt_gone, db)
     app.state.sink = sink
     app.state.estimator_factory = shared or functools.partial(
         estimator_factory, backend=settings.pose_backend
@@ -289,6 +322,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for exc_type in (StorageError, OperationalError, InterfaceError, SQLAlchemyTimeoutError):
         app.add_exception_handler(exc_type, database_unavailable)
 
+    @app.exception_handler(UnreachableError)
+    def process_unreachable(request: Request, exc: UnreachableError) -> JSONResponse:
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers=retry)
+
     @app.exception_handler(RequestValidationError)
     def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _field_problems(exc)}, status_code=422)
@@ -324,15 +363,19 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         "description": "the database does not answer", "headers": RETRY_AFTER}})  # fmt: skip
     async def health() -> JSONResponse:
         """The server answers, and whether its database does within
-        `database_connect_timeout_s` (nothing about the configuration)."""
+        `database_connect_timeout_s` (nothing about the configuration). With
+        Redis: whether it answers, and what was not published or forwarded."""
         try:
             await asyncio.wait_for(asyncio.to_thread(db.ping), settings.database_connect_timeout_s)
         except Exception as exc:
             if not (isinstance(exc, TimeoutError) or unavailable(exc)):
                 raise
-            return JSONResponse({"ok": False, "database": "unavailable"}, status_code=503,
-                                headers=retry_after)  # fmt: skip
-        return JSONResponse({"ok": True, "database": "ok"})
+            return JSONResponse({"ok": False, "database": "unavailable", **redis()},
+                                status_code=503, headers=retry_after)  # fmt: skip
+        return JSONResponse({"ok": True, "database": "ok", **redis()})
+
+    def redis() -> dict:
+        return {} if fanout is None else {"redis": fanout.stats()}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

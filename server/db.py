@@ -124,6 +124,25 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def head_revision() -> str:
+    """The newest revision of the migrations shipped with this code."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def require_head(db: Database) -> None:
+    """StorageError unless the database is at `head_revision()` (a server
+    process that does not migrate: another one did, before it started)."""
+    found, head = current_revision(db.engine), head_revision()
+    if found != head:
+        raise StorageError(f"database {db.url} is at revision {found}, this server needs "
+                           f"{head}: run `telerehab db upgrade`")  # fmt: skip
+
+
 def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None: never migrated)."""
     with engine.connect() as conn:

@@ -257,11 +257,12 @@ def record_diary(
     return x
 
 
-def interrupt_abandoned(s: Session, live_elsewhere: set[int] | frozenset[int] = frozenset()
-                        ) -> list[int]:  # fmt: skip
+def interrupt_abandoned(s: Session, live_elsewhere: set[int] | frozenset[int] = frozenset(),
+                        only: set[int] | None = None) -> list[int]:  # fmt: skip
     """Close as interrupted every live session left in progress by a server
     process that is gone (killed, crashed, power lost); their repetitions stay.
-    `live_elsewhere`: sessions another running process still holds.
+    `live_elsewhere`: sessions another running process still holds; `only`:
+    just these (those of one process found dead).
 
     The end time is the last moment the record shows the patient exercising
     (start plus the last repetition's end), never the time of the restart."""
@@ -272,7 +273,7 @@ def interrupt_abandoned(s: Session, live_elsewhere: set[int] | frozenset[int] = 
     ).all()
     closed = []
     for x in found:
-        if x.id in live_elsewhere:
+        if x.id in live_elsewhere or (only is not None and x.id not in only):
             continue
         last = max((r.t_end_s for r in x.repetitions if math.isfinite(r.t_end_s)), default=0.0)
         end_session(s, x, "interrupted", ended_at=x.started_at + timedelta(seconds=max(last, 0)))

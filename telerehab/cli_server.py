@@ -23,6 +23,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     sv.add_argument("--demo-data", type=Path, default=Path("..") / "shared" / "data",
                     help="folder with clips/ for --demo (default ../shared/data)")  # fmt: skip
+    sv.add_argument(
+        "--workers", type=int, metavar="N",
+        help="server processes on the port (default 1, or TELEREHAB_WORKERS); more than one "
+        "needs TELEREHAB_REDIS_URL, and the migrations run once, before they start",
+    )  # fmt: skip
     sv.set_defaults(func=_serve)
 
     us = sub.add_parser("users", help="accounts")
@@ -214,12 +219,21 @@ def check_save(args: argparse.Namespace) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from telerehab.server.app import create_app
-    from telerehab.server.process import serve
+    from telerehab.server.db import current_revision
+    from telerehab.server.process import serve, serve_workers
     from telerehab.settings import get_settings
 
     settings = get_settings()
-    db = _database()
-    print(f"database   {db.url}")
+    workers = settings.workers if args.workers is None else args.workers
+    if workers < 1:
+        raise ConfigError(f"--workers: expected 1 or more, got {workers}")
+    if workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            f"--workers {workers} needs TELEREHAB_REDIS_URL (e.g. redis://127.0.0.1:6379/0): "
+            "without Redis a live session's requests could not reach the process holding it"
+        )
+    db = _database()  # migrated here, once, before any worker starts
+    print(f"database   {db.url} at revision {current_revision(db.engine)}")
     if args.demo:
         from telerehab.server.demo import seed_demo
 
@@ -228,9 +242,17 @@ def _serve(args: argparse.Namespace) -> int:
                            progress=lambda m: print(f"demo       {m}", flush=True))  # fmt: skip
         print(f"demo       therapist {logins.therapist[0]} / {logins.therapist[1]}")
         print(f"demo       patient   {logins.patient[0]} / {logins.patient[1]}")
-    app = create_app(settings, db)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    if workers > 1:
+        db.close()
+
+        def listening(url: str, pids: list[int]) -> None:
+            print(f"workers    {workers} processes: {' '.join(map(str, pids))}")
+            print(f"serving    {url}  (Ctrl+C to stop)", flush=True)
+
+        return serve_workers(settings, host, port, workers, listening)
+    app = create_app(settings, db)
     serve(app, settings, host, port,
           lambda url: print(f"serving    {url}  (Ctrl+C to stop)", flush=True))  # fmt: skip
     db.close()

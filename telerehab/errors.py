@@ -9,6 +9,8 @@
     ├── PoseError              the pose backend failed on valid input
     ├── ProgramError           an exercise or program file is invalid
     ├── StorageError           the database is unreachable or cannot be written
+    ├── UnreachableError       the server process holding a live session cannot be
+    │                          reached now (it is gone, Redis is out, or it is too slow)
     └── ConflictError          a record changed since it was read (nothing written)
 
 Every message names the offending input (file, variant, setting) so a user can
@@ -67,6 +69,16 @@ class ProgramError(TelerehabError):
 class StorageError(TelerehabError):
     """The database cannot be reached, migrated or written; the message names
     the database URL with its password masked."""
+
+
+class UnreachableError(TelerehabError):
+    """A request for a live session that another server process holds could
+    not be answered by it: the process is gone, Redis (the way to it) is out,
+    or it did not answer in time. Worth a retry after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ConflictError(TelerehabError):

@@ -198,6 +198,21 @@ class Settings(BaseSettings):
         "sessions leave therapists' lists and the next start records them as interrupted "
         "(TELEREHAB_REDIS_TTL_S).",
     )
+    redis_forward_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="Longest wait for the server process holding a live session to answer a "
+        "control request (offer, pause, end...) forwarded to it through Redis; beyond, 503 "
+        "with Retry-After (TELEREHAB_REDIS_FORWARD_TIMEOUT_S).",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes `telerehab serve` starts on one port (TELEREHAB_WORKERS "
+        "or --workers); more than one needs redis_url.",
+    )
     ice_servers: str = Field(
         default="", description="Comma-separated STUN/TURN URLs for WebRTC (none on a LAN)."
     )

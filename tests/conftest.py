@@ -30,6 +30,7 @@ def unavailable(reason: str) -> None:
 POSTGRES = os.environ.get(
     "TELEREHAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+REDIS = os.environ.get("TELEREHAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @contextmanager
@@ -111,6 +112,44 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch):
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def clinic(tmp_path, store) -> dict:
+    """A SQLite database with a therapist, her patients Pat and Sam, each with
+    the live program of `tests.test_live`, and the environment of the server
+    processes (`telerehab serve`) that use it."""
+    from telerehab.server import accounts, prescriptions
+    from telerehab.server.db import open_database
+    from tests.test_live import PROGRAM, _seed
+
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    db = open_database(url)
+    _seed(db)
+    with db.session() as s:  # a second patient of the same therapist
+        sam = accounts.create_user(s, "sam@home.org", "Sam", "patient", "patient-pw-2")
+        accounts.link(s, 1, sam.id)
+        prescriptions.create_program(s, sam.id, PROGRAM, 1)
+    db.close()
+    return {**os.environ, "TELEREHAB_DATABASE_URL": url, "TELEREHAB_DATA_DIR": str(tmp_path)}
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A fresh key prefix on the test Redis (fails under CI=true if Redis is
+    absent); its keys are removed afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        unavailable(f"Redis not reachable at {REDIS}: {exc}")
+    prefix = f"telerehab-test-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
 
 
 @contextmanager

@@ -139,10 +139,11 @@ def _serve(env: dict, *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _url_of(proc: subprocess.Popen, timeout: float = 60) -> str:
+def _url_of(proc: subprocess.Popen, timeout: float = 60, lines: list[str] | None = None) -> str:
     """The URL `telerehab serve` prints once it listens (the test fails with
-    everything it printed if it never does)."""
-    lines: list[str] = []
+    everything it printed if it never does); what it printed until then is
+    added to `lines`."""
+    lines = [] if lines is None else lines
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()

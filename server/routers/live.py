@@ -16,19 +16,18 @@ import json
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
+from telerehab.errors import UnreachableError
 from telerehab.rehab_programs.program import program_from_data
 
-from .. import accounts, audit, prescriptions, records
+from .. import accounts, audit, prescriptions, records, routing
 from ..deps import (
     COOKIE,
-    Audit,
-    DbSession,
     IdPath,
     User,
     client_address,
@@ -36,6 +35,7 @@ from ..deps import (
     require_therapist_of,
 )
 from ..exercises import clinic_library
+from ..fanout import redis_error
 from ..live import LiveSession, message
 from ..rtc import PeerSet, SdpError, answer_patient, answer_watcher, ice_configuration
 from ..schemas import Text
@@ -162,8 +162,7 @@ def registry(request: Request) -> Registry:
 
 
 def _owner(who, live: LiveSession) -> None:
-    if who.role != "patient" or who.id != live.patient_id:
-        raise HTTPException(403, "only the patient controls their live session")
+    _patient(None, who, live.patient_id)
 
 
 @router.post("/sessions", status_code=201, responses={
@@ -270,13 +269,18 @@ async def _open(body: StartIn, request: Request, who) -> dict:
     return answer
 
 
-def _record(db, who, session_id: int) -> ExerciseSession:
+def _record(db, who, session_id: int, unreachable: UnreachableError | None = None
+            ) -> ExerciseSession:  # fmt: skip
     """The stored record of a live session no process here holds (its server
-    stopped): refused like another patient's unless the caller may read it."""
+    stopped): refused like another patient's unless the caller may read it.
+    One still in progress is live in another process: `unreachable` when that
+    process cannot be asked now."""
     with db.session() as s:
         x = s.get(ExerciseSession, session_id)
         if x is None or x.source != "live" or not accounts.can_read_patient(s, who, x.patient_id):
             raise HTTPException(403, f"no live session {session_id} here that you may use")
+        if x.status == "in_progress" and unreachable is not None:
+            raise unreachable
         if x.status == "in_progress":
             raise HTTPException(409, f"session {session_id} is live in another server process")
         x.repetitions  # noqa: B018 (loaded before the database session closes)
@@ -320,21 +324,37 @@ async def list_live(request: Request, who: User) -> list[dict]:
     return await asyncio.to_thread(visible)
 
 
-@router.get("/sessions/{session_id}")
-def status(session_id: LiveId, request: Request, s: DbSession, who: User, audit: Audit) -> dict:
-    if session_id not in registry(request).sessions:  # its server stopped: the record says
-        x = _record(request.app.state.db, who, session_id)
-        audit("read", x.patient_id, f"live session {session_id}")
-        return _stored_status(x)
-    live, _ = registry(request).get(session_id)
-    require_reader(s, who, live.patient_id)
-    audit("read", live.patient_id, f"live session {session_id}")
-    return live.status()
+UNREACHABLE = {503: {"description": "the server process holding the session cannot be "
+                                     "reached now (gone, Redis out, too slow)",
+                      "headers": {"Retry-After": {"schema": {"type": "integer"}}}}}  # fmt: skip
 
 
-@router.post("/sessions/{session_id}/offer")
+@router.get("/sessions/{session_id}", responses=UNREACHABLE)
+async def status(session_id: LiveId, request: Request, who: User) -> dict:
+    if (answer := await _elsewhere(request, who, session_id, require_reader)) is not None:
+        return answer
+    db = request.app.state.db
+    actor = audit.Actor.of(who, client_address(request))
+
+    def read() -> dict:
+        found = registry(request).sessions.get(session_id)
+        if found is None:  # its server stopped: the record says
+            x = _record(db, who, session_id)
+            audit.record_apart(db, actor, "read", x.patient_id, f"live session {session_id}")
+            return _stored_status(x)
+        with db.session() as s:
+            require_reader(s, who, found[0].patient_id)
+            audit.record(s, actor, "read", found[0].patient_id, f"live session {session_id}")
+        return found[0].status()
+
+    return await asyncio.to_thread(read)
+
+
+@router.post("/sessions/{session_id}/offer", responses=UNREACHABLE)
 async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) -> dict:
     """The patient's SDP offer (also how an interrupted session is resumed)."""
+    if (answer := await _elsewhere(request, who, session_id, _patient)) is not None:
+        return answer
     await _held_here(request, who, session_id)
     live, peers = registry(request).get(session_id)
     _owner(who, live)
@@ -354,6 +374,45 @@ async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) 
     return answer
 
 
+async def _elsewhere(request: Request, who, session_id: int, may: Callable[..., None]
+                     ) -> Response | None:  # fmt: skip
+    """A request for a live session another server process holds: checked
+    here first (`may(s, who, patient_id)` raises 403), then answered by that
+    process through Redis (`server.routing`), its answer returned as it gave
+    it. None when no other process holds the session, or the request was
+    itself forwarded: it is answered here."""
+    fanout = request.app.state.fanout
+    if fanout is None or session_id in registry(request).sessions or routing.forwarded(request):
+        return None
+    db = request.app.state.db
+    try:
+        entry = await fanout.owner_of(session_id)
+    except Exception as exc:
+        if not redis_error(exc):
+            raise
+        fanout.counts["failed: Redis unreachable"] += 1
+        why = UnreachableError(f"live session {session_id} is held by another server process, "
+                               "and Redis, the way to it, is unreachable: try again shortly",
+                               max(1, round(fanout.ttl_s / 3)))  # fmt: skip
+        await asyncio.to_thread(_record, db, who, session_id, why)  # 403, or 503 if in progress
+        return None  # no longer in progress: the record answers
+    if entry is None or entry.get("owner") == fanout.owner:
+        return None
+
+    def check() -> None:
+        with db.session() as s:
+            may(s, who, entry["patient_id"])
+
+    await asyncio.to_thread(check)  # refused here: nothing leaves this process
+    answer = await fanout.ask(entry["owner"], await routing.envelope(request))
+    return routing.response(answer)
+
+
+def _patient(_s, who, patient_id: int) -> None:
+    if who.role != "patient" or who.id != patient_id:
+        raise HTTPException(403, "only the patient controls their live session")
+
+
 async def _held_here(request: Request, who, session_id: int) -> None:
     """A control request for a session no process here holds: 409 saying why
     (its server stopped) to its patient, 403 to anyone else."""
@@ -371,8 +430,10 @@ def _check_window(request: Request, live: LiveSession) -> None:
                                  f"{window:g} s ago and can no longer be resumed")  # fmt: skip
 
 
-@router.post("/sessions/{session_id}/pause")
+@router.post("/sessions/{session_id}/pause", responses=UNREACHABLE)
 async def pause(session_id: LiveId, request: Request, who: User) -> dict:
+    if (answer := await _elsewhere(request, who, session_id, _patient)) is not None:
+        return answer
     await _held_here(request, who, session_id)
     live, _ = registry(request).get(session_id)
     _owner(who, live)
@@ -380,8 +441,10 @@ async def pause(session_id: LiveId, request: Request, who: User) -> dict:
     return live.status()
 
 
-@router.post("/sessions/{session_id}/resume")
+@router.post("/sessions/{session_id}/resume", responses=UNREACHABLE)
 async def resume(session_id: LiveId, request: Request, who: User) -> dict:
+    if (answer := await _elsewhere(request, who, session_id, _patient)) is not None:
+        return answer
     await _held_here(request, who, session_id)
     live, _ = registry(request).get(session_id)
     _owner(who, live)
@@ -392,10 +455,12 @@ async def resume(session_id: LiveId, request: Request, who: User) -> dict:
     return live.status()
 
 
-@router.post("/sessions/{session_id}/end")
+@router.post("/sessions/{session_id}/end", responses=UNREACHABLE)
 async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> dict:
     """Finish: pain after, effort; the record is closed as complete. A session
     interrupted when its server stopped is ended the same way, from its record."""
+    if (answer := await _elsewhere(request, who, session_id, _patient)) is not None:
+        return answer
     db = request.app.state.db
     found = registry(request).sessions.get(session_id)
     if found is None:
@@ -426,9 +491,11 @@ async def end(session_id: LiveId, body: EndIn, request: Request, who: User) -> d
     return summary
 
 
-@router.post("/sessions/{session_id}/watch")
+@router.post("/sessions/{session_id}/watch", responses=UNREACHABLE)
 async def watch(session_id: LiveId, body: OfferIn, request: Request, who: User) -> dict:
     """A therapist receives the patient's video, only if the patient consented."""
+    if (answer := await _elsewhere(request, who, session_id, require_therapist_of)) is not None:
+        return answer
     live, peers = registry(request).get(session_id)
 
     def check() -> None:
