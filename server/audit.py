@@ -46,6 +46,7 @@ ACTIONS = (
     "audit.read",  # the audit trail itself queried by an admin
     "exercise.learn",  # a therapist's demonstration analysed (nothing stored)
     "exercise.add",  # an exercise added to this server's library
+    "alert.acknowledge",  # a therapist acknowledged a patient's alert (its id: the target)
     "denied",  # a logged-in user was refused (403): what they tried is the target
 )
 MAX_LIMIT = 1000

@@ -281,6 +281,10 @@ class SessionDetail(SessionOut):
                                  "(GET /api/sessions/{id}/movement/{exercise_id})")  # fmt: skip
 
 
+class AlertAckIn(_In):
+    alert_id: str = Field(min_length=1, max_length=120, description="the alert's `id`")
+
+
 class MovementOut(BaseModel):
     """One exercise's movement as a skeleton: never video."""
 

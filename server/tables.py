@@ -310,3 +310,17 @@ class CustomExercise(Base):
     document: Mapped[dict[str, Any]]
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertAck(Base):
+    """A therapist read an alert and acted on it (`trends.Alert.id`): it stays
+    listed, marked acknowledged, until its evidence changes (a new id)."""
+
+    __tablename__ = "alert_acks"
+    __table_args__ = (UniqueConstraint("patient_id", "alert_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[str] = mapped_column(String(120))
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -73,6 +73,11 @@ class Alert:
     message: str
     key: str = ""
     values: dict[str, float | int | str] = field(default_factory=dict)
+    # the sessions behind it (ids, oldest first), and a stable id a therapist
+    # acknowledges it by: the same evidence, the same id (a new flare, a later
+    # week, another exercise: a new alert)
+    sessions: tuple[int, ...] = ()
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +182,14 @@ def compute_trends(
     # alerts judge exercise sessions: a later diary entry neither raises nor hides a flare
     names = {t.exercise_id: library.get(t.exercise_id).name for t in rom_trends
              if t.exercise_id in library}  # fmt: skip
-    alerts = _alerts(tuple(p for p in pain if not p.diary), rom_trends, adherence, today, names)
+    held: dict[tuple[str, str], list[int]] = defaultdict(list)  # (exercise or "", week) -> ids
+    for x in done_sessions:
+        wk = iso_week(x.started_at)
+        held["", wk].append(x.id)
+        for ex_id in sorted({r.exercise_id for r in x.repetitions if r.rom_trusted}):
+            held[ex_id, wk].append(x.id)
+    alerts = _alerts(tuple(p for p in pain if not p.diary), rom_trends, adherence, today, names,
+                     held)  # fmt: skip
     return Trends(patient_id, tuple(weeks), tuple(rom_trends), adherence, pain, quality_weeks,
                   alerts)  # fmt: skip
 
@@ -192,25 +204,31 @@ def _alerts(
     adherence: tuple[Adherence, ...],
     today: date,
     names: dict[str, str] | None = None,
+    held: dict[tuple[str, str], list[int]] | None = None,
 ) -> tuple[Alert, ...]:
     """Alerts in words a therapist reads: exercise names, weeks by the date
-    they start (`names`: exercise names by id)."""
+    they start (`names`: exercise names by id), each with the sessions behind
+    it (`held`: session ids by exercise, or "", and week)."""
     names = names or {}
+    held = held or {}
     alerts: list[Alert] = []
-    before = [p.before for p in pain if p.before is not None]
+    rated = [p for p in pain if p.before is not None]
+    before = [p.before for p in rated]
     if len(before) >= 6:
         recent, earlier = before[-3:], before[-6:-3]
         if sum(recent) - sum(earlier) >= 3 * PAIN_RISE:  # whole numbers: no rounding error
             rose = {"from": round(sum(earlier) / 3, 1), "to": round(sum(recent) / 3, 1)}
+            behind = tuple(p.session_id for p in rated[-6:])
             alerts.append(Alert("pain_rising", (
                 f"pain before exercise rose from {sum(earlier) / 3:.1f} to "
                 f"{sum(recent) / 3:.1f} /10 over the last 6 sessions"
-            ), "painRose", rose))  # fmt: skip
+            ), "painRose", rose, behind, f"pain_rose:{behind[-1]}"))  # fmt: skip
     if pain and pain[-1].change is not None and pain[-1].change >= PAIN_FLARE:
         p = pain[-1]
         alerts.append(Alert("pain_rising", (
             f"the session of {p.day} ended at {p.after}/10 pain, {p.change} more than it began"
-        ), "painFlare", {"day": p.day, "after": p.after or 0, "change": p.change}))  # fmt: skip
+        ), "painFlare", {"day": p.day, "after": p.after or 0, "change": p.change},
+            (p.session_id,), f"pain_flare:{p.session_id}"))  # fmt: skip
     for trend in rom:
         seen = [w for w in trend.weeks if w.value is not None]
         if len(seen) >= 2:
@@ -219,11 +237,14 @@ def _alerts(
             if drop >= ROM_DROP_MIN_DEG and drop > ROM_DROP_SHARE * prev:
                 fell = {"exercise": trend.exercise_id, "from": round(prev), "to": round(last),
                         "week_from": seen[-2].week, "week_to": seen[-1].week}  # fmt: skip
+                ex_id = trend.exercise_id
+                behind = (*held.get((ex_id, seen[-2].week), []),
+                          *held.get((ex_id, seen[-1].week), []))  # fmt: skip
                 alerts.append(Alert("rom_falling", (
-                    f"{names.get(trend.exercise_id, trend.exercise_id)}: mean range of motion "
+                    f"{names.get(ex_id, ex_id)}: mean range of motion "
                     f"fell from {prev:.0f} to {last:.0f} deg ({week_words(seen[-2].week)} "
                     f"to {week_words(seen[-1].week)})"
-                ), "romFell", fell))  # fmt: skip
+                ), "romFell", fell, behind, f"rom_falling:{ex_id}:{seen[-1].week}"))  # fmt: skip
     this_week = iso_week(today)
     complete = [a for a in adherence if a.week != this_week]
     if complete and complete[-1].prescribed and complete[-1].done < complete[-1].prescribed:
@@ -231,5 +252,6 @@ def _alerts(
         alerts.append(Alert("missed_sessions", (
             f"{a.done} of {a.prescribed} prescribed sessions done in the "
             f"{week_words(a.week)}"
-        ), "missed", {"done": a.done, "prescribed": a.prescribed, "week": a.week}))  # fmt: skip
+        ), "missed", {"done": a.done, "prescribed": a.prescribed, "week": a.week},
+            tuple(held.get(("", a.week), [])), f"missed_sessions:{a.week}"))  # fmt: skip
     return tuple(alerts)

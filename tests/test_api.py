@@ -103,6 +103,8 @@ MATRIX = [
     ("PUT", "/api/auth/language", {"language": "es"}, {"patient", "other_patient", "therapist",
                                                        "other_therapist", "admin"}),
     ("PUT", "/api/patients/{patient}/language", {"language": "es"}, {"therapist"}),
+    ("POST", "/api/patients/{patient}/alerts/acknowledge", {"alert_id": "pain_flare:1"},
+     {"therapist"}),
     ("GET", "/api/users", None, {"admin"}),
     ("POST", "/api/users", {"email": "new@home.org", "name": "New", "role": "patient",
                             "password": PASSWORD}, {"admin"}),
@@ -165,6 +167,7 @@ def _fill(value, ids: dict[str, int]):
 # (method, path, role) -> (status, what the answer says).
 WRONG_PASSWORD = (422, "current password: wrong")
 REFUSED_AFTER_ACCESS = {
+    ("POST", "/api/patients/{patient}/alerts/acknowledge", "therapist"): (404, "no current alert"),
     **{("POST", "/api/auth/password", role): WRONG_PASSWORD for role in ROLES},
     ("POST", "/api/live/sessions", "other_patient"): (409, "no program prescribed yet"),
     ("POST", "/api/live/sessions/{live}/offer", "patient"): (422, "invalid SDP offer"),
@@ -436,3 +439,39 @@ def test_a_therapist_finds_and_orders_their_patients(world) -> None:
         (len(p["alerts"]) for p in listed), reverse=True)  # fmt: skip
     assert names(c.get("/api/patients?q=olga")) == []  # another team's patient
     assert c.get("/api/patients?sort=age").status_code == 422
+
+
+def test_an_alert_names_its_sessions_and_is_acknowledged_until_its_evidence_changes(world) -> None:
+    """A pain flare names the session behind it; the patient's therapist
+    acknowledges it (audited), and it stays listed, marked, with who and
+    when; a new flare is a new alert. No one else may acknowledge."""
+    app, ids, tokens = world
+    with app.state.db.session() as s:
+        x = records.start_session(s, ids["patient"], pain_before=2)
+        records.add_repetition(s, x, "squat", _rep(1))
+        records.end_session(s, x, "complete", pain_after=6)
+        flare = x.id
+    c = _client(app, tokens["therapist"])
+    alerts = c.get(f"/api/patients/{ids['patient']}/trends").json()["alerts"]
+    (alert,) = [a for a in alerts if a["key"] == "painFlare"]
+    assert alert["sessions"] == [flare] and alert["id"] == f"pain_flare:{flare}"
+    assert alert["acknowledged"] is None
+    url = f"/api/patients/{ids['patient']}/alerts/acknowledge"
+    for who in ("other_therapist", "patient"):
+        refused = _client(app, tokens[who]).post(url, json={"alert_id": alert["id"]})
+        assert refused.status_code == 403
+    assert c.post(url, json={"alert_id": "pain_flare:999"}).status_code == 404
+    done = c.post(url, json={"alert_id": alert["id"]}).json()
+    assert done["acknowledged"]["by"] == "Therapist"
+    assert done["acknowledged"]["at"].endswith("+00:00")
+    assert c.post(url, json={"alert_id": alert["id"]}).status_code == 200  # twice: the same
+    listed = c.get("/api/patients").json()[0]["alerts"]
+    assert [a["acknowledged"] is not None for a in listed if a["key"] == "painFlare"] == [True]
+    trail = _client(app, tokens["admin"]).get("/api/audit").json()
+    assert any(e["action"] == "alert.acknowledge" and e["target"] == alert["id"] for e in trail)
+    with app.state.db.session() as s:  # another flare: another alert, not acknowledged
+        y = records.start_session(s, ids["patient"], pain_before=1)
+        records.end_session(s, y, "complete", pain_after=7)
+    alerts = c.get(f"/api/patients/{ids['patient']}/trends").json()["alerts"]
+    (again,) = [a for a in alerts if a["key"] == "painFlare"]
+    assert again["id"] == f"pain_flare:{y.id}" and again["acknowledged"] is None

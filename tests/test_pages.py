@@ -1287,3 +1287,25 @@ def test_a_therapist_finds_a_patient_by_name(browser, site) -> None:
     _wait(browser, "#patients tbody button")
     row = browser.find_element(By.CSS_SELECTOR, "#patients tbody tr").text
     assert "Pat Lee" in row and re.search(r"\d{4}", row), row  # the day of the last session
+
+
+def test_a_therapist_follows_an_alert_to_its_session_and_acknowledges_it(browser, site) -> None:
+    """The flare (pain 5 -> 8 in the last stored session) links to the session
+    behind it; acknowledged, it says by whom, and the patients list no longer
+    counts it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, _analysis = site
+    _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+    _wait(browser, "#alerts li.alert a[href^='/session?id=']")
+    alert = browser.find_element(By.CSS_SELECTOR, "#alerts li.alert")
+    assert "8/10" in alert.text
+    link = alert.find_element(By.CSS_SELECTOR, "a").get_attribute("href")
+    alert.find_element(By.TAG_NAME, "button").click()
+    _text(browser, "#alerts", "Acknowledged by Thea Hart")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#alerts li.alert button")
+    browser.get(link)
+    _wait(browser, "#reps tbody tr")
+    assert "pain 5/10 before, 8/10 after" in browser.find_element(By.ID, "facts").text

@@ -17,7 +17,7 @@ from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
 from telerehab.server.trends import compute_trends
 from tests.conftest import POSTGRES, postgres_schema
 
-HEAD_REVISION = "0007"  # the newest migration: a first start reaches it
+HEAD_REVISION = "0008"  # the newest migration: a first start reaches it
 PROGRAM = {
     "title": "Knee rehab",
     "sessions_per_week": 3,

@@ -8,14 +8,15 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import accounts, prescriptions, records
 from ..deps import Audit, DbSession, IdPath, User, require_reader, require_therapist_of
 from ..exercises import clinic_library
-from ..schemas import LanguageIn, UserOut
+from ..schemas import AlertAckIn, LanguageIn, UserOut
+from ..tables import AlertAck, as_utc
 from ..tables import User as UserRow
-from ..tables import as_utc
 from ..trends import Trends, compute_trends
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
@@ -29,6 +30,21 @@ def patient_trends(s: Session, patient_id: int) -> Trends:
         version.document if version else None,
         library=clinic_library(s),
     )
+
+
+def trends_out(s: Session, patient_id: int, t: Trends | None = None) -> dict:
+    """`patient_trends` as plain data, each alert with `acknowledged` (who and
+    when, or None) from the therapists' acknowledgements."""
+    t = t or patient_trends(s, patient_id)
+    acks = {a.alert_id: a for a in s.scalars(select(AlertAck).where(
+        AlertAck.patient_id == patient_id))}  # fmt: skip
+    out = asdict(t)
+    for alert in out["alerts"]:
+        ack = acks.get(alert["id"])
+        by = s.get(UserRow, ack.by_id) if ack and ack.by_id else None
+        alert["acknowledged"] = None if ack is None else {
+            "by": by.name if by else None, "at": as_utc(ack.at).isoformat()}  # fmt: skip
+    return out
 
 
 def _patient(s: Session, patient_id: int) -> UserRow:
@@ -76,15 +92,15 @@ def list_patients(
         out.append({
             **UserOut.model_validate(p).model_dump(),
             "adherence": [asdict(a) for a in recent],
-            "alerts": [asdict(a) for a in t.alerts],
+            "alerts": trends_out(s, p.id, t)["alerts"],
             "sessions": sum(a.done for a in t.adherence),
             "last_session_at": as_utc(last).isoformat() if last else None,
         })  # fmt: skip
     by_name = sorted(out, key=lambda p: (p["name"].casefold(), p["id"]))
     if sort == "last_session":  # never exercised: last
         return sorted(by_name, key=lambda p: p["last_session_at"] or "", reverse=True)
-    if sort == "alerts":
-        return sorted(by_name, key=lambda p: -len(p["alerts"]))
+    if sort == "alerts":  # those not acknowledged yet
+        return sorted(by_name, key=lambda p: -sum(not a["acknowledged"] for a in p["alerts"]))
     if sort == "adherence":  # the share of prescribed sessions done lately; none prescribed: last
 
         def share(p: dict) -> float:
@@ -109,7 +125,27 @@ def get_trends(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Au
     require_reader(s, who, patient_id)
     _patient(s, patient_id)
     audit("read", patient_id, "trends")
-    return asdict(patient_trends(s, patient_id))
+    return trends_out(s, patient_id)
+
+
+@router.post("/{patient_id}/alerts/acknowledge")
+def acknowledge_alert(
+    patient_id: IdPath("patient"), body: AlertAckIn, s: DbSession, who: User, audit: Audit
+) -> dict:
+    """A therapist of the patient acknowledges one of the patient's current
+    alerts (by its `id`); it stays listed, marked, until its evidence changes."""
+    require_therapist_of(s, who, patient_id)
+    _patient(s, patient_id)
+    current = {a.id for a in patient_trends(s, patient_id).alerts}
+    if body.alert_id not in current:
+        raise HTTPException(404, f"no current alert {body.alert_id!r} for patient {patient_id}")
+    found = s.scalar(select(AlertAck).where(AlertAck.patient_id == patient_id,
+                                            AlertAck.alert_id == body.alert_id))  # fmt: skip
+    if found is None:
+        s.add(AlertAck(patient_id=patient_id, alert_id=body.alert_id, by_id=who.id))
+        s.flush()
+    audit("alert.acknowledge", patient_id, body.alert_id)
+    return next(a for a in trends_out(s, patient_id)["alerts"] if a["id"] == body.alert_id)
 
 
 @router.put("/{patient_id}/language")

@@ -19,6 +19,33 @@ function alertText(a) {
     weekFrom: v.week_from && long(TR.weekStart(v.week_from)), weekTo: v.week_to && long(TR.weekStart(v.week_to)) });
 }
 
+// Each alert with the sessions behind it (links to their pages) and, until a
+// therapist acknowledges it, a button to do so; acknowledged ones say who and when.
+function renderAlerts(p, list, sessions) {
+  const box = document.getElementById("alerts");
+  if (!list.length) { box.replaceChildren(TR.el("li", { class: "muted", text: T("therapist.noAlerts") })); return; }
+  const day = (id) => { const x = sessions.find((y) => y.id === id); return x ? TR.fmtDay(x.started_at) : `#${id}`; };
+  box.replaceChildren(...list.map((a) => {
+    const li = TR.el("li", { class: a.acknowledged ? "muted" : "alert" }, TR.el("span", { text: alertText(a) }));
+    if (a.sessions.length) {
+      li.append(" ", TR.el("span", { text: T("therapist.alertSessions") }), " ");
+      a.sessions.forEach((id, i) => li.append(i ? ", " : "", TR.el("a", { href: `/session?id=${id}`, text: day(id) })));
+    }
+    if (a.acknowledged) {
+      li.append(" ", TR.el("span", { text: T("therapist.acknowledged", { by: a.acknowledged.by || "-", day: TR.fmtDay(a.acknowledged.at) }) }));
+    } else {
+      li.append(" ", TR.el("button", { type: "button", class: "link", text: T("therapist.acknowledge"), onclick: async () => {
+        try {
+          await TR.api(`/api/patients/${p.id}/alerts/acknowledge`, { method: "POST", body: { alert_id: a.id } });
+          renderAlerts(p, (await TR.api(`/api/patients/${p.id}/trends`)).alerts, sessions);
+          document.getElementById("alerts").focus();
+        } catch (e) { li.append(" ", TR.el("span", { class: "error", text: e.message })); }
+      } }));
+    }
+    return li;
+  }));
+}
+
 async function showPatient(p) {
   const detail = document.getElementById("detail");
   detail.hidden = false;
@@ -26,8 +53,7 @@ async function showPatient(p) {
   h.textContent = p.is_demo && !p.name.includes("demo") ? T("therapist.demo", { name: p.name }) : p.name;
   const [t, programs, sessions] = await Promise.all([
     TR.api(`/api/patients/${p.id}/trends`), TR.api(`/api/patients/${p.id}/programs`), TR.api(`/api/patients/${p.id}/sessions`)]);
-  const alerts = document.getElementById("alerts");
-  alerts.replaceChildren(...(t.alerts.length ? t.alerts.map((a) => TR.el("li", { class: "alert", text: alertText(a) })) : [TR.el("li", { class: "muted", text: T("therapist.noAlerts") })]));
+  renderAlerts(p, t.alerts, sessions);
   TR.drawCharts(document.getElementById("charts"), t, library);
   renderProgram(p, programs[programs.length - 1]);
   document.querySelector("#sessions tbody").replaceChildren(...sessions.slice().reverse().map((x) => TR.el("tr", {},
@@ -167,6 +193,8 @@ async function refreshLive(patients) {
   document.getElementById("find").addEventListener("submit", (e) => { e.preventDefault(); listPatients(); });
 })();
 
+const unacknowledged = (p) => p.alerts.filter((a) => !a.acknowledged);  // alerts no therapist acknowledged yet
+
 async function listPatients(given) {
   const q = document.getElementById("patient-search").value.trim();
   const sort = document.getElementById("patient-sort").value;
@@ -177,7 +205,7 @@ async function listPatients(given) {
     TR.el("td", { text: String(p.sessions) }),
     TR.el("td", { text: p.last_session_at ? TR.fmtDay(p.last_session_at) : "-" }),
     TR.el("td", { text: p.adherence.map((a) => weekText(a.week, a)).join(", ") || "-" }),
-    TR.el("td", { class: p.alerts.length ? "alert" : "muted", text: p.alerts.length ? [...new Set(p.alerts.map((a) => word("alert", a.kind)))].join(", ") : T("common.none") }))));
+    TR.el("td", { class: unacknowledged(p).length ? "alert" : "muted", text: unacknowledged(p).length ? [...new Set(unacknowledged(p).map((a) => word("alert", a.kind)))].join(", ") : T("common.none") }))));
   if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 5, class: "muted", text: T(q ? "therapist.noMatch" : "therapist.noPatients") })));
   document.getElementById("patient-count").textContent = TR.tn("therapist.shown", patients.length);
 }
