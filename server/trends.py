@@ -37,12 +37,24 @@ class WeekValue:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionValue:
+    """One session's mean of a measure, for a plot's point."""
+
+    session_id: int
+    day: str  # ISO date (UTC)
+    week: str  # its ISO week
+    value: float
+    n: int  # repetitions behind it
+
+
+@dataclass(frozen=True, slots=True)
 class RomTrend:
     exercise_id: str
     target_min_deg: float
     target_max_deg: float
     weeks: tuple[WeekValue, ...]  # mean excursion per week
     sides: tuple[str, ...] = ()  # the sides measured (left, right, both), sorted
+    sessions: tuple[SessionValue, ...] = ()  # each session's mean excursion, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,21 +157,28 @@ def compute_trends(
         targets[ex.id] = (lo, max(lo, hi))
 
     rom: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    per_session: dict[str, list[SessionValue]] = defaultdict(list)
     sides: dict[str, set[str]] = defaultdict(set)
     quality: dict[str, list[float]] = defaultdict(list)
     for x in done_sessions:
         wk = iso_week(x.started_at)
+        mine: dict[str, list[float]] = defaultdict(list)
         for r in x.repetitions:
             if r.rom_trusted:  # a range measured with a landmark unseen is not a trend
                 rom[r.exercise_id][wk].append(r.excursion_deg)
+                mine[r.exercise_id].append(r.excursion_deg)
                 sides[r.exercise_id].add(r.side)
             quality[wk].append(float(r.quality))
+        day = _day(x.started_at).isoformat()
+        for ex_id, values in mine.items():
+            mean = float(sum(values) / len(values))
+            per_session[ex_id].append(SessionValue(x.id, day, wk, mean, len(values)))
     rom_trends = []
     for ex_id in sorted(rom):
         lo, hi = targets.get(ex_id) or library.get(ex_id).target_rom_deg
         rom_trends.append(RomTrend(ex_id, lo, hi, tuple(
             WeekValue(w, _mean(rom[ex_id].get(w, [])), len(rom[ex_id].get(w, []))) for w in weeks
-        ), tuple(sorted(sides[ex_id]))))  # fmt: skip
+        ), tuple(sorted(sides[ex_id])), tuple(per_session[ex_id])))  # fmt: skip
     done_per_week: dict[str, int] = defaultdict(int)
     partial_per_week: dict[str, int] = defaultdict(int)
     for x in done_sessions:

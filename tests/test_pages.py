@@ -162,6 +162,13 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     ticks = [float(e.text) for e in rom.find_elements(By.CSS_SELECTOR, "text")
              if re.fullmatch(r"\d+(\.\d+)?", e.text)]  # fmt: skip
     assert 120 <= max(ticks) <= 160, ticks  # the band (to 120) and the data, not 200
+    # each of the four sessions a point on its own day, beside the weekly means
+    points = rom.find_elements(By.CSS_SELECTOR, "circle.session")
+    assert len(points) >= 4, len(points)  # and any live session of the tests before
+    mean = round(sum(r.excursion_deg for r in analysis.reps) / len(analysis.reps))
+    assert {int(p.get_attribute("data-value")) for p in points[:4]} == {mean}
+    days = {p.get_attribute("data-x") for p in points[:4]}
+    assert len(days) == 4  # four days, four days apart
     # each plot's numbers as text, and the adherence bars inside the plot area
     for fig in browser.find_elements(By.CSS_SELECTOR, "#charts figure"):
         assert fig.find_element(By.CSS_SELECTOR, "details table tbody tr")

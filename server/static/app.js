@@ -178,7 +178,7 @@ TR.fitStage = function (stage, w, h) {
 // round number above the data and the band. The figure carries a table of
 // the numbers (the text alternative) under "Show the numbers".
 TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = false, stack = false,
-  xTitle = "", yTitle = "", width = 520, desc = "" }) {
+  xTitle = "", yTitle = "", width = 520, desc = "", points = null }) {
   const W = Math.max(280, Math.round(width)), H = 250, L = 56, R = 14, T = 14, B = 70;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -188,7 +188,8 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
   svg.setAttribute("aria-label", `${title}. ${desc}`);
   const n = labels.length;
   const totals = stack ? labels.map((_, i) => series.reduce((a, s) => a + (s.stack ? s.values[i] || 0 : 0), 0)) : [];
-  const ys = [...series.flatMap((s) => s.values), ...totals].filter((v) => v !== null && v !== undefined);
+  const ys = [...series.flatMap((s) => s.values), ...totals, ...(points ? points.items.map((p) => p.v) : [])]
+    .filter((v) => v !== null && v !== undefined);
   const want = yMax ?? Math.max(1, ...(band ? [band[1]] : []), ...ys) * 1.1;
   const mag = 10 ** Math.floor(Math.log10(want / 4));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((v) => v >= want / 4);
@@ -233,9 +234,15 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
     });
     if (!bars && d) add("path", { d, fill: "none", stroke: s.color, "stroke-width": 2.5 });
   });
+  // points: each at its place inside its category (e.g. a session on its day of the week)
+  if (points) for (const p of points.items) {
+    add("circle", { cx: L + slot * (p.i + p.frac), cy: y(p.v), r: 4, fill: "#fff", stroke: points.color, "stroke-width": 2,
+      class: "point session", "data-value": p.v, "data-x": p.label });
+  }
   // the legend, on as many lines as it needs
   let lx = L, ly = H - 12;
-  for (const s of [...series, ...(band ? [{ name: TR.t("chart.target", { lo: band[0], hi: band[1] }), color: "#d8ecd8", stroke: "#5a9a5a" }] : [])]) {
+  for (const s of [...series, ...(points ? [{ name: points.name, color: "#fff", stroke: points.color }] : []),
+    ...(band ? [{ name: TR.t("chart.target", { lo: band[0], hi: band[1] }), color: "#d8ecd8", stroke: "#5a9a5a" }] : [])]) {
     const w = 32 + 7.5 * s.name.length;
     if (lx + w > W - R && lx > L) { lx = L; ly += 16; }
     add("rect", { x: lx, y: ly - 10, width: 12, height: 12, fill: s.color, stroke: s.stroke || "none", class: "swatch" });  // CSS colours text, not this
@@ -244,9 +251,10 @@ TR.chart = function ({ title, labels, series, band = null, yMax = null, bars = f
   }
   if (ly > H - 12) { svg.setAttribute("viewBox", `0 0 ${W} ${ly + 8}`); svg.setAttribute("height", ly + 8); }
   const table = TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, TR.el("th", { scope: "col", text: xTitle || "" }),
-    ...series.map((s) => TR.el("th", { scope: "col", text: s.name })))),
+    ...series.map((s) => TR.el("th", { scope: "col", text: s.name })), ...(points ? [TR.el("th", { scope: "col", text: points.name })] : []))),
   TR.el("tbody", {}, ...labels.map((lab, i) => TR.el("tr", {}, TR.el("th", { scope: "row", text: lab }),
-    ...series.map((s) => TR.el("td", { text: s.values[i] === null || s.values[i] === undefined ? "-" : String(s.values[i]) }))))));
+    ...series.map((s) => TR.el("td", { text: s.values[i] === null || s.values[i] === undefined ? "-" : String(s.values[i]) })),
+    ...(points ? [TR.el("td", { text: points.items.filter((p) => p.i === i).map((p) => `${p.label}: ${p.v}`).join("; ") || "-" })] : [])))));
   const fig = TR.el("figure");
   fig.append(TR.el("figcaption", { text: title }), svg,
     TR.el("details", { class: "chart-text" }, TR.el("summary", { text: TR.t("chart.numbers") }), table));
@@ -269,6 +277,10 @@ TR.drawCharts = function (box, t, library) {
       title: t_(sides ? "chart.romTitleSides" : "chart.romTitle", { name: ex.name, movement, sides }),
       labels: weeks, xTitle: t_("chart.weekAxis"), yTitle: t_("chart.romAxis"),
       series: [{ name: t_("chart.weeklyMean"), color: "#0b5cad", values: r.weeks.map((w) => round(w.value)) }],
+      // each session a point on its day inside its week, beside the weekly mean
+      points: { name: t_("chart.session"), color: "#0b5cad", items: (r.sessions || []).map((x) => ({
+        i: t.weeks.indexOf(x.week), frac: (((new Date(`${x.day}T00:00:00Z`).getUTCDay() + 6) % 7) + 0.5) / 7,
+        v: Math.round(x.value), label: TR.fmtDate(x.day) })).filter((p) => p.i >= 0) },
       band: [r.target_min_deg, r.target_max_deg],
       desc: `${target}. ` + r.weeks.map((w, i) => `${weeks[i]}: ${w.value === null ? t_("chart.noSession") : Math.round(w.value)}`).join(", "),
     };
