@@ -28,13 +28,13 @@ function renderAlerts(p, list, sessions) {
   box.replaceChildren(...list.map((a) => {
     const li = TR.el("li", { class: a.acknowledged ? "muted" : "alert" }, TR.el("span", { text: alertText(a) }));
     if (a.sessions.length) {
-      li.append(" ", TR.el("span", { text: T("therapist.alertSessions") }), " ");
+      li.append(" · ", TR.el("span", { text: T("therapist.alertSessions") }), " ");
       a.sessions.forEach((id, i) => li.append(i ? ", " : "", TR.el("a", { href: `/session?id=${id}`, text: day(id) })));
     }
     if (a.acknowledged) {
-      li.append(" ", TR.el("span", { text: T("therapist.acknowledged", { by: a.acknowledged.by || "-", day: TR.fmtDay(a.acknowledged.at) }) }));
+      li.append(" · ", TR.el("span", { text: T("therapist.acknowledged", { by: a.acknowledged.by || "-", day: TR.fmtDay(a.acknowledged.at) }) }));
     } else {
-      li.append(" ", TR.el("button", { type: "button", class: "link", text: T("therapist.acknowledge"), onclick: async () => {
+      li.append(" · ", TR.el("button", { type: "button", class: "link", text: T("therapist.acknowledge"), onclick: async () => {
         try {
           await TR.api(`/api/patients/${p.id}/alerts/acknowledge`, { method: "POST", body: { alert_id: a.id } });
           renderAlerts(p, (await TR.api(`/api/patients/${p.id}/trends`)).alerts, sessions);
