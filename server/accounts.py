@@ -115,6 +115,10 @@ def change_password(s: Session, user_id: int, old: str, new: str) -> None:
     s.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
 
 
+INVITE = "invite"  # an AuthToken kind: an invitation to choose a password, not a login
+INVITE_DAYS = 7
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -162,11 +166,44 @@ def principal_for(s: Session, secret: str) -> Principal | None:
     if token.expires_at is not None and as_utc(token.expires_at) < utcnow():
         s.delete(token)
         return None
+    if token.kind == INVITE:  # an invitation sets a password once; it is no login
+        return None
     user = s.get(User, token.user_id)
     if user is None or not user.active:
         return None
     return Principal(user.id, user.email, user.name, user.role, token.kind, token.csrf_token,
                      user.language)  # fmt: skip
+
+
+def invite_patient(
+    s: Session, therapist_id: int, email: str, name: str, language: str | None = None
+) -> tuple[User, str]:
+    """A new patient account in the therapist's care, and the secret of an
+    invitation (valid INVITE_DAYS, once) with which the patient chooses their
+    own password. Until then the account has a password nobody knows."""
+    user = create_user(s, email, name, "patient", secrets.token_urlsafe(32))
+    if language:
+        set_language(s, user.id, language)
+    link(s, therapist_id, user.id)
+    secret, _ = issue_token(s, user, INVITE, hours=INVITE_DAYS * 24, label="invitation")
+    return user, secret
+
+
+def accept_invite(s: Session, secret: str, password: str) -> User:
+    """The invited patient's own password set with the invitation's secret,
+    which is then spent. ConfigError for a secret that is wrong, spent or
+    expired (the same answer), or a password the policy refuses."""
+    token = s.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(secret),
+                                             AuthToken.kind == INVITE))  # fmt: skip
+    user = s.get(User, token.user_id) if token is not None else None
+    expired = token is not None and token.expires_at is not None and (
+        as_utc(token.expires_at) < utcnow())  # fmt: skip
+    if token is None or user is None or not user.active or expired:
+        raise ConfigError("invitation: unknown, already used or expired: ask your therapist "
+                          "for a new one")  # fmt: skip
+    user.password_hash = hash_password(password)
+    s.execute(delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.kind == INVITE))
+    return user
 
 
 def revoke(s: Session, secret: str) -> None:

@@ -63,6 +63,7 @@ PAGES = {
     "live": "live.html",
     "watch": "watch.html",
     "session": "session.html",  # the patient's own and their therapists' (the API decides)
+    "welcome": "welcome.html",  # an invited patient chooses a password (no login yet)
 }
 # A page meant for one role sends the other role to its own home page.
 PAGE_ROLE = {

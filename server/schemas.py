@@ -126,6 +126,22 @@ class UserOut(BaseModel):
     language: str = "en"
 
 
+class InviteIn(_In):
+    email: Text = Field(min_length=3, max_length=254)
+    name: Text = Field(min_length=1, max_length=200)
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+        max_length=16,
+        description="the patient's pages and cues",
+    )
+
+
+class WelcomeIn(_In):
+    token: Text = Field(min_length=10, max_length=200, description="the invitation's secret")
+    password: Text = Field(min_length=1, max_length=1000)
+
+
 class LanguageIn(_In):
     language: str = Field(
         pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", max_length=16,

@@ -96,7 +96,7 @@ class AuthToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    kind: Mapped[str] = mapped_column(String(8))  # cookie | bearer
+    kind: Mapped[str] = mapped_column(String(8))  # cookie | bearer | invite (no login)
     csrf_token: Mapped[str] = mapped_column(String(64), default="")
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -122,6 +122,8 @@ MATRIX = [
     ("POST", "/api/exercises/learn?id=lunge_2&name=Lunge", None,
      {"therapist", "other_therapist"}),
     ("GET", "/api/patients", None, {"patient", "other_patient", "therapist", "other_therapist"}),
+    ("POST", "/api/patients/invite", {"email": "new.patient@home.org", "name": "New Patient"},
+     {"therapist", "other_therapist"}),
     ("GET", "/api/patients/{patient}", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/trends", None, {"patient", "therapist"}),
     ("GET", "/api/patients/{patient}/programs", None, {"patient", "therapist"}),
@@ -150,7 +152,12 @@ MATRIX = [
     ("POST", "/api/live/sessions/{live}/end", {"pain_after": 2}, {"patient"}),
     ("POST", "/api/live/sessions/{live}/watch", {"sdp": "v=0", "type": "offer"}, {"therapist"}),
 ]  # fmt: skip
-PUBLIC = {("POST", "/api/auth/login"), ("GET", "/api/health"), ("GET", "/api/i18n")}
+PUBLIC = {
+    ("POST", "/api/auth/login"),
+    ("GET", "/api/health"),
+    ("GET", "/api/i18n"),
+    ("POST", "/api/auth/welcome"),
+}
 
 
 def _fill(value, ids: dict[str, int]):
@@ -167,6 +174,7 @@ def _fill(value, ids: dict[str, int]):
 # (method, path, role) -> (status, what the answer says).
 WRONG_PASSWORD = (422, "current password: wrong")
 REFUSED_AFTER_ACCESS = {
+    ("POST", "/api/patients/invite", "other_therapist"): (409, "already exists"),  # the same e-mail
     ("POST", "/api/patients/{patient}/alerts/acknowledge", "therapist"): (404, "no current alert"),
     **{("POST", "/api/auth/password", role): WRONG_PASSWORD for role in ROLES},
     ("POST", "/api/live/sessions", "other_patient"): (409, "no program prescribed yet"),
@@ -475,3 +483,38 @@ def test_an_alert_names_its_sessions_and_is_acknowledged_until_its_evidence_chan
     alerts = c.get(f"/api/patients/{ids['patient']}/trends").json()["alerts"]
     (again,) = [a for a in alerts if a["key"] == "painFlare"]
     assert again["id"] == f"pain_flare:{y.id}" and again["acknowledged"] is None
+
+
+def test_a_therapist_invites_a_patient_who_chooses_their_password(world) -> None:
+    """The invitation makes a patient in the therapist's care; its link
+    carries the secret in the fragment; the patient sets their password once
+    with it and is logged in; the secret is no login and is spent; a wrong
+    one is refused like a failed login."""
+    app, _ids, tokens = world
+    c = _client(app, tokens["therapist"])
+    r = c.post("/api/patients/invite",
+               json={"email": "Ana@Home.org", "name": "Ana Ruiz", "language": "es"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert got["patient"]["email"] == "ana@home.org" and got["patient"]["language"] == "es"
+    assert got["invite_path"].startswith("/welcome?lang=es#") and got["valid_days"] == 7
+    secret = got["invite_path"].split("#", 1)[1]
+    assert "Ana Ruiz" in [p["name"] for p in c.get("/api/patients").json()]  # in their care
+    assert _client(app, secret).get("/api/auth/me").status_code == 401  # no login
+    anon = TestClient(app)
+    weak = anon.post("/api/auth/welcome", json={"token": secret, "password": "aaaaaaaaaaaa"})
+    assert weak.status_code == 422 and "password" in weak.text  # the policy, secret kept
+    ok = anon.post("/api/auth/welcome", json={"token": secret, "password": "my-own-pw-42"})
+    assert ok.status_code == 200 and ok.json()["user"]["role"] == "patient"
+    me = anon.get("/api/auth/me").json()  # the cookie: logged in
+    assert me["email"] == "ana@home.org"
+    again = TestClient(app).post("/api/auth/welcome",
+                                 json={"token": secret, "password": "other-pw-4242"})  # fmt: skip
+    assert again.status_code == 401 and "already used" in again.text
+    mine = {"email": "ana@home.org", "password": "my-own-pw-42"}
+    login = TestClient(app).post("/api/auth/login", json=mine)
+    assert login.status_code == 200
+    for who in ("patient", "admin"):
+        refused = _client(app, tokens[who]).post(
+            "/api/patients/invite", json={"email": "x@home.org", "name": "X"})  # fmt: skip
+        assert refused.status_code == 403

@@ -1319,3 +1319,50 @@ def test_a_therapist_follows_an_alert_to_its_session_and_acknowledges_it(browser
     browser.get(link)
     _wait(browser, "#reps tbody tr")
     assert "pain 5/10 before, 8/10 after" in browser.find_element(By.ID, "facts").text
+
+
+def test_a_therapist_invites_a_patient_who_sets_a_password_from_the_link(
+    browser, site, axe
+) -> None:
+    """The therapist invites a patient in Spanish from their page and gets a
+    link; opened, it asks (in Spanish) for a password twice, refuses two that
+    differ, then signs the patient in at their home; the secret leaves the
+    address bar at once; the same link a second time is spent."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base, _analysis = site
+    _login(browser, base, "thea@clinic.org", "therapist-pw-1")
+    _wait(browser, "#patients tbody button")
+    browser.find_element(By.ID, "invite-name").send_keys("Ana Ruiz")
+    browser.find_element(By.ID, "invite-email").send_keys("ana.ruiz@home.org")
+    Select(browser.find_element(By.ID, "invite-language")).select_by_value("es")
+    browser.find_element(By.ID, "invite-btn").click()
+    _text(browser, "#invite-msg", "Ana Ruiz is in your care")
+    link = browser.find_element(By.ID, "invite-link").get_attribute("value")
+    assert link.startswith(f"{base}/welcome?lang=es#")
+    _text(browser, "#patients tbody", "Ana Ruiz")
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENS / "therapist_invite.png"))
+    _accessible(browser, axe, "therapist_invite", None)
+    browser.get(link)
+    _text(browser, "h2", "Te damos la bienvenida")
+    assert "#" not in browser.current_url  # the secret is out of the address bar
+    browser.find_element(By.ID, "password").send_keys("mi-clave-2026")
+    browser.find_element(By.ID, "again").send_keys("mi-clave-2027")
+    browser.find_element(By.CSS_SELECTOR, "#welcome button").click()
+    _text(browser, "#error", "no coinciden")
+    browser.save_screenshot(str(SCREENS / "welcome_es.png"))
+    _accessible(browser, axe, "welcome_es", None)
+    again = browser.find_element(By.ID, "again")
+    again.clear()
+    again.send_keys("mi-clave-2026")
+    browser.find_element(By.CSS_SELECTOR, "#welcome button").click()
+    _wait(browser, "#charts")
+    assert browser.current_url.endswith("/patient")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es"
+    browser.get(link)  # spent
+    browser.find_element(By.ID, "password").send_keys("otra-clave-99")
+    browser.find_element(By.ID, "again").send_keys("otra-clave-99")
+    browser.find_element(By.CSS_SELECTOR, "#welcome button").click()
+    _text(browser, "#error", "ya se usó")

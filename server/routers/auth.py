@@ -11,9 +11,11 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from telerehab.errors import ConfigError
+
 from .. import accounts, audit
 from ..deps import COOKIE, Audit, DbSession, User, client_address
-from ..schemas import LanguageIn, Login, PasswordChange, UserOut
+from ..schemas import LanguageIn, Login, PasswordChange, UserOut, WelcomeIn
 from ..throttle import GateBusy
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,41 @@ def login(body: Login, request: Request, response: Response, s: DbSession) -> di
         secret, _ = accounts.issue_token(s, user, "bearer", hours=settings.session_hours, keep=keep)
         return {"user": UserOut.model_validate(user).model_dump(), "token": secret}
     secret, token = accounts.issue_token(s, user, "cookie", hours=settings.session_hours, keep=keep)
+    response.set_cookie(
+        COOKIE, secret, max_age=int(settings.session_hours * 3600), httponly=True,
+        samesite="strict", secure=settings.secure_cookies, path="/",
+    )  # fmt: skip
+    return {"user": UserOut.model_validate(user).model_dump(), "csrf_token": token.csrf_token}
+
+
+@router.post("/welcome")
+def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession) -> dict:
+    """An invited patient chooses their password with the invitation's secret
+    (spent by it) and is logged in (a cookie, as `login`). A wrong, spent or
+    expired secret counts as a failed login for the address (throttled)."""
+    state = request.app.state
+    address = client_address(request)
+    wait = state.login_throttle.retry_after("invite", address)
+    if wait:
+        raise _too_many(wait, f"too many failed attempts: try again in {wait} s")
+    try:
+        with state.hash_gate:
+            user = accounts.accept_invite(s, body.token, body.password)
+    except GateBusy:
+        raise _too_many(1, "the server is busy checking other logins: try again") from None
+    except ConfigError as exc:
+        if str(exc).startswith("invitation"):
+            state.login_throttle.failed("invite", address)
+            audit.record_apart(state.db, audit.Actor.of(None, address), "login.failed",
+                               target="invitation")  # fmt: skip
+            raise HTTPException(401, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None  # the password policy
+    who = accounts.Principal(user.id, user.email, user.name, user.role, "cookie", "",
+                             user.language)  # fmt: skip
+    audit.record(s, audit.Actor.of(who, address), "password.change", target="invitation")
+    settings = state.settings
+    secret, token = accounts.issue_token(s, user, "cookie", hours=settings.session_hours,
+                                         keep=settings.max_logins_per_user)  # fmt: skip
     response.set_cookie(
         COOKIE, secret, max_age=int(settings.session_hours * 3600), httponly=True,
         samesite="strict", secure=settings.secure_cookies, path="/",

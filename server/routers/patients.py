@@ -11,10 +11,12 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from telerehab.errors import ConfigError, ConflictError
+
 from .. import accounts, prescriptions, records
 from ..deps import Audit, DbSession, IdPath, User, require_reader, require_therapist_of
 from ..exercises import clinic_library
-from ..schemas import AlertAckIn, LanguageIn, UserOut
+from ..schemas import AlertAckIn, InviteIn, LanguageIn, UserOut
 from ..tables import AlertAck, as_utc
 from ..tables import User as UserRow
 from ..trends import Trends, compute_trends
@@ -110,6 +112,26 @@ def list_patients(
 
         return sorted(by_name, key=share)
     return by_name
+
+
+@router.post("/invite", status_code=201)
+def invite(body: InviteIn, s: DbSession, who: User, audit: Audit) -> dict:
+    """A therapist opens an account for a new patient in their care and gets
+    the invitation link to give them (once, for INVITE_DAYS days): the
+    patient chooses their own password there. The secret is in the link's
+    fragment (`#...`), which browsers never send to a server or in a Referer."""
+    if who.role != "therapist":
+        raise HTTPException(403, "only a therapist invites a patient")
+    try:
+        user, secret = accounts.invite_patient(s, who.id, body.email, body.name, body.language)
+    except ConflictError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    audit("account.create", user.id, f"patient invited by therapist {who.id}")
+    patient = UserOut.model_validate(user).model_dump()
+    return {"patient": patient, "invite_path": f"/welcome?lang={user.language}#{secret}",
+            "valid_days": accounts.INVITE_DAYS}  # fmt: skip
 
 
 @router.get("/{patient_id}")

@@ -186,6 +186,7 @@ async function refreshLive(patients) {
   refreshLive(patients);
   setInterval(() => refreshLive(patients), 5000);
   await listPatients(patients);
+  setUpInvite();
   // find and order: the server filters and sorts (GET /api/patients?q=&sort=)
   let typing;
   document.getElementById("patient-search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => listPatients(), 250); });
@@ -209,3 +210,31 @@ async function listPatients(given) {
   if (!patients.length) tbody.append(TR.el("tr", {}, TR.el("td", { colspan: 5, class: "muted", text: T(q ? "therapist.noMatch" : "therapist.noPatients") })));
   document.getElementById("patient-count").textContent = TR.tn("therapist.shown", patients.length);
 }
+
+// Invite a new patient: their account in this therapist's care, and a link
+// (once, for a week) where they choose their own password. Nothing is e-mailed:
+// the therapist gives the link to the patient.
+function setUpInvite() {
+  const $ = (id) => document.getElementById(id);
+  TR.languageSelect($("invite-language"), TR.lang, () => {});
+  $("invite").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = $("invite-msg");
+    msg.className = ""; msg.textContent = ""; $("invite-done").hidden = true;
+    const name = $("invite-name").value.trim(), email = $("invite-email").value.trim();
+    if (!name || !email) { msg.className = "error"; msg.textContent = T("therapist.inviteMissing"); return; }
+    try {
+      const r = await TR.api("/api/patients/invite", { method: "POST", body: { name, email, language: $("invite-language").value } });
+      $("invite-link").value = location.origin + r.invite_path;
+      $("invite-done").hidden = false;
+      msg.textContent = TR.tn("therapist.invited", r.valid_days, { name: r.patient.name });
+      $("invite-link").focus(); $("invite-link").select();
+      await listPatients();
+    } catch (e) { msg.className = "error"; msg.textContent = e.status === 409 ? T("therapist.inviteExists") : e.message; }
+  });
+  $("invite-copy").addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText($("invite-link").value); $("invite-msg").textContent = T("therapist.inviteCopied"); }
+    catch { $("invite-link").select(); }  // no clipboard here: selected, for Ctrl+C
+  });
+}
+
