@@ -33,8 +33,8 @@ PROGRAM = {
 }
 
 
-@pytest.fixture(scope="module")
-def browser():
+def _chromium(*args: str, prefs: dict | None = None, logs: bool = False):
+    """Debian's headless Chromium through chromedriver, with `args` added."""
     if not (CHROMIUM and DRIVER):
         unavailable("Chromium absent: apt-get install chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -43,11 +43,19 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1800", "--disable-background-networking",
-                "--disable-extensions", "--no-first-run"):  # fmt: skip
+                *args):  # fmt: skip
         options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
+    if logs:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land there
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _chromium("--window-size=1280,1800", "--disable-background-networking",
+                       "--disable-extensions", "--no-first-run", logs=True)  # fmt: skip
     yield driver
     driver.quit()
 
@@ -315,19 +323,11 @@ def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0) -> tu
 def camera_browser(tmp_path, clip):
     if not (CHROMIUM and DRIVER):
         unavailable("Chromium absent: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
     y4m, _duration = _y4m(clip("squat_side_medflex.mp4"), tmp_path / "squat.y4m")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1400", "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={y4m}",
-                "--autoplay-policy=no-user-gesture-required"):  # fmt: skip
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = _chromium("--window-size=1280,1400", "--use-fake-ui-for-media-stream",
+                       "--use-fake-device-for-media-stream",
+                       f"--use-file-for-fake-video-capture={y4m}",
+                       "--autoplay-policy=no-user-gesture-required")  # fmt: skip
     yield driver
     driver.quit()
 
@@ -885,18 +885,8 @@ def test_the_pages_in_spanish(browser, site, axe, size) -> None:
 @pytest.fixture
 def spanish_browser():
     """Chromium whose user asks for Spanish (Accept-Language: es-ES, es)."""
-    if not (CHROMIUM and DRIVER):
-        unavailable("Chromium absent: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1400", "--lang=es-ES"):  # fmt: skip
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "es-ES,es"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = _chromium("--window-size=1280,1400", "--lang=es-ES",
+                       prefs={"intl.accept_languages": "es-ES,es"})  # fmt: skip
     yield driver
     driver.quit()
 

@@ -54,7 +54,14 @@ def login(body: Login, request: Request, response: Response, s: DbSession) -> di
     if body.kind == "bearer":
         secret, _ = accounts.issue_token(s, user, "bearer", hours=settings.session_hours, keep=keep)
         return {"user": UserOut.model_validate(user).model_dump(), "token": secret}
-    secret, token = accounts.issue_token(s, user, "cookie", hours=settings.session_hours, keep=keep)
+    return _browser_login(s, user, response, settings)
+
+
+def _browser_login(s, user, response: Response, settings) -> dict:
+    """A cookie login for `user`: the cookie set on `response`, the user and
+    the login's CSRF token answered."""
+    secret, token = accounts.issue_token(s, user, "cookie", hours=settings.session_hours,
+                                         keep=settings.max_logins_per_user)  # fmt: skip
     response.set_cookie(
         COOKIE, secret, max_age=int(settings.session_hours * 3600), httponly=True,
         samesite="strict", secure=settings.secure_cookies, path="/",
@@ -87,14 +94,7 @@ def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession)
     who = accounts.Principal(user.id, user.email, user.name, user.role, "cookie", "",
                              user.language)  # fmt: skip
     audit.record(s, audit.Actor.of(who, address), "password.change", target="invitation")
-    settings = state.settings
-    secret, token = accounts.issue_token(s, user, "cookie", hours=settings.session_hours,
-                                         keep=settings.max_logins_per_user)  # fmt: skip
-    response.set_cookie(
-        COOKIE, secret, max_age=int(settings.session_hours * 3600), httponly=True,
-        samesite="strict", secure=settings.secure_cookies, path="/",
-    )  # fmt: skip
-    return {"user": UserOut.model_validate(user).model_dump(), "csrf_token": token.csrf_token}
+    return _browser_login(s, user, response, state.settings)
 
 
 @router.post("/logout")
