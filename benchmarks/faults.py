@@ -223,12 +223,12 @@ def _two_processes(folder: Path, clip: Path, redis_url: str, fault, **env: str):
             pc, player = await _connect(on_a, sid, clip, messages)
 
             async def first_rep() -> bool:
-                return any(m["type"] == "rep" for m in messages)
+                return any(m["type"] == "rep_completed" for m in messages)
 
             await _until(first_rep, timeout=60, what="the first repetition")
             recovery, note = await fault(sid, a, on_a, on_b, player)
             await pc.close()
-            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+            told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep_completed"]
             return sid, told, recovery, note
 
     try:

@@ -137,6 +137,8 @@ class ExerciseSession(Base):
     """One exercise session of a patient."""
 
     __tablename__ = "sessions"
+    # `movement_consent` is not asked back after an insert (the `User` rule)
+    __mapper_args__: ClassVar = {"eager_defaults": False}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -155,9 +157,10 @@ class ExerciseSession(Base):
     video_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     # the movement kept as a skeleton for the therapist's replay (`movement.py`);
     # the patient may decline it for a session
-    # (filled by the database when not given, like `User.language`: a row
-    # written as before this column existed stays writable)
-    movement_consent: Mapped[bool] = mapped_column(Boolean, server_default=true())
+    # (filled by the database when not given, like `User.language`, and loaded
+    # when first read: a row written or read as before this column existed
+    # still works, as migration tests do)
+    movement_consent: Mapped[bool] = mapped_column(Boolean, server_default=true(), deferred=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     program_version: Mapped[ProgramVersion | None] = relationship(viewonly=True)
     sets: Mapped[list[SetSummary]] = relationship(

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from telerehab.server.db import open_database
+from telerehab.server.db import head_revision, open_database
 from telerehab.server.tables import ExerciseSession
 from tests.conftest import REDIS
 from tests.test_faults import _exit_time, served
@@ -106,7 +106,7 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
             await viewer.close()
 
             async def first_rep() -> bool:
-                return any(m["type"] == "rep" for m in messages)
+                return any(m["type"] == "rep_completed" for m in messages)
 
             await _until(first_rep, timeout=60, what="the first repetition")
             paused = await c.post(f"/api/live/sessions/{sid}/pause")
@@ -131,14 +131,14 @@ def test_a_patient_controls_their_session_through_the_process_that_does_not_hold
     assert (paused.status_code, paused.json()["state"]) == (200, "paused"), paused.text
     assert (resumed.status_code, resumed.json()["state"]) == (200, "running"), resumed.text
     assert end.status_code == 200, end.text
-    told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep"]
+    told = [m["rep"]["t_end_s"] for m in messages if m["type"] == "rep_completed"]
     summary = end.json()
     assert told and summary["total"] == len(told)
     assert summary["received"] >= 100 and summary["processed"] > 0  # A's worker, A's counts
     status, stored = _stored(clinic["TELEREHAB_DATABASE_URL"], sid)
     assert stored == told
     assert status == ("complete" if len(told) >= 2 else "partial")  # 2 squats prescribed
-    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep"] == told
+    assert [m["rep"]["t_end_s"] for m in feed if m["type"] == "rep_completed"] == told
     assert any(m["type"] == "pose" for m in feed) and feed[-1]["type"] == "summary"
     assert again.status_code == 409 and "has ended" in again.text, again.text
 
@@ -230,7 +230,8 @@ def test_serve_workers_2_migrates_once_and_every_worker_answers(
     bound_s = 3.0
     env = _env(env, redis_prefix, TELEREHAB_SHUTDOWN_TIMEOUT_S=str(bound_s))
     with served(env, "--workers", "2") as (proc, base, printed):
-        assert [x.split()[-1] for x in printed if x.startswith("database")] == ["0005"], printed
+        assert [x.split()[-1] for x in printed if x.startswith("database")] == [
+            head_revision()], printed  # fmt: skip
         db = open_database(url)  # at head already: nothing to migrate
         _seed(db)
         states: list[tuple[int, str]] = []
