@@ -158,7 +158,8 @@ def acknowledge_alert(
     alerts (by its `id`); it stays listed, marked, until its evidence changes."""
     require_therapist_of(s, who, patient_id)
     _patient(s, patient_id)
-    current = {a.id for a in patient_trends(s, patient_id).alerts}
+    t = patient_trends(s, patient_id)
+    current = {a.id for a in t.alerts}
     if body.alert_id not in current:
         raise HTTPException(404, f"no current alert {body.alert_id!r} for patient {patient_id}")
     found = s.scalar(select(AlertAck).where(AlertAck.patient_id == patient_id,
@@ -167,7 +168,7 @@ def acknowledge_alert(
         s.add(AlertAck(patient_id=patient_id, alert_id=body.alert_id, by_id=who.id))
         s.flush()
     audit("alert.acknowledge", patient_id, body.alert_id)
-    return next(a for a in trends_out(s, patient_id)["alerts"] if a["id"] == body.alert_id)
+    return next(a for a in trends_out(s, patient_id, t)["alerts"] if a["id"] == body.alert_id)
 
 
 @router.put("/{patient_id}/language")
