@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _doc(text: str, digits: int | None = None, chars: int | None = None) -> Any:
+def _doc(text: str, digits: int | None = None, chars: int | None = None, **default: Any) -> Any:
     """A RepResult field's record: what it holds, in words with its unit (the
     exports' data dictionary), the decimals it is exported with, and for text
-    its longest length in storage."""
-    return field(metadata={"doc": text, "digits": digits, "chars": chars})
+    its longest length in storage; `default`/`default_factory` as `field`'s."""
+    return field(metadata={"doc": text, "digits": digits, "chars": chars}, **default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +50,16 @@ class RepResult:
     hold_s: float = _doc("time held at the turning point, seconds", 2)
     down_s: float = _doc("time returning to rest, seconds", 2)
     quality: int = _doc("movement quality score, 0 to 100")
-    faults: tuple[str, ...] = field(default_factory=tuple, metadata={
-        "doc": "faults found, ;-separated ids: the exercise's form rules, short_range "
-               "(short of the target), too_fast, landmarks_unseen (range not trusted)",
-        "digits": None, "chars": None,
-    })  # fmt: skip
-    target_rom_deg: float = field(default=float("nan"), metadata={
-        "doc": "the target range the repetition was judged against, degrees (empty: none)",
-        "digits": 1, "chars": None,
-    })  # fmt: skip
+    faults: tuple[str, ...] = _doc(
+        "faults found, ;-separated ids: the exercise's form rules, short_range (short of the "
+        "target), too_fast, landmarks_unseen (range not trusted)",
+        default_factory=tuple,
+    )
+    target_rom_deg: float = _doc(
+        "the target range the repetition was judged against, degrees (empty: none)",
+        1,
+        default=float("nan"),
+    )
 
     @property
     def target_share(self) -> float:

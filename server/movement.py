@@ -62,21 +62,14 @@ class MovementRecorder:
         return encode(np.asarray(self.t_s[:n]), np.asarray(self.frames[:n]).reshape(-1, 33, 3))
 
 
-def thin(t_s: np.ndarray, max_fps: float = MAX_FPS) -> np.ndarray:
-    """Indices of the frames kept at no more than `max_fps` a second."""
-    keep, last = [], -np.inf
-    for i, t in enumerate(np.asarray(t_s, float)):
-        if t - last >= 1.0 / max_fps - 1e-6:
-            keep.append(i)
-            last = t
-    return np.asarray(keep[:MAX_FRAMES], dtype=np.int64)
-
-
 def of_recording(t_s: np.ndarray, image: np.ndarray) -> bytes:
     """A whole recording's (T,) times and (T, 33, 4) image landmarks
-    (`PoseSequence.t_s`, `.image`), thinned to `MAX_FPS` and encoded."""
-    keep = thin(t_s)
-    return encode(np.asarray(t_s)[keep], np.asarray(image)[keep][:, :, [0, 1, 3]])
+    (`PoseSequence.t_s`, `.image`), thinned and bounded as a live session's
+    (`MovementRecorder`), encoded."""
+    kept = MovementRecorder()
+    for t, frame in zip(np.asarray(t_s, float), np.asarray(image), strict=True):
+        kept.add(float(t), None if np.isnan(frame[:, 0]).all() else frame)
+    return kept.encode()
 
 
 def encode(t_s: np.ndarray, landmarks: np.ndarray) -> bytes:
