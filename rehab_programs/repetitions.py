@@ -20,7 +20,8 @@ Working in `u = direction * signal` (the movement always increases u):
   that begins mid-movement does not count its first half-cycle.
 - noise `sigma`: the jitter of u, from the running mean absolute second
   difference at rest (white noise of sd s gives s*sqrt(6); a smooth movement
-  adds little); the floor is `max(min_excursion_deg, NOISE_K * sigma)`.
+  adds little), weighted by what was observed (not pulled towards 0 at the
+  start); the floor is `max(min_excursion_deg, NOISE_K * sigma)`.
 - a repetition starts when u rises by half the floor from its lowest point
   since the last repetition ended (from rest, or from a partial return); it turns when u
   falls back from its furthest point by half the floor; it completes when u
@@ -147,7 +148,8 @@ class RepetitionCounter:
         self._last_rest_t = math.nan
         self._window: deque[tuple[float, float]] = deque()  # (t_s, u) at rest, the last RELEARN_S
         self._recent: deque[float] = deque(maxlen=2)  # the last two u values
-        self._abs_d2 = 0.0  # running mean |second difference| of u at rest
+        self._abs_d2 = 0.0  # running weighted sum of |second difference| of u at rest
+        self._noise_w = 0.0  # ... and the weight observed so far (1 - the share of the prior 0)
         self._last_t = math.nan
         # The lowest u since the rest state began: a repetition starts when u
         # leaves it, so one that follows without a full return still starts.
@@ -173,8 +175,13 @@ class RepetitionCounter:
 
     @property
     def noise_deg(self) -> float:
-        """The measured jitter at rest (standard deviation, signal units)."""
-        return self._abs_d2 * math.sqrt(math.pi / 2) / math.sqrt(6)
+        """The measured jitter at rest (standard deviation, signal units; 0
+        before any was measured). The running mean starts from nothing: it is
+        divided by the weight observed (as a bias-corrected moving average),
+        so the first seconds are not taken for a steadier signal than it is."""
+        if self._noise_w <= 0:
+            return 0.0
+        return self._abs_d2 / self._noise_w * math.sqrt(math.pi / 2) / math.sqrt(6)
 
     @property
     def floor_deg(self) -> float:
@@ -289,6 +296,7 @@ class RepetitionCounter:
             # movement adds little to it. Mean absolute value -> sd: * sqrt(pi/2).
             a = 1.0 - math.exp(-dt / NOISE_TAU_S)
             self._abs_d2 += a * (abs(u - 2 * h[-1] + h[-2]) - self._abs_d2)
+            self._noise_w += a * (1.0 - self._noise_w)
         w = self._window
         w.append((t_s, u))
         while w and t_s - w[0][0] > RELEARN_S:
