@@ -62,13 +62,18 @@ class MovementRecorder:
         return encode(np.asarray(self.t_s[:n]), np.asarray(self.frames[:n]).reshape(-1, 33, 3))
 
 
-def of_recording(t_s: np.ndarray, image: np.ndarray) -> bytes:
-    """A whole recording's (T,) times and (T, 33, 4) image landmarks
-    (`PoseSequence.t_s`, `.image`), thinned and bounded as a live session's
-    (`MovementRecorder`), encoded."""
+def of_recording(
+    t_s: np.ndarray, image: np.ndarray, start_s: float = -np.inf, end_s: float = np.inf
+) -> bytes:
+    """A recording's (T,) times and (T, 33, 4) image landmarks
+    (`PoseSequence.t_s`, `.image`), from `start_s` to `end_s` (seconds, both
+    kept; default the whole recording), thinned and bounded as a live
+    session's (`MovementRecorder`), encoded. Times stay the recording's, as
+    its repetitions' are."""
     kept = MovementRecorder()
     for t, frame in zip(np.asarray(t_s, float), np.asarray(image), strict=True):
-        kept.add(float(t), None if np.isnan(frame[:, 0]).all() else frame)
+        if start_s <= t <= end_s:
+            kept.add(float(t), None if np.isnan(frame[:, 0]).all() else frame)
     return kept.encode()
 
 

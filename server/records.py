@@ -15,6 +15,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,8 +27,12 @@ from telerehab.rehab_programs.library import Library, default_library
 from telerehab.rehab_programs.program import program_from_data
 from telerehab.rehab_programs.program_run import ProgramAnalysis
 
+from . import movement
 from .exercises import clinic_library
 from .tables import ENDED, ExerciseSession, Movement, Repetition, SetSummary, User, utcnow
+
+if TYPE_CHECKING:
+    from telerehab.pose.estimator import PoseSequence
 
 logger = logging.getLogger(__name__)
 
@@ -302,23 +307,34 @@ def save_analysis(
     notes: str = "",
     started_at: datetime | None = None,
     is_demo: bool = False,
+    recording: PoseSequence | None = None,
+    movement_consent: bool = True,
 ) -> ExerciseSession:
     """Store an offline analysis (one exercise, or a whole program) as a
-    complete session: repetitions, per-set summaries, pain and effort."""
+    complete session: repetitions, per-set summaries, pain and effort, and,
+    given the `recording` analysed, each exercise's movement for the replay
+    (the span the program spent on it; none with `movement_consent` False)."""
     session = start_session(
         s, patient_id, program_version_id=program_version_id, device=device, source="video",
-        pain_before=pain_before, started_at=started_at, is_demo=is_demo,
+        pain_before=pain_before, movement_consent=movement_consent, started_at=started_at,
+        is_demo=is_demo,
     )  # fmt: skip
     if isinstance(result, ProgramAnalysis):
         parts = [
-            (run.prescribed.exercise_id, run.analysis, run.prescribed.reps) for run in result.runs
-        ]
+            (run.prescribed.exercise_id, run.analysis, run.prescribed.reps,
+             (run.t_start_s, run.t_end_s))
+            for run in result.runs
+        ]  # fmt: skip
     else:
         if exercise_id is None:
             exercise_id = result.summary.exercise
-        parts = [(exercise_id, result, reps_per_set)]
+        parts = [(exercise_id, result, reps_per_set, (-math.inf, math.inf))]
     last_t = 0.0
-    for ex_id, analysis, per_set in parts:
+    for ex_id, analysis, per_set, (start_s, end_s) in parts:
+        if recording is not None and not math.isnan(start_s):
+            data = movement.of_recording(recording.t_s, recording.image, start_s, end_s)
+            save_movement(s, session, ex_id, data, movement.frame_count(data),
+                          recording.width, recording.height)  # fmt: skip
         for k, reps in enumerate(_sets_of(analysis.reps, per_set), start=1):
             for rep in reps:
                 add_repetition(s, session, ex_id, rep, set_index=k)

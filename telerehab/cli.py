@@ -463,7 +463,7 @@ def _analyze(args: argparse.Namespace) -> int:
     meta = sequence_meta(seq) | {"exercise": exercise.id}
     _report(seq, elapsed, Path(args.json or args.csv or "-"))
     _print_analysis(analysis)
-    _write_results(args, analysis, meta)
+    _write_results(args, analysis, meta, seq)
     if args.annotate:
         from telerehab.pose.annotate import write_annotated
         from telerehab.pose.kinematics import compute_angles
@@ -494,11 +494,11 @@ def _analyze_program(args: argparse.Namespace, prog) -> int:
         )
         print(f"\n== {p.exercise_id}: prescribed {p.sets} x {p.reps}, {span}")
         _print_analysis(run.analysis)
-    _write_results(args, result, meta)
+    _write_results(args, result, meta, seq)
     return 0 if seq.complete else 1
 
 
-def _write_results(args: argparse.Namespace, result, meta: dict) -> None:
+def _write_results(args: argparse.Namespace, result, meta: dict, seq) -> None:
     """--json, --csv and --save for an analysis or a program analysis."""
     from telerehab.pose.export import write_table
     from telerehab.rehab_programs.report import rep_columns, write_analysis_json
@@ -508,7 +508,7 @@ def _write_results(args: argparse.Namespace, result, meta: dict) -> None:
     if args.csv:
         write_table(rep_columns(result), args.csv, meta)
     if args.save:
-        cli_server.save_analysis(args, result)
+        cli_server.save_analysis(args, result, seq)
 
 
 def _print_analysis(analysis) -> None:

@@ -72,6 +72,9 @@ def add_save_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient", help="patient e-mail or id (with --save)")
     parser.add_argument("--pain-before", type=int, help="0-10, with --save")
     parser.add_argument("--pain-after", type=int, help="0-10, with --save")
+    parser.add_argument("--no-movement", dest="movement", action="store_false",
+                        help="with --save: keep no skeleton for the therapist's replay "
+                             "(kept by default: landmarks only, never the video)")  # fmt: skip
 
 
 def _database():
@@ -193,8 +196,9 @@ def _users_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def save_analysis(args: argparse.Namespace, result) -> None:
-    """Store an analysis (one exercise or a program) for `--patient`."""
+def save_analysis(args: argparse.Namespace, result, seq) -> None:
+    """Store an analysis (one exercise or a program) of `seq` for `--patient`,
+    with its movement for the replay unless `--no-movement`."""
     from telerehab.server import records
 
     if not args.patient:
@@ -203,9 +207,11 @@ def save_analysis(args: argparse.Namespace, result) -> None:
         patient = _user_by(s, args.patient, "patient")
         session = records.save_analysis(
             s, patient.id, result, device=f"video file {Path(args.video).name}",
-            pain_before=args.pain_before, pain_after=args.pain_after,
+            pain_before=args.pain_before, pain_after=args.pain_after, recording=seq,
+            movement_consent=args.movement,
         )  # fmt: skip
-        print(f"saved      session {session.id} of {patient.email} in {db.url}")
+        kept = "with its movement for the replay" if args.movement else "without its movement"
+        print(f"saved      session {session.id} of {patient.email} in {db.url}, {kept}")
 
 
 def check_save(args: argparse.Namespace) -> None:

@@ -10,13 +10,16 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from telerehab.cli import main
+from telerehab.pose.video import VideoFile
+from telerehab.server import movement
 from telerehab.server.db import open_database
 from telerehab.server.demo import CLIPS, PATIENT, SCHEDULE, seed_demo
-from telerehab.server.tables import ExerciseSession, Repetition, User
+from telerehab.server.tables import ExerciseSession, Movement, Repetition, User
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,17 +43,33 @@ def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkey
                  "--role", "patient", "--password-stdin"]) == 1  # fmt: skip
     assert "a user with e-mail 'pat@home.org' already exists" in capsys.readouterr().err
     video = str(clip("bridge_side_physioplus.mp4"))
+    with VideoFile(video) as v:
+        info = v.info
     args = ["analyze", video, "--exercise", "glute_bridge", "--no-progress"]
     assert main([*args, "--save", "--patient", "nobody@home.org"]) == 1
     assert "no patient 'nobody@home.org'" in capsys.readouterr().err  # checked before analysing
     assert main([*args, "--save", "--patient", "pat@home.org", "--pain-before", "3"]) == 0
     assert "saved      session 1 of pat@home.org" in capsys.readouterr().out
+    assert main([*args, "--save", "--patient", "pat@home.org", "--no-movement"]) == 0
+    assert "session 2 of pat@home.org" in (out := capsys.readouterr().out)
+    assert "without its movement" in out
     db = open_database(f"sqlite:///{data_dir / 'telerehab.db'}")
     with db.session() as s:
         x = s.get(ExerciseSession, 1)
         assert (x.status, x.source, x.pain_before) == ("complete", "video", 3)
         assert [r.exercise_id for r in x.repetitions] == ["glute_bridge"]
         assert s.get(User, 1).language == "es"
+        # the therapist's replay: the clip's skeleton at 15 fps, its repetition inside it
+        kept = s.scalars(select(Movement).where(Movement.session_id == 1)).all()
+        assert [(m.exercise_id, m.width, m.height) for m in kept] == [
+            ("glute_bridge", info.width, info.height)]  # fmt: skip
+        t_s, lm = movement.decode(kept[0].data)
+        assert kept[0].frames == len(t_s) > 0.8 * 15 * info.duration_s
+        rep = x.repetitions[0]
+        assert t_s[0] <= rep.t_start_s < rep.t_end_s <= t_s[-1] + 0.1
+        assert np.isfinite(lm[:, :, :2]).mean() > 0.9
+        assert not s.get(ExerciseSession, 2).movement_consent
+        assert s.scalar(select(func.count(Movement.id)).where(Movement.session_id == 2)) == 0
     db.close()
 
 

@@ -181,6 +181,41 @@ def test_a_session_keeps_everything_measured(db) -> None:
         assert x.sets[0].mean_target_share == pytest.approx(0.825)
 
 
+def test_a_program_analysed_from_a_video_keeps_each_exercise_movement(tmp_path, pose_of) -> None:
+    """`analyze --program ... --save`: the replay of each exercise is the span
+    of the recording the program spent on it; an exercise never reached keeps
+    none."""
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.rehab_programs.program_run import analyze_program
+    from telerehab.server import movement
+    from telerehab.server.tables import Movement
+
+    seq = pose_of("squat_side_yuyoujiang.mp4")
+    program = program_from_data(
+        {"title": "Legs", "sessions_per_week": 3,
+         "exercises": [{"exercise": "squat", "sets": 1, "reps": 10},
+                       {"exercise": "heel_raise", "sets": 1, "reps": 10}]},
+        "test",
+    )  # fmt: skip
+    result = analyze_program(seq, program)
+    squat, heel = result.runs
+    assert squat.analysis.reps and math.isnan(heel.t_start_s)
+    db = open_database(f"sqlite:///{tmp_path / 'r.db'}")
+    with db.session() as s:
+        _t, p = _people(s)
+        x = records.save_analysis(s, p.id, result, recording=seq)
+        kept = s.scalars(select(Movement).where(Movement.session_id == x.id)).all()
+        assert [(m.exercise_id, m.width, m.height) for m in kept] == [
+            ("squat", seq.width, seq.height)]  # fmt: skip
+        t_s, _lm = movement.decode(kept[0].data)
+        assert squat.t_start_s - 0.1 <= t_s[0] and t_s[-1] <= squat.t_end_s + 0.1
+        reps = squat.analysis.reps
+        assert all(t_s[0] <= r.t_start_s and r.t_end_s <= t_s[-1] + 0.1 for r in reps)
+        declined = records.save_analysis(s, p.id, result, recording=seq, movement_consent=False)
+        assert not s.scalars(select(Movement).where(Movement.session_id == declined.id)).all()
+    db.close()
+
+
 def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db) -> None:
     """Finishing all 2 x 3 prescribed squats is complete, finishing after 3 is
     partial; a pain-diary entry is listed with them but is not a session:
