@@ -119,6 +119,24 @@ def in_view(
     return InView(False, best or ())
 
 
+def view_of(ratios: list[float]) -> str | None:
+    """The camera view from shoulder width / trunk length ratios of some
+    frames (`width_to_trunk`): "front" (or back), "side", or None when the
+    median lies between (turned part-way) or nothing was measured."""
+    if not ratios:
+        return None
+    ratio = float(np.median(ratios))
+    return "front" if ratio > FRONT_RATIO else "side" if ratio < SIDE_RATIO else None
+
+
+def view_fits(seen: str | None, views: tuple[str, ...]) -> bool:
+    """Whether an exercise measured from `views` can be measured from `seen`
+    (None, not judged: it may)."""
+    return seen is None or seen in views or "above" in views or (
+        seen == "front" and "back" in views
+    )
+
+
 @dataclass(slots=True)
 class _AnchorTrack:
     """Where the anchors and the trunk went during the repetition in progress.
@@ -219,6 +237,11 @@ class SignalEngine:
         self.last_signal_deg = math.nan  # the primary signal at the last frame (NaN: unseen)
         self._anchors = _AnchorTrack()
         self._unseen = [0, 0]  # frames of the repetition in progress: unseen, all
+        self._rep_ratios: list[float] = []  # width_to_trunk in the repetition in progress
+        # The camera view each counted repetition was seen from (by its start
+        # time; None: not judged), for a program deciding whether the patient
+        # moved on (`RepetitionEngine.view_during`).
+        self.rep_views: dict[float, str | None] = {}
         self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
         self._side_score = dict.fromkeys(SIDES, 0.0)
         self._side_locked = self._fixed_side is not None
@@ -305,6 +328,7 @@ class SignalEngine:
             self._rules = {r.id: _RuleTrack() for r in self.exercise.form_rules}
             self._anchors = _AnchorTrack()
             self._unseen = [0, 0]
+            self._rep_ratios = []
             self._cued = False
             for rule in self.exercise.form_rules:  # drift counts from the rest position
                 if rule.kind == "drift":
@@ -318,6 +342,10 @@ class SignalEngine:
         if self.counter.cycle is not None or kind == "completed":
             self._track_anchors(value, visibility, image_landmarks, size, camera_xy)
             self._track_unseen(visibility, image_landmarks)
+            if image_landmarks is not None and size is not None:
+                ratio = float(width_to_trunk(image_landmarks[:, :2] * size))
+                if math.isfinite(ratio):
+                    self._rep_ratios.append(ratio)
         if cycle is None:
             return events
         if kind == "started":
@@ -328,6 +356,7 @@ class SignalEngine:
         elif kind == "completed":
             rep = self._result(cycle)
             self.reps.append(rep)
+            self.rep_views[rep.t_start_s] = view_of(self._rep_ratios)
             events.append(RepCompleted(t_s, rep))
             if not self._cued:
                 events += self._cues(t_s, rep)
@@ -559,15 +588,9 @@ class SignalEngine:
         if len(self._view_ratios) < VIEW_SAMPLES:
             return []
         self._view_done = True
-        ratio = float(np.median(self._view_ratios))
-        seen = "front" if ratio > FRONT_RATIO else "side" if ratio < SIDE_RATIO else None
+        seen = view_of(self._view_ratios)
         views = self.exercise.views
-        if (
-            seen is None
-            or seen in views
-            or "above" in views
-            or (seen == "front" and "back" in views)
-        ):
+        if view_fits(seen, views):
             return []
         text = (
             f"{self.exercise.name} is measured from the {' or '.join(views)}; "
@@ -812,6 +835,14 @@ class RepetitionEngine:
         begins: the patient may have turned)."""
         for engine in self.engines:
             engine.recheck_view()
+
+    def view_during(self, rep: RepResult) -> str | None:
+        """The camera view `rep` was seen from ("front", "side"; None: not
+        judged), from the frames of the repetition itself (`view_of`)."""
+        for engine in (self.counting, *self.engines):
+            if rep.t_start_s in engine.rep_views:
+                return engine.rep_views[rep.t_start_s]
+        return None
 
     def summary(self) -> Summary:
         """Counts, means and faults so far."""

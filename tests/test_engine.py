@@ -111,6 +111,34 @@ def test_the_next_exercise_of_a_program_does_not_take_a_recordings_first_frames(
     assert math.isnan(heel.t_start_s) and not heel.analysis.reps
 
 
+@pytest.mark.parametrize(
+    ("name", "first", "second"),
+    [
+        ("elbow_flexion_front_sagor.mp4", "elbow_flexion", "push_up"),
+        ("shoulder_abduction_front_sagor.mp4", "shoulder_abduction", "wall_push_up"),
+    ],
+)
+def test_a_movement_seen_from_a_view_the_next_exercise_is_not_measured_from_is_not_it(
+    pose_of, name: str, first: str, second: str
+) -> None:
+    """Curls (or arm raises) filmed from the front, then push-ups, which are
+    measured side-on: the elbow bends of the curls reached further into the
+    push-up's target than the curl's, and the push-up took over all of them.
+    A look-ahead repetition seen from a view its exercise is not measured
+    from is no evidence the patient moved on."""
+    seq = pose_of(name)
+    program = program_from_data(
+        {"title": "Arms", "sessions_per_week": 3,
+         "exercises": [{"exercise": first, "sets": 1, "reps": 10},
+                       {"exercise": second, "sets": 1, "reps": 10}]},
+        "test",
+    )  # fmt: skip
+    done, nxt = analyze_program(seq, program).runs
+    alone = analyze_sequence(seq, default_library().get(first))
+    assert done.analysis.summary.reps == alone.summary.reps > 0
+    assert math.isnan(nxt.t_start_s) and not nxt.analysis.reps
+
+
 def test_small_fast_and_long_movements_do_not_count() -> None:
     count, outcomes = _count(_squats(3, depth=15))  # under the 20 deg floor
     assert count == 0 and outcomes.count("partial") == 3
