@@ -132,8 +132,8 @@ def view_of(ratios: list[float]) -> str | None:
 def view_fits(seen: str | None, views: tuple[str, ...]) -> bool:
     """Whether an exercise measured from `views` can be measured from `seen`
     (None, not judged: it may)."""
-    return seen is None or seen in views or "above" in views or (
-        seen == "front" and "back" in views
+    return (
+        seen is None or seen in views or "above" in views or (seen == "front" and "back" in views)
     )
 
 
