@@ -96,9 +96,8 @@ def active_program(s: Session, patient_id: int) -> ProgramVersion | None:
 # ------------------------------------------------------------------ what changed
 PROGRAM_FIELDS = ("title", "sessions_per_week", "therapist_notes")
 TEMPO_FIELDS = ("up_s", "hold_s", "down_s")
-# an exercise's fields in the order a change list names them; tempo by its parts
-EXERCISE_FIELDS = ("side", "sets", "reps", "target_rom_deg", "tempo.up_s", "tempo.hold_s")
-EXERCISE_FIELDS += ("tempo.down_s", "rest_s", "calibration", "notes")
+# an exercise's fields, in the order a change list names them
+FIELDS = ("side", "sets", "reps", "target_rom_deg", "tempo", "rest_s", "calibration", "notes")
 
 
 def _program_value(document: dict, name: str) -> Any:
@@ -108,11 +107,10 @@ def _program_value(document: dict, name: str) -> Any:
 
 def _exercise_values(entry: dict) -> dict[str, Any]:
     """An exercise's fields, each as prescribed or its default (None: the
-    library's, e.g. its tempo or target); the tempo's parts one by one."""
+    library's, e.g. its tempo or target); a tempo with all its parts."""
     values = {name: entry.get(name, f.default) for name, f in PrescribedModel.model_fields.items()}
-    tempo = entry.get("tempo") or {}
-    for k in TEMPO_FIELDS:
-        values[f"tempo.{k}"] = tempo.get(k, 0 if k == "hold_s" and tempo else None)
+    if tempo := values["tempo"]:
+        values["tempo"] = {k: tempo.get(k, 0 if k == "hold_s" else None) for k in TEMPO_FIELDS}
     return values
 
 
@@ -183,7 +181,7 @@ def changes(previous: dict | None, current: dict) -> list[dict]:
         old, new = _exercise_values(before[paired[j]]), _exercise_values(entry)
         out += [
             _change("exercise_changed", entry, name, old[name], new[name])
-            for name in EXERCISE_FIELDS
+            for name in FIELDS
             if old[name] != new[name]
         ]
     out += [_change("exercise_removed", before[i]) for i in removed]

@@ -66,12 +66,10 @@ def test_an_exercise_is_followed_by_its_side_then_by_its_place() -> None:
     ]
 
 
-def test_a_tempo_changes_part_by_part_and_back_to_the_default() -> None:
-    timed = {**PROGRAM, "exercises": [{**SQUAT, "tempo": {"up_s": 3, "hold_s": 1, "down_s": 2}},
-                                      CURL]}  # fmt: skip
-    assert _said(PROGRAM, timed) == [
-        ("exercise_changed", "squat", "auto", "tempo.up_s", None, 3),
-        ("exercise_changed", "squat", "auto", "tempo.hold_s", None, 1),
-        ("exercise_changed", "squat", "auto", "tempo.down_s", None, 2),
-    ]
-    assert [c["after"] for c in changes(timed, PROGRAM)] == [None, None, None]
+def test_a_tempo_is_one_change_with_all_its_parts_and_back_to_the_default() -> None:
+    """A tempo is one field: set, it holds all three parts (the hold 0 unless
+    given); removed, it is the library's again (None)."""
+    timed = {**PROGRAM, "exercises": [{**SQUAT, "tempo": {"up_s": 3, "down_s": 2}}, CURL]}
+    tempo = {"up_s": 3, "hold_s": 0, "down_s": 2}
+    assert _said(PROGRAM, timed) == [("exercise_changed", "squat", "auto", "tempo", None, tempo)]
+    assert _said(timed, PROGRAM) == [("exercise_changed", "squat", "auto", "tempo", tempo, None)]
