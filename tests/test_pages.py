@@ -328,6 +328,18 @@ def test_the_prescription_editor(browser, site, axe) -> None:
         _fits(browser, "phone_therapist_editor", PHONE)
     finally:
         _at_size(browser, None)
+    # the patient reads the notes beside the exercise's instructions
+    _login(browser, base, *PATIENT)
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/live")
+    _wait(browser, "#camera-error:not(:empty)")
+    browser.execute_script(
+        "onMessage({v: 2, type: 'exercise_started', exercise_id: 'squat', name: 'Squat',"
+        " index: 0, of: 1, sets: 2, reps: 7, instructions: 'Stand tall.', notes: arguments[0]})",
+        saved["notes"],
+    )
+    _text(browser, "#notes", "From your therapist: Hold on to a chair back.")
+    assert browser.find_element(By.ID, "notes").is_displayed()
 
 
 def _therapist_reads_the_export(base: str) -> None:
