@@ -22,6 +22,7 @@ from ..tables import Program, ProgramVersion, as_utc
 from ..tables import User as UserRow
 
 router = APIRouter(prefix="/api", tags=["programs"])
+STALE = {409: {"model": ProgramConflict, "description": "a newer version exists: nothing written"}}
 
 
 def _out(v: ProgramVersion) -> ProgramVersionOut:
@@ -99,7 +100,7 @@ def program_versions(
     return [ProgramHistoryItem(**item) for item in prescriptions.history(s, program_id)]
 
 
-@router.put("/programs/{program_id}", responses={409: {"model": ProgramConflict}})
+@router.put("/programs/{program_id}", responses=STALE)
 def revise_program(
     program_id: IdPath("program"), body: ProgramRevision, s: DbSession, who: User, audit: Audit
 ) -> ProgramVersionOut:
