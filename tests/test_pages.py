@@ -318,6 +318,22 @@ def test_the_prescription_editor(browser, site, axe) -> None:
     _text(browser, "#program-history li", "Title changed from")
     browser.execute_script("document.getElementById('program-history-h').scrollIntoView()")
     browser.save_screenshot(str(SCREENS / "therapist_editor_history.png"))
+    # a one-sided exercise is added on each side in turn, then refused; the
+    # same side chosen twice is not sent
+    for _ in range(4):
+        Select(browser.find_element(By.ID, "add-exercise")).select_by_value("elbow_flexion")
+        browser.find_element(By.ID, "add").click()
+    _text(browser, "#add-msg", "Elbow flexion (curl) is already in this program")
+    curls = browser.execute_script(
+        "return [...document.querySelectorAll('fieldset.exercise')].map((f, i) => i)"
+        ".filter((i) => document.getElementById(`ex${i}-side`).options.length === 3)"
+    )
+    assert len(curls) == 3, curls
+    first = browser.find_element(By.ID, f"ex{curls[0]}-side").get_attribute("value")
+    Select(browser.find_element(By.ID, f"ex{curls[-1]}-side")).select_by_value(first)
+    browser.find_element(By.ID, "save-program").click()
+    _text(browser, "#program-msg", "is in the program twice")
+    assert version() == before + 2
     # a laptop and a phone: the editor in view, and nothing wider than 360 px
     for size, tag in ((LAPTOP, "laptop"), ((390, 844), "phone")):
         _at_size(browser, size)
