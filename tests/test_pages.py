@@ -222,6 +222,142 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     _wait(browser, "#email")
 
 
+def test_the_prescription_editor(browser, site, axe) -> None:
+    """The editor labels every field (tempo up / hold / down in seconds, rest,
+    notes) and shows the library's defaults; Enter in a field saves nothing;
+    an exercise already there is refused by the add control; a save that
+    another save overtook says who saved what when and offers the latest
+    version, which the button loads; the history says what changed in words.
+    Screenshots: therapist_editor_{laptop,phone}.png; no sideways scrolling
+    at 360 px; axe finds nothing with the conflict shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    base, _analysis = site
+    _login(browser, base, *THERAPIST)
+    _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+    _wait(browser, "#program-history li")
+    get = "const done = arguments[1]; fetch(arguments[0]).then((r) => r.json()).then(done);"
+    patient = browser.execute_async_script(get, "/api/patients")[0]["id"]
+    programs = browser.execute_async_script(get, f"/api/patients/{patient}/programs")
+    url = f"/api/programs/{programs[-1]['program_id']}"
+
+    def version() -> int:
+        return browser.execute_async_script(get, url)["latest"]["version"]
+
+    before = version()
+    # labelled, the defaults shown: the squat's tempo is 2 s up, 0 s hold, 2 s down
+    tempo = browser.find_element(By.CSS_SELECTOR, "#ex0 fieldset.tempo")
+    assert tempo.find_element(By.TAG_NAME, "legend").text == "Tempo of one repetition, in seconds"
+    for key, label, default in (("up_s", "Up (s)", "2"), ("hold_s", "Hold (s)", "0"),
+                                ("down_s", "Down (s)", "2"), ("rest_s", "Rest between sets (s)",
+                                                              "60")):  # fmt: skip
+        shown = browser.find_element(By.CSS_SELECTOR, f'label[for="ex0-{key}"]')
+        assert shown.is_displayed() and shown.text == label
+        field = browser.find_element(By.ID, f"ex0-{key}")
+        if not field.get_attribute("value"):
+            assert field.get_attribute("placeholder") == default, key
+    hint = browser.find_element(By.ID, "ex0-defaults").text
+    assert "tempo 2 s up, 0 s hold, 2 s down, rest 60 s" in hint, hint
+    # Enter in a field saves nothing
+    reps = browser.find_element(By.ID, "ex0-reps")
+    reps.clear()
+    reps.send_keys("7" + Keys.ENTER)
+    # the squat is there (on its only side): the add control refuses it
+    cards = len(browser.find_elements(By.CSS_SELECTOR, "fieldset.exercise"))
+    Select(browser.find_element(By.ID, "add-exercise")).select_by_value("squat")
+    browser.find_element(By.ID, "add").click()
+    _text(browser, "#add-msg", "Squat is already in this program")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "fieldset.exercise")) == cards
+    assert browser.find_element(By.ID, "ex0-reps").get_attribute("value") == "7"
+    assert browser.find_element(By.ID, "program-msg").text == "" and version() == before
+    # rest, notes and a tempo given in part (the library's for the rest)
+    browser.find_element(By.ID, "ex0-rest_s").send_keys("45")
+    browser.find_element(By.ID, "ex0-up_s").clear()
+    browser.find_element(By.ID, "ex0-up_s").send_keys("3")
+    for key in ("hold_s", "down_s"):
+        browser.find_element(By.ID, f"ex0-{key}").clear()
+    browser.find_element(By.ID, "ex0-notes").send_keys("Hold on to a chair back.")
+    browser.find_element(By.ID, "save-program").click()
+    _text(browser, "#program-msg", f"Saved as version {before + 1}.")
+    saved = browser.execute_async_script(get, url)["latest"]["document"]["exercises"][0]
+    assert (saved["reps"], saved["rest_s"], saved["notes"]) == (7, 45, "Hold on to a chair back.")
+    assert saved["tempo"] == {"up_s": 3, "hold_s": 0, "down_s": 2}
+    # the history, newest first, in words
+    _text(browser, "#program-history li", f"Version {before + 1}, saved by Thea Hart on")
+    newest = browser.find_element(By.CSS_SELECTOR, "#program-history > li").text
+    assert "Squat: rest between sets from 60 s to 45 s." in newest, newest
+    tempo = "Squat: tempo from the library's default to 3 s up, 0 s hold, 2 s down."
+    assert tempo in newest, newest
+    assert "Squat: repetitions from " in newest and " to 7." in newest, newest
+    assert "Squat: notes for the patient now read “Hold on to a chair back.”" in newest, newest
+    # another save (the therapist's other device) overtakes this editor's version
+    document = {**browser.execute_async_script(get, url)["latest"]["document"]}
+    document["title"] = "Changed elsewhere"
+    with httpx.Client(base_url=base) as c:
+        r = c.post("/api/auth/login", json={"email": THERAPIST[0], "password": THERAPIST[1],
+                                            "kind": "bearer"})  # fmt: skip
+        c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        c.put(url, json={"document": document, "based_on_version": before + 1}).raise_for_status()
+    browser.find_element(By.ID, "ex0-sets").clear()
+    browser.find_element(By.ID, "ex0-sets").send_keys("3")
+    browser.find_element(By.ID, "save-program").click()
+    _text(browser, "#program-msg", f"Thea Hart saved version {before + 2} of this program on")
+    assert "your changes were not saved" in browser.find_element(By.ID, "program-msg").text
+    load = browser.find_element(By.ID, "load-latest")
+    assert load.is_displayed() and load.text == "Load the latest version"
+    assert "will be lost" in browser.find_element(By.ID, "program-conflict").text
+    browser.execute_script("document.getElementById('save-program').scrollIntoView()")
+    browser.save_screenshot(str(SCREENS / "therapist_editor_conflict.png"))
+    _accessible(browser, axe, "therapist_editor_conflict", None)
+    load.click()
+    _text(browser, "#program-msg", f"Version {before + 2} loaded")
+    assert browser.find_element(By.ID, "prog-title").get_attribute("value") == "Changed elsewhere"
+    assert not browser.find_element(By.ID, "program-conflict").is_displayed()
+    _text(browser, "#program-history li", "Title changed from")
+    browser.execute_script("document.getElementById('program-history-h').scrollIntoView()")
+    browser.save_screenshot(str(SCREENS / "therapist_editor_history.png"))
+    # a one-sided exercise is added on each side in turn, then refused; the
+    # same side chosen twice is not sent
+    for _ in range(4):
+        Select(browser.find_element(By.ID, "add-exercise")).select_by_value("elbow_flexion")
+        browser.find_element(By.ID, "add").click()
+    _text(browser, "#add-msg", "Elbow flexion (curl) is already in this program")
+    curls = browser.execute_script(
+        "return [...document.querySelectorAll('fieldset.exercise')].map((f, i) => i)"
+        ".filter((i) => document.getElementById(`ex${i}-side`).options.length === 3)"
+    )
+    assert len(curls) == 3, curls
+    first = browser.find_element(By.ID, f"ex{curls[0]}-side").get_attribute("value")
+    Select(browser.find_element(By.ID, f"ex{curls[-1]}-side")).select_by_value(first)
+    browser.find_element(By.ID, "save-program").click()
+    _text(browser, "#program-msg", "is in the program twice")
+    assert version() == before + 2
+    # a laptop and a phone: the editor in view, and nothing wider than 360 px
+    for size, tag in ((LAPTOP, "laptop"), ((390, 844), "phone")):
+        _at_size(browser, size)
+        browser.execute_script("document.getElementById('program').scrollIntoView()")
+        browser.save_screenshot(str(SCREENS / f"therapist_editor_{tag}.png"))
+    try:
+        _at_size(browser, PHONE)
+        _fits(browser, "phone_therapist_editor", PHONE)
+    finally:
+        _at_size(browser, None)
+    # the patient reads the notes beside the exercise's instructions
+    _login(browser, base, *PATIENT)
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/live")
+    _wait(browser, "#camera-error:not(:empty)")
+    browser.execute_script(
+        "onMessage({v: 2, type: 'exercise_started', exercise_id: 'squat', name: 'Squat',"
+        " index: 0, of: 1, sets: 2, reps: 7, instructions: 'Stand tall.', notes: arguments[0]})",
+        saved["notes"],
+    )
+    _text(browser, "#notes", "From your therapist: Hold on to a chair back.")
+    assert browser.find_element(By.ID, "notes").is_displayed()
+
+
 def _therapist_reads_the_export(base: str) -> None:
     """The therapist exports the patient's sessions with a bearer token."""
     import json

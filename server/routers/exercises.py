@@ -10,12 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from telerehab.errors import ProgramError
+from telerehab.rehab_programs.program import PrescribedModel
 
 from .. import exercises
 from ..deps import Audit, DbSession, User, require_role
 from ..i18n import library_in
 
 router = APIRouter(prefix="/api/exercises", tags=["exercises"])
+REST_S = PrescribedModel.model_fields["rest_s"].default  # a prescription's rest unless it says
 LEARN_PATH = "/api/exercises/learn"
 VIDEO_TYPES = exercises.VIDEO_TYPES
 
@@ -33,7 +35,7 @@ def list_exercises(s: DbSession, who: User) -> list[dict]:
         "signal_angle": e.signal_angle,
         "faults": {r.id: e.feedback[r.message] for r in e.form_rules},
         "target_rom_deg": list(e.target_rom_deg), "tempo_s": list(e.tempo_s),
-        "instructions": e.instructions, "custom": e.id in custom,
+        "instructions": e.instructions, "custom": e.id in custom, "rest_s": REST_S,
         "signals": [c.signal_label for c in e.candidates()],
     } for e in library]  # fmt: skip
 

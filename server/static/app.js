@@ -18,7 +18,7 @@ const TR = {
     if (!r.ok) {  // the user reads the catalogue's words; the server's (English, for developers) stay in `detail`
       const error = new Error(TR.errorText(r.status, data && data.detail, r.headers.get("retry-after")));
       error.status = r.status; error.location = r.headers.get("location");  // e.g. a 409 naming what exists
-      error.detail = data && data.detail;
+      error.detail = data && data.detail; error.body = data;  // e.g. a 409's newest version, who saved it and when
       throw error;
     }
     return data;
@@ -56,6 +56,8 @@ const TR = {
     return table;
   },
   fmtDay(iso) { return new Date(iso).toLocaleDateString(TR.lang, { day: "numeric", month: "short", year: "numeric" }); },
+  // a moment: its day and time of day, in the reader's time zone
+  fmtTime(iso) { return `${TR.fmtDay(iso)} ${new Date(iso).toLocaleTimeString(TR.lang, { hour: "2-digit", minute: "2-digit" })}`; },
 };
 
 // ----------------------------------------------------------------- the message catalogue

@@ -60,6 +60,8 @@ function onMessage(m) {
     state.exercise = m; state.count = 0; state.setStart = Date.now();
     $("exercise-h").textContent = T("live.exercise", { name: m.name, i: m.index + 1, n: m.of });
     $("instructions").textContent = m.instructions;
+    $("notes-text").textContent = m.notes || "";  // the therapist's own words for this patient
+    $("notes").hidden = !m.notes;
     $("set-label").textContent = T("live.set", { k: 1, n: m.sets }); $("count").textContent = "0"; $("of").textContent = `/ ${m.reps}`;
     if (state.sid) say(T(m.index === 0 ? "live.first" : "live.next", { name: m.name }));
   } else if (m.type === "rep_completed") {
