@@ -240,8 +240,8 @@ def sequence(
 ) -> PoseSequence:
     """The demonstration as a `PoseSequence` a camera would have given: world
     landmarks around the hips, image landmarks of an orthographic camera that
-    keeps the whole movement in a picture of at most `SIZE_PX` pixels (with a
-    tenth to spare on every side), every landmark seen."""
+    keeps the whole movement in a picture of at most `SIZE_PX` pixels (6 % to
+    spare on every side), every landmark seen."""
     t_s, u = progress(tempo_s, reps)
     room = animate(demo, u)
     world = room @ _VIEWS[demo.view].T  # metres, y down
@@ -251,7 +251,7 @@ def sequence(
     aspect = float(np.clip(span[0] / span[1], 0.6, 1.8))
     width, height = (SIZE_PX, round(SIZE_PX / aspect)) if aspect >= 1 else (
         round(SIZE_PX * aspect), SIZE_PX)  # fmt: skip
-    px_per_m = 0.8 * min(width / span[0], height / span[1])
+    px_per_m = 0.88 * min(width / span[0], height / span[1])
     centre = (lo + hi) / 2
     image = np.ones((*world.shape[:2], 4), np.float32)
     image[..., 0] = 0.5 + (world[..., 0] - centre[0]) * px_per_m / width

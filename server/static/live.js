@@ -32,6 +32,30 @@ function draw(landmarks) {
 }
 $("camera").onresize = $("camera").onloadedmetadata = () => TR.fitStage($("stage"), $("camera").videoWidth, $("camera").videoHeight);
 
+// How the exercise is done: its demonstration, a skeleton looping beside the
+// instructions (the shared player of app.js). Someone who asked for less motion
+// (prefers-reduced-motion) sees a still of the turning point and a play button;
+// anyone can pause it.
+const calm = window.matchMedia("(prefers-reduced-motion: reduce)");
+const demo = TR.skeletonPlayer($("demo-canvas"), {
+  loop: true,
+  onPlaying: (on) => { $("demo-play").textContent = T(on ? "live.demoPause" : "live.demoPlay"); },
+});
+let paused = false;  // by the patient: the next exercise's demonstration waits too
+$("demo-play").onclick = () => { paused = demo.playing; demo.play(!demo.playing); };
+const still = () => { demo.play(false); demo.show(demo.furthest()); };
+calm.addEventListener("change", () => { if (calm.matches && demo.frames) still(); });
+async function showDemonstration(exerciseId, name) {
+  $("demo-canvas").setAttribute("aria-label", T("live.demoLabel", { name }));
+  try {
+    demo.load(await TR.api(`/api/exercises/${encodeURIComponent(exerciseId)}/demonstration`));
+  } catch (e) {  // an exercise whose movement no single joint shows: instructions only
+    demo.play(false); $("demo").hidden = true; return;
+  }
+  $("demo").hidden = false;
+  if (calm.matches || paused) still(); else demo.play(true);
+}
+
 // The server's camera check (`framing` messages): which part of the body the
 // exercise needs is out of the picture, in words. Landmark names -> a part.
 const PART = [["feet", /ankle|heel|foot/], ["knees", /knee/], ["hips", /hip/], ["hands", /wrist|pinky|index|thumb/],
@@ -60,6 +84,7 @@ function onMessage(m) {
     state.exercise = m; state.count = 0; state.setStart = Date.now();
     $("exercise-h").textContent = T("live.exercise", { name: m.name, i: m.index + 1, n: m.of });
     $("instructions").textContent = m.instructions;
+    showDemonstration(m.exercise_id, m.name);
     $("set-label").textContent = T("live.set", { k: 1, n: m.sets }); $("count").textContent = "0"; $("of").textContent = `/ ${m.reps}`;
     if (state.sid) say(T(m.index === 0 ? "live.first" : "live.next", { name: m.name }));
   } else if (m.type === "rep_completed") {
