@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from telerehab.errors import ProgramError
@@ -134,6 +135,10 @@ def test_the_api_serves_a_record_the_replay_draws(tmp_path: Path) -> None:
     with db.session() as s:
         user = accounts.create_user(s, "pat@home.org", "Pat", "patient", "correct-horse-1")
         token = accounts.issue_token(s, user, "bearer")[0]
+        thea = accounts.create_user(s, "thea@clinic.org", "Thea", "therapist", "correct-horse-1")
+        taught = yaml.safe_load((LIBRARY / "seated_knee_extension.yaml").read_text())
+        del taught["demonstration"]  # as `learn` writes it
+        exercises.add_exercise(s, {**taught, "id": "knee_taught"}, thea.id)
     with TestClient(app) as c:
         assert c.get("/api/exercises/squat/demonstration").status_code == 401
         c.headers["Authorization"] = f"Bearer {token}"
@@ -146,6 +151,7 @@ def test_the_api_serves_a_record_the_replay_draws(tmp_path: Path) -> None:
         frame = np.array(x["landmarks"][0], dtype=float)
         assert frame.shape == (33, 3) and np.all((frame[:, :2] > 0) & (frame[:, :2] < 1))
         assert c.get("/api/exercises/sqaut/demonstration").status_code == 404
-    with db.session() as s:
-        assert "squat" in exercises.clinic_library(s)
+        # an exercise a therapist taught: made from its definition
+        taught = c.get("/api/exercises/knee_taught/demonstration").json()
+        assert taught["exercise_id"] == "knee_taught" and len(taught["landmarks"]) > 30
     db.close()
