@@ -290,11 +290,22 @@ _FROM_SIGNAL = {
     "thigh_inclination": ("hip_flexion", "standing"),
     "trunk_lean": ("trunk_flexion", "standing"),
 }
-_FIXED = {  # what stays on the floor
+_FIXED = {  # what stays on the floor when the exercise names no anchors
     "ankle_dorsiflexion": ("foot_index",),
     "knee_flexion": ("hip",),  # seated, or a standing knee bend held at the hips
     "hip_flexion": ("other_heel", "other_foot_index"),
 }
+
+
+def _fixed_of_anchors(anchors: tuple[str, ...], unilateral: bool) -> tuple[str, ...]:
+    """The exercise's anchors (`side_X`, `other_X`, names) as `fixed` names."""
+    out = []
+    for name in anchors:
+        if name.startswith("side_"):
+            out.append(f"moving_{name[5:]}" if unilateral else name[5:])
+        else:
+            out.append(name)
+    return tuple(out)
 
 
 def of_exercise(exercise: Exercise) -> Demonstration | None:
@@ -317,8 +328,10 @@ def of_exercise(exercise: Exercise) -> Demonstration | None:
     side = "moving" if exercise.laterality == "unilateral" else "both"
     if not joint_has_sides(joint):
         side = "both"
-    fixed = _FIXED.get(joint, ("heel", "foot_index"))
-    if joint == "hip_flexion" and side == "both":
+    fixed = _fixed_of_anchors(exercise.anchors, side == "moving") or _FIXED.get(
+        joint, ("heel", "foot_index")
+    )
+    if exercise.signal_angle == "hip_flexion" and side == "both":
         joint = "trunk_flexion"  # both hips bend: the trunk leans forward
     return Demonstration(posture, view, (JointMove(joint, side, p.rest_deg, p.peak_deg),), fixed)
 

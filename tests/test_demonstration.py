@@ -5,6 +5,7 @@ serves it in the replay's movement record."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,15 @@ def test_a_learned_exercise_without_a_block_is_shown_from_its_definition(tmp_pat
     demo = of_exercise(ex)
     assert demo.posture == "sitting" and demo.joints[0].joint == "knee_flexion"
     summary = analyze_sequence(sequence(demo, ex.tempo_s), ex).summary
+    assert (summary.reps, summary.partials, summary.rejected) == (REPS, 0, 0), summary
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_a_demonstration_from_the_definition_alone_is_counted(exercise_id: str) -> None:
+    """Each library exercise as if taught (no block): the movement made from
+    its signal, priors and anchors is counted too."""
+    ex = dataclasses.replace(default_library().get(exercise_id), demonstration=None)
+    summary = analyze_sequence(sequence(of_exercise(ex), ex.tempo_s), ex).summary
     assert (summary.reps, summary.partials, summary.rejected) == (REPS, 0, 0), summary
 
 
