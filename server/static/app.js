@@ -155,7 +155,7 @@ TR.drawSkeleton = function (canvas, landmarks, width, height) {
 // from the start again at the end when `loop`, else stopping there.
 // onShow(t, end) and onPlaying(playing) let a page follow (a clock, a button).
 TR.skeletonPlayer = function (canvas, { loop = false, onShow = () => {}, onPlaying = () => {} } = {}) {
-  const p = { frames: null, t: 0, playing: false, last: 0 };
+  const p = { frames: null, t: 0, playing: false, last: 0, drawn: -1 };
   const first = () => p.frames.t_s[0] ?? 0;
   p.end = () => p.frames.t_s[p.frames.t_s.length - 1] ?? 0;
   function frameAt(t) {  // binary search
@@ -168,8 +168,11 @@ TR.skeletonPlayer = function (canvas, { loop = false, onShow = () => {}, onPlayi
     const f = p.frames;
     if (!f || !f.t_s.length) return;
     p.t = Math.max(first(), Math.min(t, p.end()));
-    const lm = f.landmarks[frameAt(p.t)];
-    TR.drawSkeleton(canvas, lm ? lm.map((q) => q.map((v) => v ?? 0)) : null, f.width, f.height);
+    const i = frameAt(p.t), lm = f.landmarks[i];
+    if (i !== p.drawn) {  // a record holds 15 frames a second: no need to draw 60
+      TR.drawSkeleton(canvas, lm ? lm.map((q) => q.map((v) => v ?? 0)) : null, f.width, f.height);
+      p.drawn = i;
+    }
     onShow(p.t, p.end());
   };
   // The frame furthest from the first: the turning point of the movement, for a still.
@@ -202,7 +205,7 @@ TR.skeletonPlayer = function (canvas, { loop = false, onShow = () => {}, onPlayi
     }
     onPlaying(p.playing);
   };
-  p.load = function (frames) { p.play(false); p.frames = frames; p.show(first()); };
+  p.load = function (frames) { p.play(false); p.frames = frames; p.drawn = -1; p.show(first()); };
   return p;
 };
 
