@@ -6,7 +6,9 @@ lengths the anthropometric fractions of body height H of Drillis and Contini
 as tabled by Winter (Biomechanics and Motor Control of Human Movement, 4th ed.,
 2009, fig. 4.1): trunk (hip to shoulder) 0.288 H, thigh 0.245 H, shank
 0.246 H, ankle height 0.039 H, upper arm 0.186 H, forearm 0.146 H, hand
-0.108 H, shoulder width 0.259 H, foot 0.152 H.
+0.108 H, shoulder width 0.259 H, foot 0.152 H; the hip landmarks (joint
+centres, as BlazePose places them) 0.12 H apart, narrower than Winter's
+0.191 H hip breadth.
 
 An exercise's `demonstration:` block names the starting posture (standing,
 sitting, supine, prone), the camera view (side or front) and the joint
@@ -194,7 +196,9 @@ def fixed_indices(names: tuple[str, ...]) -> list[int]:
     return out
 
 
-def progress(tempo_s: tuple[float, float, float], reps: int = REPS, fps: float = FPS):
+def progress(
+    tempo_s: tuple[float, float, float], reps: int = REPS, fps: float = FPS
+) -> tuple[np.ndarray, np.ndarray]:
     """(t_s, u): frame times from 0 and how far along the movement each frame
     is (0 rest, 1 turning point), `reps` repetitions at `tempo_s` (up, hold,
     down) with `REST_S` at rest around each; the way up and down eases in
