@@ -201,7 +201,8 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     reps.send_keys("8")
     Select(browser.find_element(By.ID, "add-exercise")).select_by_visible_text(
         "Elbow flexion (curl)"
-    )
+    )  # shown as the patient will see it
+    _wait(browser, "#pick-demo:not([hidden]) canvas[aria-label*='Elbow flexion (curl)']")
     browser.find_element(By.ID, "add").click()
     Select(browser.find_element(By.ID, "ex1-side")).select_by_value("left")
     for key, value in (("up_s", "2"), ("hold_s", "1"), ("down_s", "3")):

@@ -209,6 +209,36 @@ TR.skeletonPlayer = function (canvas, { loop = false, onShow = () => {}, onPlayi
   return p;
 };
 
+// An exercise's demonstration (/api/exercises/{id}/demonstration) in `canvas`,
+// looping, with `button` to pause and play it. Someone who asked for less
+// motion (prefers-reduced-motion, now or later) or paused it sees a still of
+// the turning point. show(id, name) answers false when the exercise has none
+// (a movement no single joint shows), null when another was asked for since;
+// redraw() after the canvas is shown at its size.
+TR.demonstration = function (canvas, button) {
+  const calm = window.matchMedia("(prefers-reduced-motion: reduce)");
+  const player = TR.skeletonPlayer(canvas, {
+    loop: true, onPlaying: (on) => { button.textContent = TR.t(on ? "demo.pause" : "demo.play"); } });
+  let paused = false, asked = 0;
+  const still = () => { player.play(false); player.show(player.furthest()); };
+  button.onclick = () => { paused = player.playing; player.play(!player.playing); };
+  calm.addEventListener("change", () => { if (calm.matches && player.frames) still(); });
+  return {
+    async show(exerciseId, name) {
+      const mine = ++asked;
+      let frames;
+      try { frames = await TR.api(`/api/exercises/${encodeURIComponent(exerciseId)}/demonstration`); } catch (e) { frames = null; }
+      if (mine !== asked) return null;
+      canvas.setAttribute("aria-label", TR.t("demo.label", { name }));
+      if (!frames) { player.play(false); return false; }
+      player.load(frames);
+      if (calm.matches || paused) still(); else player.play(true);
+      return true;
+    },
+    redraw() { if (player.frames) { player.drawn = -1; player.show(player.t); } },
+  };
+};
+
 // "2026-W47" -> the Monday of that ISO week (a Date at 00:00 UTC).
 TR.weekStart = function (week) {
   const [y, w] = week.split("-W").map(Number);

@@ -32,28 +32,13 @@ function draw(landmarks) {
 }
 $("camera").onresize = $("camera").onloadedmetadata = () => TR.fitStage($("stage"), $("camera").videoWidth, $("camera").videoHeight);
 
-// How the exercise is done: its demonstration, a skeleton looping beside the
-// instructions (the shared player of app.js). Someone who asked for less motion
-// (prefers-reduced-motion) sees a still of the turning point and a play button;
-// anyone can pause it.
-const calm = window.matchMedia("(prefers-reduced-motion: reduce)");
-const demo = TR.skeletonPlayer($("demo-canvas"), {
-  loop: true,
-  onPlaying: (on) => { $("demo-play").textContent = T(on ? "live.demoPause" : "live.demoPlay"); },
-});
-let paused = false;  // by the patient: the next exercise's demonstration waits too
-$("demo-play").onclick = () => { paused = demo.playing; demo.play(!demo.playing); };
-const still = () => { demo.play(false); demo.show(demo.furthest()); };
-calm.addEventListener("change", () => { if (calm.matches && demo.frames) still(); });
+// How the exercise is done: its demonstration beside the instructions (app.js).
+const demo = TR.demonstration($("demo-canvas"), $("demo-play"));
 async function showDemonstration(exerciseId, name) {
-  $("demo-canvas").setAttribute("aria-label", T("live.demoLabel", { name }));
-  try {
-    demo.load(await TR.api(`/api/exercises/${encodeURIComponent(exerciseId)}/demonstration`));
-  } catch (e) {  // an exercise whose movement no single joint shows: instructions only
-    demo.play(false); $("demo").hidden = true; return;
-  }
-  $("demo").hidden = false;
-  if (calm.matches || paused) still(); else demo.play(true);
+  const shown = await demo.show(exerciseId, name);
+  if (shown === null) return;  // the next exercise's is on its way
+  $("demo").hidden = !shown;
+  demo.redraw();
 }
 
 // The server's camera check (`framing` messages): which part of the body the
