@@ -119,6 +119,8 @@ MATRIX = [
     ("GET", "/api/patients/{patient}/access-log", None, {"patient"}),
     ("GET", "/api/exercises", None, {"patient", "other_patient", "therapist", "other_therapist",
                                      "admin"}),
+    ("GET", "/api/exercises/squat/demonstration", None, {"patient", "other_patient",
+                                                         "therapist", "other_therapist", "admin"}),
     ("POST", "/api/exercises", {"document": {"id": "x"}}, {"therapist", "other_therapist"}),
     ("POST", "/api/exercises/learn?id=lunge_2&name=Lunge", None,
      {"therapist", "other_therapist"}),
@@ -201,7 +203,8 @@ def test_the_matrix_covers_every_endpoint(world) -> None:
         for path, ops in app.openapi()["paths"].items()
         for method in ops
     }
-    covered = {(m, p.split("?")[0].replace("/movement/squat", "/movement/{exercise}"))
+    covered = {(m, p.split("?")[0].replace("/movement/squat", "/movement/{exercise}")
+                .replace("/exercises/squat/", "/exercises/{exercise}/"))
                for m, p, _b, _r in MATRIX} | PUBLIC  # fmt: skip
     assert routes == covered
 

@@ -201,7 +201,8 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     reps.send_keys("8")
     Select(browser.find_element(By.ID, "add-exercise")).select_by_visible_text(
         "Elbow flexion (curl)"
-    )
+    )  # shown as the patient will see it
+    _wait(browser, "#pick-demo:not([hidden]) canvas[aria-label*='Elbow flexion (curl)']")
     browser.find_element(By.ID, "add").click()
     Select(browser.find_element(By.ID, "ex1-side")).select_by_value("left")
     for key, value in (("up_s", "2"), ("hold_s", "1"), ("down_s", "3")):
@@ -468,6 +469,41 @@ def camera_browser(tmp_path, clip):
     driver.quit()
 
 
+def _demonstrated(driver, name: str) -> None:
+    """The exercise's demonstration is drawn beside its instructions, named
+    for a screen reader, and the page fits a laptop, a phone and 360 px
+    (screenshots live_demo_laptop, live_demo_phone)."""
+    from selenium.webdriver.common.by import By
+
+    canvas = _wait(driver, "#demo:not([hidden]) #demo-canvas")
+    label = canvas.get_attribute("aria-label")
+    assert name in label and "demonstration" in label.lower(), label
+    drawn = driver.execute_script(
+        "const c = document.getElementById('demo-canvas');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;"
+    )
+    assert drawn > 1000, f"the demonstration is blank ({drawn} pixels drawn)"
+    _text(driver, "#demo-play", "Pause the demonstration")  # it moves, and can be stopped
+    # asking for less motion stops it on a still of the turning point, with a play button
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "prefers-reduced-motion", "value": "reduce"}]})  # fmt: skip
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    try:
+        _text(driver, "#demo-play", "Play the demonstration")
+        for size, shot in ((LAPTOP, "live_demo_laptop"), ((390, 844), "live_demo_phone")):
+            _at_size(driver, size)
+            driver.execute_script("document.getElementById('exercise-h').scrollIntoView()")
+            driver.save_screenshot(str(SCREENS / f"{shot}.png"))
+        _at_size(driver, PHONE)
+        _fits(driver, "live_demo_360", PHONE)
+    finally:
+        _at_size(driver, None)
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    driver.find_element(By.ID, "demo-play").click()
+    _text(driver, "#demo-play", "Pause the demonstration")
+
+
 def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, site,
                                                      pose_of) -> None:  # fmt: skip
     """The patient page streams the fake camera (a shared squat clip) over
@@ -492,6 +528,7 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     browser.find_element(By.ID, "consent").click()
     browser.find_element(By.ID, "start-btn").click()
     _text(browser, "#exercise-h", "Squat", timeout=30)
+    _demonstrated(browser, "Squat")
     sid = int(browser.execute_script(
         "return fetch('/api/live/sessions').then(r => r.json()).then(x => x[0].id)"))  # fmt: skip
     token = browser.execute_script(  # a therapist watching on the WebSocket, with a bearer token
@@ -1212,6 +1249,7 @@ def test_the_patient_path_by_keyboard_alone(camera_browser, site, axe, pose_of) 
     _wait(driver, "#finish:enabled")
     # the start form is gone: the focus is on the exercise's heading, not lost
     assert _focused(driver) == "exercise-h"
+    _wait(driver, "#demo:not([hidden])")  # axe sees the demonstration too
     _accessible(driver, axe, "keyboard_live_session", None)
     _at_size(driver, PHONE)
     _accessible(driver, axe, "keyboard_live_session_phone", None)

@@ -156,7 +156,7 @@ function renderProgram(p, current) {
   const addMsg = TR.el("p", { id: "add-msg", role: "status", "aria-live": "polite" });
   pick.onchange = () => { addMsg.textContent = ""; };
   form.append(cards,
-    ...field("add-exercise", T("therapist.addLabel"), pick),
+    ...field("add-exercise", T("therapist.addLabel"), pick), pickPreview(pick),
     TR.el("p", {}, TR.el("button", { type: "button", id: "add", text: T("therapist.add"), onclick: () => {
       collect(doc);
       const ex = exerciseOf(pick.value);
@@ -316,6 +316,29 @@ async function refreshLive(patients) {
   document.getElementById("patient-sort").addEventListener("change", () => listPatients());
   document.getElementById("find").addEventListener("submit", (e) => { e.preventDefault(); listPatients(); });
 })();
+
+// The exercise chosen in the program editor as the patient will see it: its
+// demonstration (one figure, kept across the editor's redrawing).
+let preview = null;
+function pickPreview(pick) {
+  if (!preview) {
+    const canvas = TR.el("canvas", { role: "img", "aria-label": T("demo.caption") });
+    const button = TR.el("button", { type: "button", id: "pick-demo-play", text: T("demo.pause") });
+    const figure = TR.el("figure", { id: "pick-demo", class: "exercise-demo", hidden: "" }, canvas,
+      TR.el("figcaption", {}, TR.el("span", { class: "muted", text: T("demo.caption") }), button));
+    preview = { figure, demo: TR.demonstration(canvas, button) };
+  }
+  const show = async () => {
+    const ex = library.find((x) => x.id === pick.value);
+    const shown = await preview.demo.show(pick.value, ex ? ex.name : pick.value);
+    if (shown === null) return;
+    preview.figure.hidden = !shown;
+    preview.demo.redraw();
+  };
+  pick.addEventListener("change", show);
+  if (pick.value) show();
+  return preview.figure;
+}
 
 const unacknowledged = (p) => p.alerts.filter((a) => !a.acknowledged);  // alerts no therapist acknowledged yet
 
