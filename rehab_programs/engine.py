@@ -137,6 +137,39 @@ def view_fits(seen: str | None, views: tuple[str, ...]) -> bool:
     )
 
 
+UPRIGHT = ("standing", "sitting")
+LYING = ("supine", "prone")  # the push-up's plank is prone
+POSTURE_SPLIT_DEG = 45.0  # trunk from the picture's vertical: upright below, lying above
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """How a repetition was seen, from its own frames: the camera view
+    (`view_of`) and the median angle of the trunk (mid-hip to mid-shoulder)
+    from the picture's vertical in degrees (0 upright, 90 lying; NaN unseen)."""
+
+    view: str | None
+    trunk_from_vertical_deg: float
+
+
+def posture_fits(
+    trunk_from_vertical_deg: float, posture: str | None, views: tuple[str, ...]
+) -> bool:
+    """Whether a trunk at that angle from the picture's vertical can be an
+    exercise done in `posture`: upright postures within `POSTURE_SPLIT_DEG` of
+    vertical, lying ones beyond it. A camera held upright (a laptop, a phone
+    standing) is assumed, as the views are; a lying exercise filmed from
+    above may show the trunk any way up, and an unseen trunk or an unstated
+    posture fits."""
+    if not math.isfinite(trunk_from_vertical_deg) or posture is None:
+        return True
+    if posture in UPRIGHT:
+        return trunk_from_vertical_deg <= POSTURE_SPLIT_DEG
+    if posture in LYING:
+        return "above" in views or trunk_from_vertical_deg >= POSTURE_SPLIT_DEG
+    return True
+
+
 @dataclass(slots=True)
 class _AnchorTrack:
     """Where the anchors and the trunk went during the repetition in progress.
@@ -237,11 +270,13 @@ class SignalEngine:
         self.last_signal_deg = math.nan  # the primary signal at the last frame (NaN: unseen)
         self._anchors = _AnchorTrack()
         self._unseen = [0, 0]  # frames of the repetition in progress: unseen, all
-        self._rep_ratios: list[float] = []  # width_to_trunk in the repetition in progress
-        # The camera view each counted repetition was seen from (by its start
-        # time; None: not judged), for a program deciding whether the patient
-        # moved on (`RepetitionEngine.view_during`).
-        self.rep_views: dict[float, str | None] = {}
+        # width_to_trunk and the trunk's angle from the picture's vertical in
+        # the repetition in progress, and how each counted repetition was seen
+        # (by its start time), for a program deciding whether the patient
+        # moved on (`RepetitionEngine.seen_as_measured`).
+        self._rep_ratios: list[float] = []
+        self._rep_trunk_deg: list[float] = []
+        self.rep_seen: dict[float, Seen] = {}
         self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
         self._side_score = dict.fromkeys(SIDES, 0.0)
         self._side_locked = self._fixed_side is not None
@@ -329,6 +364,7 @@ class SignalEngine:
             self._anchors = _AnchorTrack()
             self._unseen = [0, 0]
             self._rep_ratios = []
+            self._rep_trunk_deg = []
             self._cued = False
             for rule in self.exercise.form_rules:  # drift counts from the rest position
                 if rule.kind == "drift":
@@ -343,9 +379,13 @@ class SignalEngine:
             self._track_anchors(value, visibility, image_landmarks, size, camera_xy)
             self._track_unseen(visibility, image_landmarks)
             if image_landmarks is not None and size is not None:
-                ratio = float(width_to_trunk(image_landmarks[:, :2] * size))
+                px = image_landmarks[:, :2] * size
+                ratio = float(width_to_trunk(px))
                 if math.isfinite(ratio):
                     self._rep_ratios.append(ratio)
+                dx, dy = trunk(px)
+                if math.isfinite(dx) and math.isfinite(dy) and (dx or dy):
+                    self._rep_trunk_deg.append(math.degrees(math.atan2(abs(dx), abs(dy))))
         if cycle is None:
             return events
         if kind == "started":
@@ -356,7 +396,10 @@ class SignalEngine:
         elif kind == "completed":
             rep = self._result(cycle)
             self.reps.append(rep)
-            self.rep_views[rep.t_start_s] = view_of(self._rep_ratios)
+            self.rep_seen[rep.t_start_s] = Seen(
+                view_of(self._rep_ratios),
+                float(np.median(self._rep_trunk_deg)) if self._rep_trunk_deg else math.nan,
+            )
             events.append(RepCompleted(t_s, rep))
             if not self._cued:
                 events += self._cues(t_s, rep)
@@ -836,13 +879,16 @@ class RepetitionEngine:
         for engine in self.engines:
             engine.recheck_view()
 
-    def view_during(self, rep: RepResult) -> str | None:
-        """The camera view `rep` was seen from ("front", "side"; None: not
-        judged), from the frames of the repetition itself (`view_of`)."""
+    def seen_as_measured(self, rep: RepResult) -> bool:
+        """Whether `rep`, judged on its own frames, was seen as this exercise
+        is measured: from one of its views (`view_fits`) and in its posture
+        (`posture_fits`). Not judged (a trunk unseen, a view between): it was."""
         for engine in (self.counting, *self.engines):
-            if rep.t_start_s in engine.rep_views:
-                return engine.rep_views[rep.t_start_s]
-        return None
+            if (seen := engine.rep_seen.get(rep.t_start_s)) is not None:
+                return view_fits(seen.view, self.exercise.views) and posture_fits(
+                    seen.trunk_from_vertical_deg, self.exercise.posture, self.exercise.views
+                )
+        return True
 
     def summary(self) -> Summary:
         """Counts, means and faults so far."""

@@ -264,6 +264,12 @@ class Exercise:
     alternatives: tuple[Alternative, ...] = ()
     demonstration: Demonstration | None = None
 
+    @property
+    def posture(self) -> str | None:
+        """The posture the exercise is done in (standing, sitting, supine,
+        prone; None: not stated), as its demonstration shows it."""
+        return self.demonstration.posture if self.demonstration is not None else None
+
     def angle_name(self, side: str | None) -> str:
         """The kinematics-table name of the primary signal for `side`."""
         return self.signal_angle if side is None else f"{side}_{self.signal_angle}"

@@ -14,7 +14,9 @@ current exercise, keeping that repetition (the current one forgets the
 overlapping ones), and the next one starts watching. A look-ahead
 repetition seen from a camera view its exercise is not measured from (a
 push-up, measured side-on, while the camera sees the patient from the
-front) is no evidence: the same elbow bend is a curl's. An
+front), or in a posture it is not done in (the trunk upright for an
+exercise done lying, or lying for one done standing or sitting), is no
+evidence: the same elbow bend is a curl's. An
 exercise the patient skips is passed over the same way; one the patient
 never reaches is reported with no repetitions.
 """
@@ -28,7 +30,7 @@ from typing import Any, Protocol
 
 from telerehab.pose.estimator import PoseSequence
 
-from .engine import Analysis, OfflineFeed, RepetitionEngine, prepare_sequence, view_fits
+from .engine import Analysis, OfflineFeed, RepetitionEngine, prepare_sequence
 from .events import (
     Event,
     ExerciseCompleted,
@@ -155,10 +157,11 @@ class ProgramSession:
         done = [e.rep for e in seen if isinstance(e, RepCompleted)]
         if not done or cur.counter.in_repetition:
             return out
-        if not view_fits(look.view_during(done[-1]), look.exercise.views):
-            # seen from a side the next exercise is not measured from: the
-            # movement is not that exercise's (a curl filmed from the front is
-            # no push-up, whatever the elbow does)
+        if not look.seen_as_measured(done[-1]):
+            # seen from a side the next exercise is not measured from, or in
+            # a posture it is not done in: the movement is not that
+            # exercise's (a curl filmed from the front, or a squat, is no
+            # push-up, whatever the elbow or the hip does)
             self.feeds[nxt].reset()
             self._ahead = []
             return out

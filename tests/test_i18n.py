@@ -117,7 +117,8 @@ def test_no_page_holds_english_outside_the_catalogue(page) -> None:
 NOT_WORDS = {"#history tbody", "#access tbody", "#patients tbody", "#sessions tbody", "body *",
              "thead th", "tbody tr", "tbody", "video/webm", "video/mp4", "same-origin",
              "Content-Type", "X-CSRF-Token", "application/json", "use strict",
-             "Learned from", "point session", "Enter", "(prefers-reduced-motion: reduce)"}  # fmt: skip
+             "Learned from", "point session", "Enter",
+             "(prefers-reduced-motion: reduce)"}  # fmt: skip
 LITERAL = re.compile(r"\"((?:[^\"\\\n]|\\.)*)\"|'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\]|\\.)*)`")
 
 

@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from telerehab.errors import ProgramError
-from telerehab.rehab_programs.program import PrescribedModel
 from telerehab.rehab_programs.demonstration import of_exercise_sequence
+from telerehab.rehab_programs.program import PrescribedModel
 
 from .. import exercises, movement
 from ..deps import Audit, DbSession, User, require_role
