@@ -119,6 +119,57 @@ def in_view(
     return InView(False, best or ())
 
 
+def view_of(ratios: list[float]) -> str | None:
+    """The camera view from shoulder width / trunk length ratios of some
+    frames (`width_to_trunk`): "front" (or back), "side", or None when the
+    median lies between (turned part-way) or nothing was measured."""
+    if not ratios:
+        return None
+    ratio = float(np.median(ratios))
+    return "front" if ratio > FRONT_RATIO else "side" if ratio < SIDE_RATIO else None
+
+
+def view_fits(seen: str | None, views: tuple[str, ...]) -> bool:
+    """Whether an exercise measured from `views` can be measured from `seen`
+    (None, not judged: it may)."""
+    return (
+        seen is None or seen in views or "above" in views or (seen == "front" and "back" in views)
+    )
+
+
+UPRIGHT = ("standing", "sitting")
+LYING = ("supine", "prone")  # the push-up's plank is prone
+POSTURE_SPLIT_DEG = 45.0  # trunk from the picture's vertical: upright below, lying above
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """How a repetition was seen, from its own frames: the camera view
+    (`view_of`) and the median angle of the trunk (mid-hip to mid-shoulder)
+    from the picture's vertical in degrees (0 upright, 90 lying; NaN unseen)."""
+
+    view: str | None
+    trunk_from_vertical_deg: float
+
+
+def posture_fits(
+    trunk_from_vertical_deg: float, posture: str | None, views: tuple[str, ...]
+) -> bool:
+    """Whether a trunk at that angle from the picture's vertical can be an
+    exercise done in `posture`: upright postures within `POSTURE_SPLIT_DEG` of
+    vertical, lying ones beyond it. A camera held upright (a laptop, a phone
+    standing) is assumed, as the views are; a lying exercise filmed from
+    above may show the trunk any way up, and an unseen trunk or an unstated
+    posture fits."""
+    if not math.isfinite(trunk_from_vertical_deg) or posture is None:
+        return True
+    if posture in UPRIGHT:
+        return trunk_from_vertical_deg <= POSTURE_SPLIT_DEG
+    if posture in LYING:
+        return "above" in views or trunk_from_vertical_deg >= POSTURE_SPLIT_DEG
+    return True
+
+
 @dataclass(slots=True)
 class _AnchorTrack:
     """Where the anchors and the trunk went during the repetition in progress.
@@ -219,6 +270,13 @@ class SignalEngine:
         self.last_signal_deg = math.nan  # the primary signal at the last frame (NaN: unseen)
         self._anchors = _AnchorTrack()
         self._unseen = [0, 0]  # frames of the repetition in progress: unseen, all
+        # width_to_trunk and the trunk's angle from the picture's vertical in
+        # the repetition in progress, and how each counted repetition was seen
+        # (by its start time), for a program deciding whether the patient
+        # moved on (`RepetitionEngine.seen_as_measured`).
+        self._rep_ratios: list[float] = []
+        self._rep_trunk_deg: list[float] = []
+        self.rep_seen: dict[float, Seen] = {}
         self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
         self._side_score = dict.fromkeys(SIDES, 0.0)
         self._side_locked = self._fixed_side is not None
@@ -305,6 +363,8 @@ class SignalEngine:
             self._rules = {r.id: _RuleTrack() for r in self.exercise.form_rules}
             self._anchors = _AnchorTrack()
             self._unseen = [0, 0]
+            self._rep_ratios = []
+            self._rep_trunk_deg = []
             self._cued = False
             for rule in self.exercise.form_rules:  # drift counts from the rest position
                 if rule.kind == "drift":
@@ -318,6 +378,14 @@ class SignalEngine:
         if self.counter.cycle is not None or kind == "completed":
             self._track_anchors(value, visibility, image_landmarks, size, camera_xy)
             self._track_unseen(visibility, image_landmarks)
+            if image_landmarks is not None and size is not None:
+                px = image_landmarks[:, :2] * size
+                ratio = float(width_to_trunk(px))
+                if math.isfinite(ratio):
+                    self._rep_ratios.append(ratio)
+                dx, dy = trunk(px)
+                if math.isfinite(dx) and math.isfinite(dy) and (dx or dy):
+                    self._rep_trunk_deg.append(math.degrees(math.atan2(abs(dx), abs(dy))))
         if cycle is None:
             return events
         if kind == "started":
@@ -328,6 +396,10 @@ class SignalEngine:
         elif kind == "completed":
             rep = self._result(cycle)
             self.reps.append(rep)
+            self.rep_seen[rep.t_start_s] = Seen(
+                view_of(self._rep_ratios),
+                float(np.median(self._rep_trunk_deg)) if self._rep_trunk_deg else math.nan,
+            )
             events.append(RepCompleted(t_s, rep))
             if not self._cued:
                 events += self._cues(t_s, rep)
@@ -559,15 +631,9 @@ class SignalEngine:
         if len(self._view_ratios) < VIEW_SAMPLES:
             return []
         self._view_done = True
-        ratio = float(np.median(self._view_ratios))
-        seen = "front" if ratio > FRONT_RATIO else "side" if ratio < SIDE_RATIO else None
+        seen = view_of(self._view_ratios)
         views = self.exercise.views
-        if (
-            seen is None
-            or seen in views
-            or "above" in views
-            or (seen == "front" and "back" in views)
-        ):
+        if view_fits(seen, views):
             return []
         text = (
             f"{self.exercise.name} is measured from the {' or '.join(views)}; "
@@ -812,6 +878,17 @@ class RepetitionEngine:
         begins: the patient may have turned)."""
         for engine in self.engines:
             engine.recheck_view()
+
+    def seen_as_measured(self, rep: RepResult) -> bool:
+        """Whether `rep`, judged on its own frames, was seen as this exercise
+        is measured: from one of its views (`view_fits`) and in its posture
+        (`posture_fits`). Not judged (a trunk unseen, a view between): it was."""
+        for engine in (self.counting, *self.engines):
+            if (seen := engine.rep_seen.get(rep.t_start_s)) is not None:
+                return view_fits(seen.view, self.exercise.views) and posture_fits(
+                    seen.trunk_from_vertical_deg, self.exercise.posture, self.exercise.views
+                )
+        return True
 
     def summary(self) -> Summary:
         """Counts, means and faults so far."""

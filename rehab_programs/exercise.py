@@ -20,6 +20,7 @@ from telerehab.errors import ProgramError
 from telerehab.pose.kinematics import ANGLE_NAMES
 from telerehab.pose.landmarks import NAMES
 
+from .demonstration import JOINTS, POSTURES, Demonstration, JointMove, fixed_indices
 from .documents import closest, load_yaml, validate
 from .repetitions import CountingModel
 
@@ -107,6 +108,25 @@ class FormRuleModel(_Strict):
     message: str
 
 
+class JointMoveModel(_Strict):
+    joint: Literal[JOINTS]  # type: ignore[valid-type]
+    side: Literal["both", "moving", "other"] = "both"
+    from_deg: float = Field(ge=-180, le=180, description="at rest, from the body at attention")
+    to_deg: float = Field(ge=-180, le=180, description="at the turning point")
+
+
+class DemonstrationModel(_Strict):
+    """The animated skeleton the patient sees (`rehab_programs.demonstration`)."""
+
+    posture: Literal[POSTURES]  # type: ignore[valid-type]
+    view: Literal["side", "front"]
+    joints: list[JointMoveModel] = Field(min_length=1, max_length=12)
+    fixed: list[str] = Field(
+        default_factory=list,
+        description="what stays in place (feet on the floor): ankle, moving_ankle, other_ankle",
+    )
+
+
 class ExerciseModel(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str = Field(min_length=2)
@@ -132,6 +152,9 @@ class ExerciseModel(_Strict):
     )
     min_visibility: float = Field(default=0.5, ge=0, le=1)
     feedback: dict[str, str]
+    demonstration: DemonstrationModel | None = Field(
+        default=None, description="how the skeleton on the patient's page shows the movement"
+    )
 
 
 # --------------------------------------------------------------------------- inside
@@ -239,6 +262,13 @@ class Exercise:
     feedback: dict[str, str]
     anchors: tuple[str, ...] = ()
     alternatives: tuple[Alternative, ...] = ()
+    demonstration: Demonstration | None = None
+
+    @property
+    def posture(self) -> str | None:
+        """The posture the exercise is done in (standing, sitting, supine,
+        prone; None: not stated), as its demonstration shows it."""
+        return self.demonstration.posture if self.demonstration is not None else None
 
     def angle_name(self, side: str | None) -> str:
         """The kinematics-table name of the primary signal for `side`."""
@@ -370,6 +400,34 @@ def exercise_from_model(m: ExerciseModel, origin: str) -> Exercise:
         feedback=dict(m.feedback),
         anchors=tuple(m.anchors),
         alternatives=alternatives,
+        demonstration=_demonstration(m, origin),
+    )
+
+
+def _demonstration(m: ExerciseModel, origin: str) -> Demonstration | None:
+    """Check the demonstration's view against the exercise's and its fixed names."""
+    d = m.demonstration
+    if d is None:
+        return None
+    if d.view not in m.views:
+        raise ProgramError(
+            f"{origin}: demonstration.view: {d.view!r} is not one of this exercise's "
+            f"views {m.views}"
+        )
+    for i, name in enumerate(d.fixed):
+        try:
+            fixed_indices((name,))
+        except KeyError:
+            parts = [n[5:] for n in NAMES if n.startswith("left_")]
+            raise ProgramError(
+                f"{origin}: demonstration.fixed[{i}]: unknown landmark or part {name!r}"
+                f"{closest(name, parts)}"
+            ) from None
+    return Demonstration(
+        posture=d.posture,
+        view=d.view,
+        joints=tuple(JointMove(j.joint, j.side, j.from_deg, j.to_deg) for j in d.joints),
+        fixed=tuple(d.fixed),
     )
 
 

@@ -85,16 +85,24 @@ class Program:
 
 
 def program_from_data(data: object, origin: str, library: Library | None = None) -> Program:
-    """Validate a parsed program document."""
+    """Validate a parsed program document. An exercise may be prescribed once
+    per side (squat, or curl left and curl right), never twice the same."""
     library = library or default_library()
     m = validate(ProgramModel, data, origin)
     items = []
+    first: dict[tuple[str, str], int] = {}  # (exercise, side) -> where it is first prescribed
     for i, e in enumerate(m.exercises):
         if e.exercise not in library:
             try:
                 library.get(e.exercise)
             except ProgramError as exc:
                 raise ProgramError(f"{origin}: exercises[{i}].exercise: {exc}") from None
+        if (j := first.setdefault((e.exercise, e.side), i)) != i:
+            # one exercise on one side is one entry: two would count the same movement twice
+            raise ProgramError(
+                f"{origin}: exercises[{i}]: {e.exercise} ({e.side}) is already prescribed as "
+                f"exercises[{j}]"
+            )
         tempo = (e.tempo.up_s, e.tempo.hold_s, e.tempo.down_s) if e.tempo else None
         calibration = None
         if e.calibration is not None:

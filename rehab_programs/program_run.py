@@ -11,7 +11,12 @@ than any repetition the current exercise counted during the same movement
 (a counter that needs no fixed range also counts the incidental elbow bend
 of a shoulder raise), the patient has moved on: the look-ahead becomes the
 current exercise, keeping that repetition (the current one forgets the
-overlapping ones), and the next one starts watching. An
+overlapping ones), and the next one starts watching. A look-ahead
+repetition seen from a camera view its exercise is not measured from (a
+push-up, measured side-on, while the camera sees the patient from the
+front), or in a posture it is not done in (the trunk upright for an
+exercise done lying, or lying for one done standing or sitting), is no
+evidence: the same elbow bend is a curl's. An
 exercise the patient skips is passed over the same way; one the patient
 never reaches is reported with no repetitions.
 """
@@ -151,6 +156,14 @@ class ProgramSession:
             return out
         done = [e.rep for e in seen if isinstance(e, RepCompleted)]
         if not done or cur.counter.in_repetition:
+            return out
+        if not look.seen_as_measured(done[-1]):
+            # seen from a side the next exercise is not measured from, or in
+            # a posture it is not done in: the movement is not that
+            # exercise's (a curl filmed from the front, or a squat, is no
+            # push-up, whatever the elbow or the hip does)
+            self.feeds[nxt].reset()
+            self._ahead = []
             return out
         t_switch = _first_movement(self._ahead)  # the look-ahead's first movement since its reset
         overlapping = [r for r in cur.reps if r.t_end_s > t_switch]

@@ -8,7 +8,11 @@ Nothing is stored until the therapist adds the reviewed document
 (`add_exercise`); from then on every program, live session, trend and export
 of this server knows it (`clinic_library`). The demonstration is decoded from
 a private temporary file deleted as soon as its poses are read; only the
-document is kept.
+document is kept. The patient's page shows such an exercise's demonstration
+as it shows a library one's, a skeleton animated from the document (its
+signal's joint from the taught rest to the taught turning point,
+`rehab_programs.demonstration.of_exercise`): the therapist's own movement is
+not kept, so nothing of the person who taught it is shown to patients.
 """
 
 from __future__ import annotations

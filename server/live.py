@@ -13,11 +13,12 @@ engine event as its own type (`rep_completed`, `set_completed`, `feedback`,
 `wrong_view`, `tracking_lost`, ...), with the context the pages need
 (`exercise_id`; a repetition's `set`, `count` in its set and session `total`;
 a set's prescribed `sets`, `prescribed_reps` and `rest_s`; `exercise_started`
-with the exercise's `name`, `instructions`, `views`, `sets`, `reps`, `rest_s`,
-`target_rom_deg` and `of`, the program's length). The session's own messages:
-`pose` (each frame: landmarks, angles, the counting signal, the picture's
-size, server latency), `status` (state, frame counts, latency, writes waiting
-or lost; each second and on every change of state) and `summary` (at the end).
+with the exercise's `name`, `instructions`, the therapist's `notes` for it,
+`views`, `sets`, `reps`, `rest_s`, `target_rom_deg` and `of`, the program's
+length). The session's own messages: `pose` (each frame: landmarks, angles,
+the counting signal, the picture's size, server latency), `status` (state,
+frame counts, latency, writes waiting or lost; each second and on every change
+of state) and `summary` (at the end).
 """
 
 from __future__ import annotations
@@ -331,7 +332,7 @@ class LiveSession:
             ExerciseStarted(t_s, k, exercise.id), name=exercise.name,
             sets=item.sets, reps=item.reps, rest_s=item.rest_s, views=list(exercise.views),
             target_rom_deg=feed.engine.target_rom_deg if feed else None,
-            instructions=exercise.instructions, of=len(self.plan),
+            instructions=exercise.instructions, notes=item.notes, of=len(self.plan),
         ))  # fmt: skip
 
     def _warm_up(self) -> None:

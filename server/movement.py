@@ -93,6 +93,17 @@ def frame_count(data: bytes) -> int:
     return _HEADER.unpack_from(data)[2]
 
 
+def as_lists(data: bytes) -> tuple[list[float], list[list[list[float | None]] | None]]:
+    """An encoded record as JSON-ready lists, as the replay draws it: times
+    (ms precision) and per frame 33 [x, y, visibility] (None where unknown),
+    or None for a frame where no one was seen."""
+    t_s, lm = decode(data)
+    lm = np.round(lm.astype(np.float64), 4)
+    frames = [None if np.isnan(f[:, 0]).all() else
+              [[None if np.isnan(v) else float(v) for v in p] for p in f] for f in lm]  # fmt: skip
+    return [round(float(t), 3) for t in t_s], frames
+
+
 def decode(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """bytes -> (N,) float32 times, (N, 33, 3) float32 x, y, visibility."""
     try:

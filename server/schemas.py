@@ -205,6 +205,37 @@ class ProgramVersionOut(BaseModel):
     created_by: int | None
 
 
+class ProgramChange(BaseModel):
+    """One change from the version before (`prescriptions.changes`): data, for
+    the page to word in its reader's language."""
+
+    kind: Literal[
+        "created", "program_changed", "exercise_added", "exercise_removed", "exercise_changed"
+    ]
+    exercise: str | None = Field(description="the exercise's id (exercise kinds)")
+    side: str | None = Field(description="the exercise's side as prescribed (exercise kinds)")
+    field: str | None = Field(description="the field changed, e.g. `reps`, `tempo.up_s`, `title`")
+    before: Any = Field(description="the value before; null: the default (the library's)")
+    after: Any = Field(description="the value after; null: the default (the library's)")
+
+
+class ProgramHistoryItem(BaseModel):
+    version: int
+    created_at: Utc
+    created_by: int | None
+    author: str | None = Field(description="the author's name; null once the account is gone")
+    changes: list[ProgramChange]
+
+
+class ProgramConflict(BaseModel):
+    """A 409 on a revision: the newest version, and who saved it when."""
+
+    detail: str
+    version: int
+    saved_by: str | None
+    saved_at: Utc
+
+
 class SessionIn(_In):
     """A pain-diary entry, written by hand (not an exercise session)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,8 @@ MATRIX = [
     ("GET", "/api/patients/{patient}/access-log", None, {"patient"}),
     ("GET", "/api/exercises", None, {"patient", "other_patient", "therapist", "other_therapist",
                                      "admin"}),
+    ("GET", "/api/exercises/squat/demonstration", None, {"patient", "other_patient",
+                                                         "therapist", "other_therapist", "admin"}),
     ("POST", "/api/exercises", {"document": {"id": "x"}}, {"therapist", "other_therapist"}),
     ("POST", "/api/exercises/learn?id=lunge_2&name=Lunge", None,
      {"therapist", "other_therapist"}),
@@ -129,6 +132,7 @@ MATRIX = [
     ("GET", "/api/patients/{patient}/programs", None, {"patient", "therapist"}),
     ("POST", "/api/patients/{patient}/programs", {"document": PROGRAM}, {"therapist"}),
     ("GET", "/api/programs/{program}", None, {"patient", "therapist"}),
+    ("GET", "/api/programs/{program}/versions", None, {"patient", "therapist"}),
     ("PUT", "/api/programs/{program}", {"document": PROGRAM, "based_on_version": 1},
      {"therapist"}),
     ("GET", "/api/patients/{patient}/sessions", None, {"patient", "therapist"}),
@@ -199,7 +203,8 @@ def test_the_matrix_covers_every_endpoint(world) -> None:
         for path, ops in app.openapi()["paths"].items()
         for method in ops
     }
-    covered = {(m, p.split("?")[0].replace("/movement/squat", "/movement/{exercise}"))
+    covered = {(m, p.split("?")[0].replace("/movement/squat", "/movement/{exercise}")
+                .replace("/exercises/squat/", "/exercises/{exercise}/"))
                for m, p, _b, _r in MATRIX} | PUBLIC  # fmt: skip
     assert routes == covered
 
@@ -518,3 +523,72 @@ def test_a_therapist_invites_a_patient_who_chooses_their_password(world) -> None
         refused = _client(app, tokens[who]).post(
             "/api/patients/invite", json={"email": "x@home.org", "name": "X"})  # fmt: skip
         assert refused.status_code == 403
+
+
+def _utc(iso: str) -> bool:
+    """An ISO 8601 time in UTC, its zone written (Z or +00:00)."""
+    return datetime.fromisoformat(iso).utcoffset() == timedelta(0)
+
+
+def test_a_program_keeps_rest_and_notes_refuses_duplicates_and_tells_what_changed(world) -> None:
+    """The editor's round trip through the API: rest and notes per exercise
+    are kept; the same exercise on the same side twice is refused, naming
+    both entries; a stale edit gets 409 naming who saved the newer version
+    and when; the versions list says what changed, newest first, audited,
+    to the patient and their therapist only."""
+    app, ids, tokens = world
+    therapist, patient = _client(app, tokens["therapist"]), _client(app, tokens["patient"])
+    url = f"/api/programs/{ids['program']}"
+    squat, curl = PROGRAM["exercises"][0], {"exercise": "elbow_flexion"}
+    curl |= {"sets": 2, "reps": 10, "side": "left"}
+    twice = {**PROGRAM, "exercises": [squat, {**curl, "side": "right"}, {**squat, "reps": 5}]}
+    r = therapist.put(url, json={"document": twice, "based_on_version": 1})
+    assert r.status_code == 422
+    assert "exercises[2]: squat (auto) is already prescribed as exercises[0]" in r.json()["detail"]
+    v2 = {**PROGRAM, "therapist_notes": "Ice after.", "exercises": [
+        {**squat, "rest_s": 90, "notes": "Hold on to a chair."}, curl, {**curl, "side": "right"},
+        {"exercise": "shoulder_abduction", "sets": 1, "reps": 6}]}  # fmt: skip
+    r = therapist.put(url, json={"document": v2, "based_on_version": 1})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    kept = patient.get(url).json()["latest"]["document"]["exercises"][0]
+    assert kept["rest_s"] == 90 and kept["notes"] == "Hold on to a chair."
+    v3 = {**v2, "title": "Knee and elbow", "exercises": [
+        {**squat, "reps": 8, "rest_s": 90, "notes": "Hold on to a chair.",
+         "tempo": {"up_s": 3, "down_s": 2}}, curl, {**curl, "side": "right"}]}  # fmt: skip
+    assert therapist.put(url, json={"document": v3, "based_on_version": 2}).status_code == 200
+    stale = therapist.put(url, json={"document": v2, "based_on_version": 2})
+    assert stale.status_code == 409 and stale.headers["location"] == url
+    body = stale.json()
+    assert (body["version"], body["saved_by"]) == (3, "Therapist")  # the author's name
+    assert _utc(body["saved_at"]) and "reload it" in body["detail"]
+
+    versions = patient.get(f"{url}/versions")
+    assert versions.status_code == 200
+    history = versions.json()
+    assert [v["version"] for v in history] == [3, 2, 1]
+    assert {v["author"] for v in history} == {"Therapist"}
+    assert all(_utc(v["created_at"]) for v in history)
+    assert [c["kind"] for c in history[-1]["changes"]] == ["created"]
+    said = {(c["kind"], c["exercise"], c["side"], c["field"], str(c["before"]), str(c["after"]))
+            for c in history[1]["changes"]}  # fmt: skip
+    assert said == {
+        ("program_changed", None, None, "therapist_notes", "", "Ice after."),
+        ("exercise_changed", "squat", "auto", "rest_s", "60", "90"),
+        ("exercise_changed", "squat", "auto", "notes", "", "Hold on to a chair."),
+        ("exercise_added", "elbow_flexion", "left", None, "None", "None"),
+        ("exercise_added", "elbow_flexion", "right", None, "None", "None"),
+    }
+    said = [(c["kind"], c["exercise"], c["field"], c["before"], c["after"])
+            for c in history[0]["changes"]]  # fmt: skip
+    assert said == [
+        ("program_changed", None, "title", "Knee rehab", "Knee and elbow"),
+        ("exercise_changed", "squat", "reps", 3, 8),
+        ("exercise_changed", "squat", "tempo", None, {"up_s": 3, "hold_s": 0, "down_s": 2}),
+        ("exercise_removed", "shoulder_abduction", None, None, None),
+    ]
+    for role in ("other_patient", "other_therapist", "admin"):
+        assert _client(app, tokens[role]).get(f"{url}/versions").status_code == 403
+    assert therapist.get(f"/api/programs/{ids['program'] + 99}/versions").status_code == 403
+    trail = _client(app, tokens["admin"]).get("/api/audit").json()
+    read = [e for e in trail if e["target"] == f"program {ids['program']} versions"]
+    assert read and read[0]["action"] == "read" and read[0]["patient_id"] == ids["patient"]

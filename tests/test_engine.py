@@ -16,6 +16,7 @@ from telerehab.rehab_programs.engine import (
     RepetitionEngine,
     analyze_live,
     analyze_sequence,
+    posture_fits,
 )
 from telerehab.rehab_programs.events import (
     Feedback,
@@ -109,6 +110,49 @@ def test_the_next_exercise_of_a_program_does_not_take_a_recordings_first_frames(
     squat, heel = analyze_program(seq, program).runs
     assert squat.analysis.summary.reps == 3
     assert math.isnan(heel.t_start_s) and not heel.analysis.reps
+
+
+@pytest.mark.parametrize(
+    ("name", "first", "second"),
+    [
+        ("elbow_flexion_front_sagor.mp4", "elbow_flexion", "push_up"),
+        ("shoulder_abduction_front_sagor.mp4", "shoulder_abduction", "wall_push_up"),
+        ("squat_side_medflex.mp4", "squat", "back_extension"),
+    ],
+)
+def test_a_movement_seen_as_the_next_exercise_is_not_measured_is_not_it(
+    pose_of, name: str, first: str, second: str
+) -> None:
+    """Curls (or arm raises) filmed from the front, then push-ups, which are
+    measured side-on: the elbow bends of the curls reached further into the
+    push-up's target than the curl's, and the push-up took over all of them.
+    Squats, then back extensions lying prone over a bench: the squat's hip
+    flexion was taken for one. A look-ahead repetition seen from a view its
+    exercise is not measured from, or in a posture it is not done in, is no
+    evidence the patient moved on."""
+    seq = pose_of(name)
+    program = program_from_data(
+        {"title": "Arms", "sessions_per_week": 3,
+         "exercises": [{"exercise": first, "sets": 1, "reps": 10},
+                       {"exercise": second, "sets": 1, "reps": 10}]},
+        "test",
+    )  # fmt: skip
+    done, nxt = analyze_program(seq, program).runs
+    alone = analyze_sequence(seq, default_library().get(first))
+    assert done.analysis.summary.reps == alone.summary.reps > 0
+    assert math.isnan(nxt.t_start_s) and not nxt.analysis.reps
+
+
+def test_posture_from_the_trunk() -> None:
+    """Upright within 45 deg of the picture's vertical, lying beyond; a lying
+    exercise filmed from above may show the trunk any way up; unseen or
+    unstated fits."""
+    assert posture_fits(20, "standing", ("side",)) and not posture_fits(70, "sitting", ("side",))
+    assert posture_fits(80, "prone", ("side",)) and not posture_fits(10, "supine", ("side",))
+    assert posture_fits(10, "supine", ("side", "above"))
+    assert posture_fits(math.nan, "prone", ("side",)) and posture_fits(80, None, ("side",))
+    library = default_library()
+    assert library.get("push_up").posture == "prone" and library.get("squat").posture == "standing"
 
 
 def test_small_fast_and_long_movements_do_not_count() -> None:

@@ -112,11 +112,13 @@ def test_no_page_holds_english_outside_the_catalogue(page) -> None:
 
 
 # string literals of the scripts that are no words for a user: selectors,
-# types, developer messages, the server's stand-in instructions (recognised, not shown)
+# types, developer messages, the server's stand-in instructions (recognised, not shown),
+# key names
 NOT_WORDS = {"#history tbody", "#access tbody", "#patients tbody", "#sessions tbody", "body *",
              "thead th", "tbody tr", "tbody", "video/webm", "video/mp4", "same-origin",
              "Content-Type", "X-CSRF-Token", "application/json", "use strict",
-             "Learned from", "point session"}  # fmt: skip
+             "Learned from", "point session", "Enter",
+             "(prefers-reduced-motion: reduce)"}  # fmt: skip
 LITERAL = re.compile(r"\"((?:[^\"\\\n]|\\.)*)\"|'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\]|\\.)*)`")
 
 

@@ -589,8 +589,9 @@ def test_every_engine_event_reaches_the_pages_in_the_one_schema(tmp_path) -> Non
     with db.session() as s:
         patient = s.query(accounts.User).filter_by(role="patient").one()
         sid = _live_record(s, patient.id)
-    plan = list(program_from_data(PROGRAM, "test").exercises)  # squat, 2 sets of 1
-    live = LiveSession(sid, patient.id, plan, db, lambda: None)
+    noted = {**PROGRAM["exercises"][0], "notes": "Hands on the chair back."}
+    plan = list(program_from_data({**PROGRAM, "exercises": [noted]}, "test").exercises)
+    live = LiveSession(sid, patient.id, plan, db, lambda: None)  # squat, 2 sets of 1
     said: list[dict] = []
     live._emit = said.append
     live._begin_exercise()
@@ -601,6 +602,7 @@ def test_every_engine_event_reaches_the_pages_in_the_one_schema(tmp_path) -> Non
     first, rep_msg, feedback, pain, lost = said
     assert first["type"] == "exercise_started" and first["exercise_id"] == "squat"
     assert first["name"] and first["of"] == 1 and first["sets"] == 2
+    assert first["notes"] == "Hands on the chair back."  # the therapist's, beside instructions
     assert rep_msg == {**event_message(ev.RepCompleted(2.0, rep)), "exercise_id": "squat",
                        "set": 1, "count": 1, "total": 1}  # fmt: skip
     assert feedback == {**event_message(ev.Feedback(2.1, "too_fast", "Slower")),

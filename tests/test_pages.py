@@ -201,7 +201,8 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     reps.send_keys("8")
     Select(browser.find_element(By.ID, "add-exercise")).select_by_visible_text(
         "Elbow flexion (curl)"
-    )
+    )  # shown as the patient will see it
+    _wait(browser, "#pick-demo:not([hidden]) canvas[aria-label*='Elbow flexion (curl)']")
     browser.find_element(By.ID, "add").click()
     Select(browser.find_element(By.ID, "ex1-side")).select_by_value("left")
     for key, value in (("up_s", "2"), ("hold_s", "1"), ("down_s", "3")):
@@ -220,6 +221,142 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
                         "tempo": {"up_s": 2, "hold_s": 1, "down_s": 3}}  # fmt: skip
     browser.find_element(By.ID, "logout").click()
     _wait(browser, "#email")
+
+
+def test_the_prescription_editor(browser, site, axe) -> None:
+    """The editor labels every field (tempo up / hold / down in seconds, rest,
+    notes) and shows the library's defaults; Enter in a field saves nothing;
+    an exercise already there is refused by the add control; a save that
+    another save overtook says who saved what when and offers the latest
+    version, which the button loads; the history says what changed in words.
+    Screenshots: therapist_editor_{laptop,phone}.png; no sideways scrolling
+    at 360 px; axe finds nothing with the conflict shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    base, _analysis = site
+    _login(browser, base, *THERAPIST)
+    _wait(browser, "#patients tbody button").send_keys(Keys.ENTER)
+    _wait(browser, "#program-history li")
+    get = "const done = arguments[1]; fetch(arguments[0]).then((r) => r.json()).then(done);"
+    patient = browser.execute_async_script(get, "/api/patients")[0]["id"]
+    programs = browser.execute_async_script(get, f"/api/patients/{patient}/programs")
+    url = f"/api/programs/{programs[-1]['program_id']}"
+
+    def version() -> int:
+        return browser.execute_async_script(get, url)["latest"]["version"]
+
+    before = version()
+    # labelled, the defaults shown: the squat's tempo is 2 s up, 0 s hold, 2 s down
+    tempo = browser.find_element(By.CSS_SELECTOR, "#ex0 fieldset.tempo")
+    assert tempo.find_element(By.TAG_NAME, "legend").text == "Tempo of one repetition, in seconds"
+    for key, label, default in (("up_s", "Up (s)", "2"), ("hold_s", "Hold (s)", "0"),
+                                ("down_s", "Down (s)", "2"), ("rest_s", "Rest between sets (s)",
+                                                              "60")):  # fmt: skip
+        shown = browser.find_element(By.CSS_SELECTOR, f'label[for="ex0-{key}"]')
+        assert shown.is_displayed() and shown.text == label
+        field = browser.find_element(By.ID, f"ex0-{key}")
+        if not field.get_attribute("value"):
+            assert field.get_attribute("placeholder") == default, key
+    hint = browser.find_element(By.ID, "ex0-defaults").text
+    assert "tempo 2 s up, 0 s hold, 2 s down, rest 60 s" in hint, hint
+    # Enter in a field saves nothing
+    reps = browser.find_element(By.ID, "ex0-reps")
+    reps.clear()
+    reps.send_keys("7" + Keys.ENTER)
+    # the squat is there (on its only side): the add control refuses it
+    cards = len(browser.find_elements(By.CSS_SELECTOR, "fieldset.exercise"))
+    Select(browser.find_element(By.ID, "add-exercise")).select_by_value("squat")
+    browser.find_element(By.ID, "add").click()
+    _text(browser, "#add-msg", "Squat is already in this program")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "fieldset.exercise")) == cards
+    assert browser.find_element(By.ID, "ex0-reps").get_attribute("value") == "7"
+    assert browser.find_element(By.ID, "program-msg").text == "" and version() == before
+    # rest, notes and a tempo given in part (the library's for the rest)
+    browser.find_element(By.ID, "ex0-rest_s").send_keys("45")
+    browser.find_element(By.ID, "ex0-up_s").clear()
+    browser.find_element(By.ID, "ex0-up_s").send_keys("3")
+    for key in ("hold_s", "down_s"):
+        browser.find_element(By.ID, f"ex0-{key}").clear()
+    browser.find_element(By.ID, "ex0-notes").send_keys("Hold on to a chair back.")
+    browser.find_element(By.ID, "save-program").click()
+    _text(browser, "#program-msg", f"Saved as version {before + 1}.")
+    saved = browser.execute_async_script(get, url)["latest"]["document"]["exercises"][0]
+    assert (saved["reps"], saved["rest_s"], saved["notes"]) == (7, 45, "Hold on to a chair back.")
+    assert saved["tempo"] == {"up_s": 3, "hold_s": 0, "down_s": 2}
+    # the history, newest first, in words
+    _text(browser, "#program-history li", f"Version {before + 1}, saved by Thea Hart on")
+    newest = browser.find_element(By.CSS_SELECTOR, "#program-history > li").text
+    assert "Squat: rest between sets from 60 s to 45 s." in newest, newest
+    tempo = "Squat: tempo from the library's default to 3 s up, 0 s hold, 2 s down."
+    assert tempo in newest, newest
+    assert "Squat: repetitions from " in newest and " to 7." in newest, newest
+    assert "Squat: notes for the patient now read “Hold on to a chair back.”" in newest, newest
+    # another save (the therapist's other device) overtakes this editor's version
+    document = {**browser.execute_async_script(get, url)["latest"]["document"]}
+    document["title"] = "Changed elsewhere"
+    with httpx.Client(base_url=base) as c:
+        r = c.post("/api/auth/login", json={"email": THERAPIST[0], "password": THERAPIST[1],
+                                            "kind": "bearer"})  # fmt: skip
+        c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        c.put(url, json={"document": document, "based_on_version": before + 1}).raise_for_status()
+    browser.find_element(By.ID, "ex0-sets").clear()
+    browser.find_element(By.ID, "ex0-sets").send_keys("3")
+    browser.find_element(By.ID, "save-program").click()
+    _text(browser, "#program-msg", f"Thea Hart saved version {before + 2} of this program on")
+    assert "your changes were not saved" in browser.find_element(By.ID, "program-msg").text
+    load = browser.find_element(By.ID, "load-latest")
+    assert load.is_displayed() and load.text == "Load the latest version"
+    assert "will be lost" in browser.find_element(By.ID, "program-conflict").text
+    browser.execute_script("document.getElementById('save-program').scrollIntoView()")
+    browser.save_screenshot(str(SCREENS / "therapist_editor_conflict.png"))
+    _accessible(browser, axe, "therapist_editor_conflict", None)
+    load.click()
+    _text(browser, "#program-msg", f"Version {before + 2} loaded")
+    assert browser.find_element(By.ID, "prog-title").get_attribute("value") == "Changed elsewhere"
+    assert not browser.find_element(By.ID, "program-conflict").is_displayed()
+    _text(browser, "#program-history li", "Title changed from")
+    browser.execute_script("document.getElementById('program-history-h').scrollIntoView()")
+    browser.save_screenshot(str(SCREENS / "therapist_editor_history.png"))
+    # a one-sided exercise is added on each side in turn, then refused; the
+    # same side chosen twice is not sent
+    for _ in range(4):
+        Select(browser.find_element(By.ID, "add-exercise")).select_by_value("elbow_flexion")
+        browser.find_element(By.ID, "add").click()
+    _text(browser, "#add-msg", "Elbow flexion (curl) is already in this program")
+    curls = browser.execute_script(
+        "return [...document.querySelectorAll('fieldset.exercise')].map((f, i) => i)"
+        ".filter((i) => document.getElementById(`ex${i}-side`).options.length === 3)"
+    )
+    assert len(curls) == 3, curls
+    first = browser.find_element(By.ID, f"ex{curls[0]}-side").get_attribute("value")
+    Select(browser.find_element(By.ID, f"ex{curls[-1]}-side")).select_by_value(first)
+    browser.find_element(By.ID, "save-program").click()
+    _text(browser, "#program-msg", "is in the program twice")
+    assert version() == before + 2
+    # a laptop and a phone: the editor in view, and nothing wider than 360 px
+    for size, tag in ((LAPTOP, "laptop"), ((390, 844), "phone")):
+        _at_size(browser, size)
+        browser.execute_script("document.getElementById('program').scrollIntoView()")
+        browser.save_screenshot(str(SCREENS / f"therapist_editor_{tag}.png"))
+    try:
+        _at_size(browser, PHONE)
+        _fits(browser, "phone_therapist_editor", PHONE)
+    finally:
+        _at_size(browser, None)
+    # the patient reads the notes beside the exercise's instructions
+    _login(browser, base, *PATIENT)
+    _wait(browser, "#charts svg")
+    browser.get(f"{base}/live")
+    _wait(browser, "#camera-error:not(:empty)")
+    browser.execute_script(
+        "onMessage({v: 2, type: 'exercise_started', exercise_id: 'squat', name: 'Squat',"
+        " index: 0, of: 1, sets: 2, reps: 7, instructions: 'Stand tall.', notes: arguments[0]})",
+        saved["notes"],
+    )
+    _text(browser, "#notes", "From your therapist: Hold on to a chair back.")
+    assert browser.find_element(By.ID, "notes").is_displayed()
 
 
 def _therapist_reads_the_export(base: str) -> None:
@@ -332,6 +469,41 @@ def camera_browser(tmp_path, clip):
     driver.quit()
 
 
+def _demonstrated(driver, name: str) -> None:
+    """The exercise's demonstration is drawn beside its instructions, named
+    for a screen reader, and the page fits a laptop, a phone and 360 px
+    (screenshots live_demo_laptop, live_demo_phone)."""
+    from selenium.webdriver.common.by import By
+
+    canvas = _wait(driver, "#demo:not([hidden]) #demo-canvas")
+    label = canvas.get_attribute("aria-label")
+    assert name in label and "demonstration" in label.lower(), label
+    drawn = driver.execute_script(
+        "const c = document.getElementById('demo-canvas');"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n;"
+    )
+    assert drawn > 1000, f"the demonstration is blank ({drawn} pixels drawn)"
+    _text(driver, "#demo-play", "Pause the demonstration")  # it moves, and can be stopped
+    # asking for less motion stops it on a still of the turning point, with a play button
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "prefers-reduced-motion", "value": "reduce"}]})  # fmt: skip
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    try:
+        _text(driver, "#demo-play", "Play the demonstration")
+        for size, shot in ((LAPTOP, "live_demo_laptop"), ((390, 844), "live_demo_phone")):
+            _at_size(driver, size)
+            driver.execute_script("document.getElementById('exercise-h').scrollIntoView()")
+            driver.save_screenshot(str(SCREENS / f"{shot}.png"))
+        _at_size(driver, PHONE)
+        _fits(driver, "live_demo_360", PHONE)
+    finally:
+        _at_size(driver, None)
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    driver.find_element(By.ID, "demo-play").click()
+    _text(driver, "#demo-play", "Pause the demonstration")
+
+
 def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, site,
                                                      pose_of) -> None:  # fmt: skip
     """The patient page streams the fake camera (a shared squat clip) over
@@ -356,6 +528,7 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     browser.find_element(By.ID, "consent").click()
     browser.find_element(By.ID, "start-btn").click()
     _text(browser, "#exercise-h", "Squat", timeout=30)
+    _demonstrated(browser, "Squat")
     sid = int(browser.execute_script(
         "return fetch('/api/live/sessions').then(r => r.json()).then(x => x[0].id)"))  # fmt: skip
     token = browser.execute_script(  # a therapist watching on the WebSocket, with a bearer token
@@ -1076,6 +1249,7 @@ def test_the_patient_path_by_keyboard_alone(camera_browser, site, axe, pose_of) 
     _wait(driver, "#finish:enabled")
     # the start form is gone: the focus is on the exercise's heading, not lost
     assert _focused(driver) == "exercise-h"
+    _wait(driver, "#demo:not([hidden])")  # axe sees the demonstration too
     _accessible(driver, axe, "keyboard_live_session", None)
     _at_size(driver, PHONE)
     _accessible(driver, axe, "keyboard_live_session_phone", None)

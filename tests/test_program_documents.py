@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +102,19 @@ def test_one_bad_top_level_field_is_named(field, value) -> None:
         program_from_data(doc, "doc", LIBRARY)
     except ProgramError as exc:
         assert str(exc).startswith(f"doc: {field}"), str(exc)
+
+
+def test_an_exercise_is_prescribed_once_per_side() -> None:
+    """The same exercise on the same side twice is refused, both entries
+    named; the same exercise on the left and on the right is two entries."""
+    curl = {"exercise": "elbow_flexion", "sets": 2, "reps": 10}
+    both = program_from_data({**GOOD, "exercises": [
+        {**curl, "side": "left"}, {**curl, "side": "right"}]}, "doc", LIBRARY)  # fmt: skip
+    assert [p.side for p in both.exercises] == ["left", "right"]
+    again = {**GOOD, "exercises": [{**curl, "side": "left"}, {**curl, "side": "right"},
+                                   {**curl, "side": "left", "reps": 5}]}  # fmt: skip
+    with pytest.raises(ProgramError) as exc:
+        program_from_data(again, "doc", LIBRARY)
+    assert str(exc.value) == (
+        "doc: exercises[2]: elbow_flexion (left) is already prescribed as exercises[0]"
+    )

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from telerehab.errors import ProgramError
+from telerehab.rehab_programs.demonstration import of_exercise_sequence
+from telerehab.rehab_programs.program import PrescribedModel
 
-from .. import exercises
+from .. import exercises, movement
 from ..deps import Audit, DbSession, User, require_role
 from ..i18n import library_in
+from ..schemas import MovementOut
 
 router = APIRouter(prefix="/api/exercises", tags=["exercises"])
+REST_S = PrescribedModel.model_fields["rest_s"].default  # a prescription's rest unless it says
 LEARN_PATH = "/api/exercises/learn"
 VIDEO_TYPES = exercises.VIDEO_TYPES
 
@@ -33,9 +37,26 @@ def list_exercises(s: DbSession, who: User) -> list[dict]:
         "signal_angle": e.signal_angle,
         "faults": {r.id: e.feedback[r.message] for r in e.form_rules},
         "target_rom_deg": list(e.target_rom_deg), "tempo_s": list(e.tempo_s),
-        "instructions": e.instructions, "custom": e.id in custom,
+        "instructions": e.instructions, "custom": e.id in custom, "rest_s": REST_S,
         "signals": [c.signal_label for c in e.candidates()],
     } for e in library]  # fmt: skip
+
+
+@router.get("/{exercise_id}/demonstration")
+def demonstration(exercise_id: str, s: DbSession, who: User) -> MovementOut:
+    """How the exercise is done, as a skeleton to replay (the movement record
+    a session's replay draws): a neutral body doing a few repetitions at the
+    exercise's tempo, made from its definition (`rehab_programs.demonstration`).
+    404 when the exercise is unknown or its movement is no single joint's."""
+    library = exercises.clinic_library(s)
+    if exercise_id not in library:
+        raise HTTPException(404, f"no exercise {exercise_id[:64]!r}")
+    seq = of_exercise_sequence(library.get(exercise_id))
+    if seq is None:
+        raise HTTPException(404, f"exercise {exercise_id!r} has no demonstration")
+    t_s, frames = movement.as_lists(movement.of_recording(seq.t_s, seq.image))
+    return MovementOut(exercise_id=exercise_id, width=seq.width, height=seq.height,
+                       t_s=t_s, landmarks=frames)  # fmt: skip
 
 
 @router.post(

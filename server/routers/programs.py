@@ -4,19 +4,44 @@ patients and their therapists read."""
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
+
+from telerehab.errors import ConflictError
 
 from .. import prescriptions
 from ..deps import Audit, DbSession, IdPath, User, require_reader, require_therapist_of
-from ..schemas import ProgramIn, ProgramRevision, ProgramVersionOut
+from ..schemas import (
+    ProgramConflict,
+    ProgramHistoryItem,
+    ProgramIn,
+    ProgramRevision,
+    ProgramVersionOut,
+)
 from ..tables import Program, ProgramVersion, as_utc
+from ..tables import User as UserRow
 
 router = APIRouter(prefix="/api", tags=["programs"])
+STALE = {409: {"model": ProgramConflict, "description": "a newer version exists: nothing written"}}
 
 
 def _out(v: ProgramVersion) -> ProgramVersionOut:
     return ProgramVersionOut(program_id=v.program_id, version=v.version, document=v.document,
                              created_at=v.created_at, created_by=v.created_by)  # fmt: skip
+
+
+def _conflict(s, program_id: int, detail: str) -> JSONResponse:
+    """The 409 of a stale revision: the newest version, who saved it, when."""
+    newest = prescriptions.latest(s, program_id)
+    author = s.get(UserRow, newest.created_by) if newest.created_by else None
+    body = ProgramConflict(
+        detail=detail,
+        version=newest.version,
+        saved_by=author.name if author else None,
+        saved_at=as_utc(newest.created_at),
+    )
+    location = {"Location": f"/api/programs/{program_id}"}
+    return JSONResponse(body.model_dump(mode="json"), status_code=409, headers=location)
 
 
 def _program(s, program_id: int) -> Program:
@@ -63,15 +88,31 @@ def get_program(program_id: IdPath("program"), s: DbSession, who: User, audit: A
     ]}  # fmt: skip
 
 
-@router.put("/programs/{program_id}")
+@router.get("/programs/{program_id}/versions")
+def program_versions(
+    program_id: IdPath("program"), s: DbSession, who: User, audit: Audit
+) -> list[ProgramHistoryItem]:
+    """Every version, newest first: who saved it, when, and what changed from
+    the version before (as data: the page words it)."""
+    program = _program(s, program_id)
+    require_reader(s, who, program.patient_id)
+    audit("read", program.patient_id, f"program {program_id} versions")
+    return [ProgramHistoryItem(**item) for item in prescriptions.history(s, program_id)]
+
+
+@router.put("/programs/{program_id}", responses=STALE)
 def revise_program(
     program_id: IdPath("program"), body: ProgramRevision, s: DbSession, who: User, audit: Audit
 ) -> ProgramVersionOut:
-    """A new version; 409 if `based_on_version` is no longer the newest."""
+    """A new version; 409 if `based_on_version` is no longer the newest, with
+    that version's number, who saved it and when (nothing written)."""
     program = _program(s, program_id)
     require_therapist_of(s, who, program.patient_id)
-    version = prescriptions.revise_program(
-        s, program_id, body.document, body.based_on_version, who.id
-    )
+    try:
+        version = prescriptions.revise_program(
+            s, program_id, body.document, body.based_on_version, who.id
+        )
+    except ConflictError as exc:
+        return _conflict(s, program_id, str(exc))
     audit("prescribe", program.patient_id, f"program {program_id} v{version.version}")
     return _out(version)

@@ -4,7 +4,6 @@ sessions, status `diary`)."""
 
 from __future__ import annotations
 
-import numpy as np
 from fastapi import APIRouter, HTTPException
 from sqlalchemy.orm import Session
 
@@ -99,9 +98,6 @@ def get_movement(
     if row is None:
         raise HTTPException(404, f"session {session_id} kept no movement of {exercise_id[:64]!r}")
     audit("read", x.patient_id, f"session {session_id} movement of {row.exercise_id}")
-    t_s, lm = movement.decode(row.data)
-    lm = np.round(lm.astype(np.float64), 4)
-    frames = [None if np.isnan(f[:, 0]).all() else
-              [[None if np.isnan(v) else float(v) for v in p] for p in f] for f in lm]  # fmt: skip
+    t_s, frames = movement.as_lists(row.data)
     return MovementOut(exercise_id=row.exercise_id, width=row.width, height=row.height,
-                       t_s=[round(float(t), 3) for t in t_s], landmarks=frames)  # fmt: skip
+                       t_s=t_s, landmarks=frames)  # fmt: skip

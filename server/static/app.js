@@ -18,7 +18,7 @@ const TR = {
     if (!r.ok) {  // the user reads the catalogue's words; the server's (English, for developers) stay in `detail`
       const error = new Error(TR.errorText(r.status, data && data.detail, r.headers.get("retry-after")));
       error.status = r.status; error.location = r.headers.get("location");  // e.g. a 409 naming what exists
-      error.detail = data && data.detail;
+      error.detail = data && data.detail; error.body = data;  // e.g. a 409's newest version, who saved it and when
       throw error;
     }
     return data;
@@ -56,6 +56,8 @@ const TR = {
     return table;
   },
   fmtDay(iso) { return new Date(iso).toLocaleDateString(TR.lang, { day: "numeric", month: "short", year: "numeric" }); },
+  // a moment: its day and time of day, in the reader's time zone
+  fmtTime(iso) { return `${TR.fmtDay(iso)} ${new Date(iso).toLocaleTimeString(TR.lang, { hour: "2-digit", minute: "2-digit" })}`; },
 };
 
 // ----------------------------------------------------------------- the message catalogue
@@ -137,13 +139,106 @@ TR.drawSkeleton = function (canvas, landmarks, width, height) {
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, width, height);
   if (!landmarks) return;
-  g.lineWidth = 4; g.strokeStyle = "#3cf"; g.fillStyle = "#ff0";
+  // at least 3 screen pixels however small the canvas is shown (a demonstration)
+  const scale = canvas.clientWidth ? width / canvas.clientWidth : 1, r = Math.max(4, 3 * scale);
+  g.lineWidth = r; g.strokeStyle = "#3cf"; g.fillStyle = "#ff0";
   for (const [a, b] of TR.EDGES) {
     const p = landmarks[a], q = landmarks[b];
     if (p[2] < 0.5 || q[2] < 0.5) continue;
     g.beginPath(); g.moveTo(p[0] * width, p[1] * height); g.lineTo(q[0] * width, q[1] * height); g.stroke();
   }
-  for (const p of landmarks) if (p[2] >= 0.5) { g.beginPath(); g.arc(p[0] * width, p[1] * height, 4, 0, 7); g.fill(); }
+  for (const p of landmarks) if (p[2] >= 0.5) { g.beginPath(); g.arc(p[0] * width, p[1] * height, r, 0, 7); g.fill(); }
+};
+
+// A movement record played as a skeleton on `canvas`: a session's kept movement
+// (/api/sessions/{id}/movement/{exercise}) or an exercise's demonstration
+// (/api/exercises/{id}/demonstration), one format and one drawing.
+// show(t) draws the last frame at or before t; play(on) runs it in real time,
+// from the start again at the end when `loop`, else stopping there.
+// onShow(t, end) and onPlaying(playing) let a page follow (a clock, a button).
+TR.skeletonPlayer = function (canvas, { loop = false, onShow = () => {}, onPlaying = () => {} } = {}) {
+  const p = { frames: null, t: 0, playing: false, last: 0, drawn: -1 };
+  const first = () => p.frames.t_s[0] ?? 0;
+  p.end = () => p.frames.t_s[p.frames.t_s.length - 1] ?? 0;
+  function frameAt(t) {  // binary search
+    const ts = p.frames.t_s;
+    let lo = 0, hi = ts.length - 1;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (ts[mid] <= t) lo = mid; else hi = mid - 1; }
+    return lo;
+  }
+  p.show = function (t) {
+    const f = p.frames;
+    if (!f || !f.t_s.length) return;
+    p.t = Math.max(first(), Math.min(t, p.end()));
+    const i = frameAt(p.t), lm = f.landmarks[i];
+    if (i !== p.drawn) {  // a record holds 15 frames a second: no need to draw 60
+      TR.drawSkeleton(canvas, lm ? lm.map((q) => q.map((v) => v ?? 0)) : null, f.width, f.height);
+      p.drawn = i;
+    }
+    onShow(p.t, p.end());
+  };
+  // The frame furthest from the first: the turning point of the movement, for a still.
+  p.furthest = function () {
+    const f = p.frames, start = f.landmarks.find(Boolean);
+    let best = first(), most = -1;
+    f.landmarks.forEach((lm, i) => {
+      if (!lm || !start) return;
+      const d = lm.reduce((a, q, k) => a + Math.abs((q[0] ?? 0) - (start[k][0] ?? 0)) + Math.abs((q[1] ?? 0) - (start[k][1] ?? 0)), 0);
+      if (d > most) { most = d; best = f.t_s[i]; }
+    });
+    return best;
+  };
+  function tick(now) {
+    if (!p.playing) return;
+    p.t += (now - p.last) / 1000; p.last = now;
+    if (p.t >= p.end()) {
+      if (!loop) { p.show(p.end()); p.play(false); return; }
+      p.t = first();
+    }
+    p.show(p.t);
+    requestAnimationFrame(tick);
+  }
+  p.play = function (on) {
+    const was = p.playing;
+    p.playing = on && !!p.frames;
+    if (p.playing && !was) {
+      if (p.t >= p.end()) p.t = first();
+      p.last = performance.now(); requestAnimationFrame(tick);
+    }
+    onPlaying(p.playing);
+  };
+  p.load = function (frames) { p.play(false); p.frames = frames; p.drawn = -1; p.show(first()); };
+  return p;
+};
+
+// An exercise's demonstration (/api/exercises/{id}/demonstration) in `canvas`,
+// looping, with `button` to pause and play it. Someone who asked for less
+// motion (prefers-reduced-motion, now or later) or paused it sees a still of
+// the turning point. show(id, name) answers false when the exercise has none
+// (a movement no single joint shows), null when another was asked for since;
+// redraw() after the canvas is shown at its size.
+TR.demonstration = function (canvas, button) {
+  const calm = window.matchMedia("(prefers-reduced-motion: reduce)");
+  const player = TR.skeletonPlayer(canvas, {
+    loop: true, onPlaying: (on) => { button.textContent = TR.t(on ? "demo.pause" : "demo.play"); } });
+  let paused = false, asked = 0;
+  const still = () => { player.play(false); player.show(player.furthest()); };
+  button.onclick = () => { paused = player.playing; player.play(!player.playing); };
+  calm.addEventListener("change", () => { if (calm.matches && player.frames) still(); });
+  return {
+    async show(exerciseId, name) {
+      const mine = ++asked;
+      let frames;
+      try { frames = await TR.api(`/api/exercises/${encodeURIComponent(exerciseId)}/demonstration`); } catch (e) { frames = null; }
+      if (mine !== asked) return null;
+      canvas.setAttribute("aria-label", TR.t("demo.label", { name }));
+      if (!frames) { player.play(false); return false; }
+      player.load(frames);
+      if (calm.matches || paused) still(); else player.play(true);
+      return true;
+    },
+    redraw() { if (player.frames) { player.drawn = -1; player.show(player.t); } },
+  };
 };
 
 // "2026-W47" -> the Monday of that ISO week (a Date at 00:00 UTC).

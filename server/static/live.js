@@ -32,6 +32,15 @@ function draw(landmarks) {
 }
 $("camera").onresize = $("camera").onloadedmetadata = () => TR.fitStage($("stage"), $("camera").videoWidth, $("camera").videoHeight);
 
+// How the exercise is done: its demonstration beside the instructions (app.js).
+const demo = TR.demonstration($("demo-canvas"), $("demo-play"));
+async function showDemonstration(exerciseId, name) {
+  const shown = await demo.show(exerciseId, name);
+  if (shown === null) return;  // the next exercise's is on its way
+  $("demo").hidden = !shown;
+  demo.redraw();
+}
+
 // The server's camera check (`framing` messages): which part of the body the
 // exercise needs is out of the picture, in words. Landmark names -> a part.
 const PART = [["feet", /ankle|heel|foot/], ["knees", /knee/], ["hips", /hip/], ["hands", /wrist|pinky|index|thumb/],
@@ -60,6 +69,9 @@ function onMessage(m) {
     state.exercise = m; state.count = 0; state.setStart = Date.now();
     $("exercise-h").textContent = T("live.exercise", { name: m.name, i: m.index + 1, n: m.of });
     $("instructions").textContent = m.instructions;
+    $("notes-text").textContent = m.notes || "";  // the therapist's own words for this patient
+    $("notes").hidden = !m.notes;
+    showDemonstration(m.exercise_id, m.name);
     $("set-label").textContent = T("live.set", { k: 1, n: m.sets }); $("count").textContent = "0"; $("of").textContent = `/ ${m.reps}`;
     if (state.sid) say(T(m.index === 0 ? "live.first" : "live.next", { name: m.name }));
   } else if (m.type === "rep_completed") {

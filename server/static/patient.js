@@ -58,7 +58,7 @@ async function refreshAccess() {
     return;
   }
   body.replaceChildren(...rows.map((r) => TR.el("tr", {},
-    TR.el("td", { text: `${TR.fmtDay(r.at)} ${new Date(r.at).toLocaleTimeString(TR.lang, { hour: "2-digit", minute: "2-digit" })}` }),
+    TR.el("td", { text: TR.fmtTime(r.at) }),
     TR.el("td", { text: r.role ? TR.t("patient.whoRole", { who: r.who, role: TR.has(`role.${r.role}`) ? TR.t(`role.${r.role}`) : r.role }) : r.who }),
     TR.el("td", { text: `${TR.has(`did.${r.action}`) ? TR.t(`did.${r.action}`) : r.action}${r.what ? `: ${whatText(r.what, r.action)}` : ""}` }))));
 }

@@ -21,7 +21,7 @@ const SAY = {
   share: (r) => r.target_share == null ? "-" : T("watch.share", { pct: Math.round(100 * r.target_share), deg: Math.round(r.target_rom_deg) }),
 };
 
-const state = { frames: null, t: 0, playing: false, last: 0, library: [] };
+const state = { library: [] };
 const id = Number(new URLSearchParams(location.search).get("id"));
 
 function nameOf(exerciseId) {
@@ -29,60 +29,30 @@ function nameOf(exerciseId) {
   return TR.exName(exerciseId, ex ? ex.name : exerciseId);
 }
 
-function frameAt(t) {  // the last frame at or before t (binary search)
-  const ts = state.frames.t_s;
-  let lo = 0, hi = ts.length - 1;
-  while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (ts[mid] <= t) lo = mid; else hi = mid - 1; }
-  return lo;
-}
-
-function show(t) {
-  const f = state.frames;
-  if (!f || !f.t_s.length) return;
-  state.t = Math.max(f.t_s[0], Math.min(t, f.t_s[f.t_s.length - 1]));
-  const lm = f.landmarks[frameAt(state.t)];
-  TR.drawSkeleton($("skeleton"), lm ? lm.map((p) => p.map((v) => v ?? 0)) : null, f.width, f.height);
-  $("seek").value = String(state.t);
-  $("clock").textContent = SAY.clock(state.t, f.t_s[f.t_s.length - 1]);
-}
-
-function tick(now) {
-  if (!state.playing) return;
-  const f = state.frames;
-  state.t += (now - state.last) / 1000; state.last = now;
-  if (state.t >= f.t_s[f.t_s.length - 1]) { show(f.t_s[f.t_s.length - 1]); setPlaying(false); return; }
-  show(state.t);
-  requestAnimationFrame(tick);
-}
-
-function setPlaying(on) {
-  state.playing = on && !!state.frames;
-  $("play").textContent = T(state.playing ? "session.pause" : "session.play");
-  $("play").setAttribute("aria-pressed", String(state.playing));
-  if (state.playing) { state.last = performance.now(); requestAnimationFrame(tick); }
-}
-$("play").onclick = () => {
-  const f = state.frames;
-  if (f && state.t >= f.t_s[f.t_s.length - 1]) state.t = f.t_s[0];
-  setPlaying(!state.playing);
-};
-$("seek").oninput = () => { setPlaying(false); show(Number($("seek").value)); };
+// The replay: the shared skeleton player (app.js), with a seek bar and a clock.
+const player = TR.skeletonPlayer($("skeleton"), {
+  onShow: (t, end) => { $("seek").value = String(t); $("clock").textContent = SAY.clock(t, end); },
+  onPlaying: (on) => {
+    $("play").textContent = T(on ? "session.pause" : "session.play");
+    $("play").setAttribute("aria-pressed", String(on));
+  },
+});
+$("play").onclick = () => player.play(!player.playing);
+$("seek").oninput = () => { player.play(false); player.show(Number($("seek").value)); };
 
 async function loadMovement(exerciseId) {
-  setPlaying(false);
-  state.frames = await TR.api(`/api/sessions/${id}/movement/${encodeURIComponent(exerciseId)}`);
-  const f = state.frames;
+  const f = await TR.api(`/api/sessions/${id}/movement/${encodeURIComponent(exerciseId)}`);
   TR.fitStage($("stage"), f.width, f.height);
   $("seek").min = String(f.t_s[0] ?? 0); $("seek").max = String(f.t_s[f.t_s.length - 1] ?? 0);
   $("replay-exercise").value = exerciseId;
-  show(f.t_s[0] ?? 0);
+  player.load(f);
 }
 
 async function replayRep(r) {
-  if (!state.frames || state.frames.exercise_id !== r.exercise_id) await loadMovement(r.exercise_id);
-  show(r.t_start_s);
+  if (!player.frames || player.frames.exercise_id !== r.exercise_id) await loadMovement(r.exercise_id);
+  player.show(r.t_start_s);
   $("stage").scrollIntoView({ block: "nearest" });
-  setPlaying(true);
+  player.play(true);
 }
 
 async function main() {

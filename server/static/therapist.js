@@ -77,11 +77,31 @@ async function showPatient(p) {
   h.focus();
 }
 
-// The prescription editor: from the exercise library, with sets, reps, side,
-// target ROM and tempo per exercise. Saving makes a new version (or program).
+// The prescription editor: one card per exercise from the library, every
+// field labelled; an empty field shows the library's default and keeps it.
+// Only the Save button saves (Enter in a field does not); an exercise is
+// prescribed once per side; a save another therapist overtook offers their
+// version; under the editor, every version and what changed in it.
+const SIDES = { auto: "therapist.sideAuto", left: "therapist.sideLeft", right: "therapist.sideRight" };
+const TEMPO = ["up_s", "hold_s", "down_s"];
+const num = (v) => (v === null || v === undefined || v === "" ? "" : TR.numbers.format(v));
+const exerciseOf = (id) => library.find((x) => x.id === id) || { id, name: id, laterality: "bilateral" };
+// "Curl (left)": an exercise as prescribed, its side when it has one
+const entryName = (id, side) => {
+  const name = exerciseOf(id).name;
+  return !side || side === "auto" ? name : T("therapist.nameSide", { name, side: T(SIDES[side] || side) });
+};
+// the library's defaults of an exercise, by field (null: none known)
+function defaultsOf(ex) {
+  const [up, hold, down] = ex.tempo_s || [];
+  return { target_rom_deg: ex.target_rom_deg ? ex.target_rom_deg[0] : null, up_s: up ?? null,
+    hold_s: hold ?? null, down_s: down ?? null, rest_s: ex.rest_s ?? null };
+}
+
 function renderProgram(p, current) {
   const form = document.getElementById("program");
   const msg = document.getElementById("program-msg");
+  const conflictBox = document.getElementById("program-conflict");
   const doc = current ? JSON.parse(JSON.stringify(current.document))
     : { title: T("therapist.defaultTitle"), sessions_per_week: 3, exercises: [] };
   const draft = (d) => (current ? { ...current, document: d } : { document: d, version: 0 });
@@ -89,74 +109,177 @@ function renderProgram(p, current) {
   const field = (id, label, input) => [TR.el("label", { for: id, text: label }), input];
   form.append(
     TR.el("p", { class: "muted", text: current && current.version ? T("therapist.version", { n: current.version }) : T("therapist.noProgram") }),
-    ...field("prog-title", T("therapist.progTitle"), TR.el("input", { id: "prog-title", value: doc.title })),
-    ...field("prog-spw", T("therapist.spw"), TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })));
-  const cols = ["exercise", "side", "sets", "reps", "target", "tempo"].map((c) => T(`therapist.col.${c}`));
-  // the last column's header is for screen readers (its buttons say what they remove)
-  const remove = TR.el("th", { scope: "col", "data-label": "" }, TR.el("span", { class: "offscreen", text: T("therapist.remove") }));
-  const table = TR.stack(TR.el("table", {}, TR.el("thead", {}, TR.el("tr", {}, ...cols.map((c) => TR.el("th", { scope: "col", text: c })), remove))));
-  const body = TR.el("tbody");
-  doc.exercises.forEach((e, i) => {
-    const ex = library.find((x) => x.id === e.exercise) || { name: e.exercise, laterality: "bilateral" };
-    const num = (key, min, max, value, step = 1) => {
+    ...field("prog-title", T("therapist.progTitle"), TR.el("input", { id: "prog-title", value: doc.title, maxlength: 200 })),
+    ...field("prog-spw", T("therapist.spw"), TR.el("input", { id: "prog-spw", type: "number", min: 1, max: 14, value: doc.sessions_per_week })),
+    ...field("prog-notes", T("therapist.programNotes"), TR.el("textarea", { id: "prog-notes", rows: 2, maxlength: 5000, text: doc.therapist_notes || "" })));
+  const cards = TR.el("div", { class: "exercises" }, ...doc.exercises.map((e, i) => exerciseCard(e, i)));
+
+  function exerciseCard(e, i) {
+    const ex = exerciseOf(e.exercise), defaults = defaultsOf(ex), tempo = e.tempo || {};
+    const hintId = `ex${i}-defaults`;
+    const input = (key, label, min, max, value, step = 1) => {
       const id = `ex${i}-${key}`;
-      return [TR.el("label", { for: id, text: T(`therapist.field.${key}`, { name: ex.name }), class: "offscreen" }),
-        TR.el("input", { id, type: "number", min, max, step, value: value ?? "", "data-key": key, "data-index": i })];
+      const attrs = { id, type: "number", min, max, step, value: value ?? "", "data-key": key, "data-index": i };
+      if (defaults[key] !== null && defaults[key] !== undefined) Object.assign(attrs, { placeholder: num(defaults[key]), "aria-describedby": hintId });
+      return TR.el("div", { class: "field" }, TR.el("label", { for: id, text: label }), TR.el("input", attrs));
     };
     const side = TR.el("select", { id: `ex${i}-side`, "data-key": "side", "data-index": i });
     for (const v of ex.laterality === "unilateral" ? ["auto", "left", "right"] : ["auto"]) {
-      const o = TR.el("option", { value: v, text: T({ auto: "therapist.sideAuto", left: "therapist.sideLeft", right: "therapist.sideRight" }[v]) });
+      const o = TR.el("option", { value: v, text: T(SIDES[v]) });
       if ((e.side || "auto") === v) o.selected = true;
       side.append(o);
     }
-    const tempo = e.tempo || {};
-    body.append(TR.el("tr", {}, TR.el("td", { text: ex.name }),
-      TR.el("td", {}, TR.el("label", { for: `ex${i}-side`, text: T("therapist.field.side", { name: ex.name }), class: "offscreen" }), side),
-      TR.el("td", {}, ...num("sets", 1, 20, e.sets)), TR.el("td", {}, ...num("reps", 1, 100, e.reps)),
-      TR.el("td", {}, ...num("target_rom_deg", 0, 180, e.target_rom_deg)),
-      TR.el("td", {}, ...num("up_s", 0.5, 30, tempo.up_s, 0.5), ...num("hold_s", 0, 60, tempo.hold_s, 0.5),
-        ...num("down_s", 0.5, 30, tempo.down_s, 0.5)),
-      TR.el("td", {}, TR.el("button", { type: "button", class: "link", text: T("therapist.removeX", { name: ex.name }), onclick: () => {
-        collect(doc); doc.exercises.splice(i, 1); renderProgram(p, draft(doc)); } }))));
-  });
-  table.append(body);
-  const pick = TR.el("select", { id: "add-exercise" }, ...library.map((x) => TR.el("option", { value: x.id, text: x.name })));
-  form.append(table,
-    ...field("add-exercise", T("therapist.addLabel"), pick),
+    const d = defaults;
+    const hint = d.up_s === null ? [] : [TR.el("p", { id: hintId, class: "hint", text: T("therapist.defaults", {
+      target: num(d.target_rom_deg), up: num(d.up_s), hold: num(d.hold_s), down: num(d.down_s), rest: num(d.rest_s) }) })];
+    return TR.el("fieldset", { class: "exercise", id: `ex${i}` },
+      TR.el("legend", { text: T("therapist.exerciseN", { i: i + 1, name: entryName(e.exercise, e.side) }) }),
+      ...hint,
+      TR.el("div", { class: "fields" },
+        TR.el("div", { class: "field" }, TR.el("label", { for: `ex${i}-side`, text: T("therapist.col.side") }), side),
+        input("sets", T("therapist.col.sets"), 1, 20, e.sets), input("reps", T("therapist.col.reps"), 1, 100, e.reps),
+        input("target_rom_deg", T("therapist.targetLabel"), 0, 180, e.target_rom_deg),
+        input("rest_s", T("therapist.restLabel"), 0, 900, e.rest_s, 5)),
+      TR.el("fieldset", { class: "tempo" }, TR.el("legend", { text: T("therapist.tempoLegend") }),
+        TR.el("div", { class: "fields" }, input("up_s", T("therapist.tempo.up_s"), 0.5, 30, tempo.up_s, 0.5),
+          input("hold_s", T("therapist.tempo.hold_s"), 0, 60, tempo.hold_s, 0.5),
+          input("down_s", T("therapist.tempo.down_s"), 0.5, 30, tempo.down_s, 0.5))),
+      TR.el("label", { for: `ex${i}-notes`, text: T("therapist.exerciseNotes") }),
+      TR.el("textarea", { id: `ex${i}-notes`, rows: 2, maxlength: 2000, "data-key": "notes", "data-index": i, text: e.notes || "" }),
+      TR.el("p", {}, TR.el("button", { type: "button", class: "link", text: T("therapist.removeX", { name: entryName(e.exercise, e.side) }), onclick: () => {
+        collect(doc); doc.exercises.splice(i, 1); renderProgram(p, draft(doc)); } })));
+  }
+
+  // Add: the exercise on the first side not yet prescribed (unilateral ones
+  // may be prescribed left and right); refused, in words, when none is left.
+  const pick = TR.el("select", { id: "add-exercise", "aria-describedby": "add-msg" }, ...library.map((x) => TR.el("option", { value: x.id, text: x.name })));
+  const addMsg = TR.el("p", { id: "add-msg", role: "status", "aria-live": "polite" });
+  pick.onchange = () => { addMsg.textContent = ""; };
+  form.append(cards,
+    ...field("add-exercise", T("therapist.addLabel"), pick), pickPreview(pick),
     TR.el("p", {}, TR.el("button", { type: "button", id: "add", text: T("therapist.add"), onclick: () => {
-      collect(doc); doc.exercises.push({ exercise: pick.value, sets: 2, reps: 10 });
+      collect(doc);
+      const ex = exerciseOf(pick.value);
+      const taken = doc.exercises.filter((x) => x.exercise === ex.id).map((x) => x.side || "auto");
+      const side = (ex.laterality === "unilateral" ? ["auto", "left", "right"] : ["auto"]).find((v) => !taken.includes(v));
+      if (!side) { addMsg.className = "error"; addMsg.textContent = T("therapist.already", { name: ex.name }); return; }
+      doc.exercises.push({ exercise: ex.id, sets: 2, reps: 10, ...(side === "auto" ? {} : { side }) });
       renderProgram(p, draft(doc));
       document.getElementById("add-exercise").focus(); } })),
-    TR.el("button", { type: "submit", text: T(current && current.version ? "therapist.saveVersion" : "therapist.prescribe") }));
+    addMsg,
+    TR.el("button", { type: "submit", id: "save-program", text: T(current && current.version ? "therapist.saveVersion" : "therapist.prescribe") }));
 
+  // The document as the fields say; an empty field keeps the default (left
+  // out), and a tempo given in part takes the library's for the rest.
   function collect(target) {
     target.title = document.getElementById("prog-title").value;
     target.sessions_per_week = Number(document.getElementById("prog-spw").value);
+    const notes = document.getElementById("prog-notes").value.trim();
+    if (notes) target.therapist_notes = notes; else delete target.therapist_notes;
     form.querySelectorAll("[data-key]").forEach((inp) => {
       const e = target.exercises[+inp.dataset.index];
       const key = inp.dataset.key;
       if (key === "side") { if (inp.value === "auto") delete e.side; else e.side = inp.value; return; }
+      if (key === "notes") { if (inp.value.trim()) e.notes = inp.value.trim(); else delete e.notes; return; }
       const v = inp.value === "" ? null : Number(inp.value);
-      if (["up_s", "hold_s", "down_s"].includes(key)) {
+      if (TEMPO.includes(key)) {
         e.tempo = e.tempo || {};
         if (v === null) delete e.tempo[key]; else e.tempo[key] = v;
-        if (!Object.keys(e.tempo).length) delete e.tempo;
       } else if (v === null) delete e[key]; else e[key] = v;
     });
+    for (const e of target.exercises) {
+      if (!e.tempo) continue;
+      if (!Object.keys(e.tempo).length) { delete e.tempo; continue; }
+      const d = defaultsOf(exerciseOf(e.exercise));
+      for (const k of TEMPO) if (e.tempo[k] === undefined && d[k] !== null) e.tempo[k] = d[k];
+    }
     return target;
   }
 
+  // the same exercise on the same side twice, in words (null: none)
+  function duplicate(exercises) {
+    const seen = new Map();
+    for (const [i, e] of exercises.entries()) {
+      const key = `${e.exercise}/${e.side || "auto"}`;
+      if (seen.has(key)) return { i, text: T("therapist.duplicate", { name: entryName(e.exercise, e.side), first: seen.get(key) + 1, again: i + 1 }) };
+      seen.set(key, i);
+    }
+    return null;
+  }
+
+  // Enter in a field does not save: a number typed and Enter is not a prescription
+  form.onkeydown = (ev) => { if (ev.key === "Enter" && ev.target.tagName === "INPUT") ev.preventDefault(); };
   form.onsubmit = async (ev) => {
     ev.preventDefault();
     const next = collect(JSON.parse(JSON.stringify(doc)));
+    conflictBox.hidden = true;
+    const twice = duplicate(next.exercises);
+    if (twice) {
+      msg.className = "error"; msg.textContent = twice.text;
+      document.getElementById(`ex${twice.i}-side`).focus();
+      return;
+    }
     try {
       const saved = current && current.version
         ? await TR.api(`/api/programs/${current.program_id}`, { method: "PUT", body: { document: next, based_on_version: current.version } })
         : await TR.api(`/api/patients/${p.id}/programs`, { method: "POST", body: { document: next } });
       msg.className = "ok"; msg.textContent = T("therapist.savedAs", { n: saved.version });
       renderProgram(p, saved);
-    } catch (e) { msg.className = "error"; msg.textContent = e.message; }
+    } catch (e) {
+      msg.className = "error";
+      if (e.status !== 409 || !e.body || !e.body.version) { msg.textContent = e.message; return; }
+      // another therapist saved a newer version: say who and when, offer it
+      const when = TR.fmtTime(e.body.saved_at);
+      msg.textContent = e.body.saved_by ? T("therapist.conflictBy", { n: e.body.version, by: e.body.saved_by, when })
+        : T("therapist.conflict", { n: e.body.version, when });
+      conflictBox.hidden = false;
+      renderHistory(current.program_id);  // what the other version changed, before loading it
+      document.getElementById("load-latest").onclick = async () => {
+        const latest = (await TR.api(`/api/programs/${current.program_id}`)).latest;
+        conflictBox.hidden = true;
+        renderProgram(p, latest);
+        msg.className = "ok"; msg.textContent = T("therapist.loadedLatest", { n: latest.version });
+        document.getElementById("prog-title").focus();
+      };
+    }
   };
+  if (current && current.program_id) renderHistory(current.program_id);
+  else document.getElementById("program-history").replaceChildren();
+}
+
+// ----------------------------------------------------------------- what changed, version by version
+const short = (text) => (text.length > 120 ? `${text.slice(0, 119)}…` : text);
+// a value of a field in words: the library's default where none is given
+function valueText(field, v) {
+  if (v === null || v === undefined) return T("therapist.value.default");
+  if (field === "side") return T(SIDES[v] || v);
+  if (field === "target_rom_deg") return T("therapist.value.deg", { v });
+  if (field === "rest_s") return T("therapist.value.s", { v });
+  if (field === "tempo") return T("therapist.value.tempo", { up: v.up_s, hold: v.hold_s, down: v.down_s });
+  return num(v);
+}
+function changeText(c) {
+  if (c.kind === "created") return T("therapist.change.created");
+  if (c.kind === "program_changed") {
+    if (c.field === "therapist_notes") return c.after ? T("therapist.change.programNotes", { after: short(c.after) }) : T("therapist.change.programNotesRemoved");
+    if (c.field === "title") return T("therapist.change.title", { before: c.before, after: c.after });
+    return T("therapist.change.sessionsPerWeek", { before: c.before, after: c.after });
+  }
+  const name = entryName(c.exercise, c.side);
+  if (c.kind === "exercise_added") return T("therapist.change.added", { name });
+  if (c.kind === "exercise_removed") return T("therapist.change.removed", { name });
+  if (c.field === "notes") return c.after ? T("therapist.change.notes", { name, after: short(c.after) }) : T("therapist.change.notesRemoved", { name });
+  if (c.field === "calibration") return T("therapist.change.calibration", { name });
+  const what = TR.has(`therapist.fieldName.${c.field}`) ? T(`therapist.fieldName.${c.field}`) : c.field;
+  return T("therapist.change.field", { name, field: what, before: valueText(c.field, c.before), after: valueText(c.field, c.after) });
+}
+async function renderHistory(programId) {
+  const list = document.getElementById("program-history");
+  const versions = await TR.api(`/api/programs/${programId}/versions`);
+  list.replaceChildren(...versions.map((v) => TR.el("li", {},
+    TR.el("span", { class: "version-head", text: T(v.author ? "therapist.historyBy" : "therapist.historyItem",
+      { n: v.version, by: v.author || "", when: TR.fmtTime(v.created_at) }) }),
+    TR.el("ul", {}, ...v.changes.map((c) => TR.el("li", { text: changeText(c) }))))));
 }
 
 async function refreshLive(patients) {
@@ -193,6 +316,29 @@ async function refreshLive(patients) {
   document.getElementById("patient-sort").addEventListener("change", () => listPatients());
   document.getElementById("find").addEventListener("submit", (e) => { e.preventDefault(); listPatients(); });
 })();
+
+// The exercise chosen in the program editor as the patient will see it: its
+// demonstration (one figure, kept across the editor's redrawing).
+let preview = null;
+function pickPreview(pick) {
+  if (!preview) {
+    const canvas = TR.el("canvas", { role: "img", "aria-label": T("demo.caption") });
+    const button = TR.el("button", { type: "button", id: "pick-demo-play", text: T("demo.pause") });
+    const figure = TR.el("figure", { id: "pick-demo", class: "exercise-demo", hidden: "" }, canvas,
+      TR.el("figcaption", {}, TR.el("span", { class: "muted", text: T("demo.caption") }), button));
+    preview = { figure, demo: TR.demonstration(canvas, button) };
+  }
+  const show = async () => {
+    const ex = library.find((x) => x.id === pick.value);
+    const shown = await preview.demo.show(pick.value, ex ? ex.name : pick.value);
+    if (shown === null) return;
+    preview.figure.hidden = !shown;
+    preview.demo.redraw();
+  };
+  pick.addEventListener("change", show);
+  if (pick.value) show();
+  return preview.figure;
+}
 
 const unacknowledged = (p) => p.alerts.filter((a) => !a.acknowledged);  // alerts no therapist acknowledged yet
 
