@@ -87,18 +87,41 @@ def store():
 
 
 @pytest.fixture(scope="session")
-def pose_of(store, clip):
-    """PoseSequence of a shared clip with the full model, computed once per session."""
+def pose_of(store, clip, tmp_path_factory):
+    """PoseSequence of a shared clip with the full model, computed once per test
+    run: kept in the run's temporary folder, which the pytest-xdist workers
+    share (the first to need a clip computes it while the others wait on its
+    lock, then read it)."""
+    import fcntl
+    import pickle
+
     from telerehab.pose.backend import create_backend
     from telerehab.pose.estimator import estimate_video
 
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder = root / "poses"
+    folder.mkdir(exist_ok=True)
     cache: dict[str, object] = {}
 
     def run(name: str):
-        if name not in cache:
-            backend = create_backend("mediapipe", variant="full", mode="video", store=store)
-            cache[name] = estimate_video(clip(name), backend)
-            backend.close()
+        if name in cache:
+            return cache[name]
+        path = folder / f"{name}.pkl"
+        with open(folder / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.is_file():
+                cache[name] = pickle.loads(path.read_bytes())
+            else:
+                backend = create_backend("mediapipe", variant="full", mode="video", store=store)
+                try:
+                    cache[name] = estimate_video(clip(name), backend)
+                finally:
+                    backend.close()
+                part = path.with_suffix(".part")
+                part.write_bytes(pickle.dumps(cache[name]))
+                part.replace(path)
         return cache[name]
 
     return run
