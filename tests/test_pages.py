@@ -432,10 +432,13 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
 # --------------------------------------------------------------------------- live session
 
 
-def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0) -> tuple[Path, float]:
+def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0,
+         away_s: float = 0.0) -> tuple[Path, float]:  # fmt: skip
     """A fake-camera file made from a shared clip: the first frame held for
-    `lead_s` (the patient gets ready), the clip, then the last frame held."""
+    `lead_s` (the patient gets ready), the clip, `away_s` of an empty grey
+    picture (the patient left it), then the last frame held (back)."""
     import av
+    import numpy as np
 
     with av.open(str(clip)) as src:
         stream = src.streams.video[0]
@@ -445,9 +448,12 @@ def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0) -> tu
     with av.open(str(out), "w", format="yuv4mpegpipe") as dst:
         st = dst.add_stream("rawvideo", rate=round(fps))
         st.width, st.height, st.pix_fmt = 640, 360, "yuv420p"
-        held = [frames[0]] * int(lead_s * fps) + frames + [frames[-1]] * int(tail_s * fps)
+        empty = np.full_like(frames[-1].to_ndarray(), 128)  # a grey wall, no one in it
+        pictures = [f.to_ndarray() for f in frames]
+        held = ([pictures[0]] * int(lead_s * fps) + pictures + [empty] * int(away_s * fps)
+                + [pictures[-1]] * int(tail_s * fps))  # fmt: skip
         for i, f in enumerate(held):
-            frame = av.VideoFrame.from_ndarray(f.to_ndarray(), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(f, format="yuv420p")
             frame.pts = i
             for packet in st.encode(frame):
                 dst.mux(packet)
@@ -458,9 +464,21 @@ def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0) -> tu
 
 @pytest.fixture
 def camera_browser(tmp_path, clip):
+    """Chromium whose fake camera shows the shared squat clip (`_y4m`)."""
+    yield from _camera_browser(_y4m(clip("squat_side_medflex.mp4"), tmp_path / "squat.y4m")[0])
+
+
+@pytest.fixture
+def leaving_camera_browser(tmp_path, clip):
+    """As `camera_browser`, but the patient leaves the picture for 4 s after
+    the squats, then comes back."""
+    y4m, _duration = _y4m(clip("squat_side_medflex.mp4"), tmp_path / "away.y4m", away_s=4.0)
+    yield from _camera_browser(y4m)
+
+
+def _camera_browser(y4m: Path):
     if not (CHROMIUM and DRIVER):
         unavailable("Chromium absent: apt-get install chromium chromium-driver")
-    y4m, _duration = _y4m(clip("squat_side_medflex.mp4"), tmp_path / "squat.y4m")
     driver = _chromium("--window-size=1280,1400", "--use-fake-ui-for-media-stream",
                        "--use-fake-device-for-media-stream",
                        f"--use-file-for-fake-video-capture={y4m}",
@@ -504,22 +522,25 @@ def _demonstrated(driver, name: str) -> None:
     _text(driver, "#demo-play", "Pause the demonstration")
 
 
-def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, site,
+def test_live_session_in_chromium_with_a_fake_camera(leaving_camera_browser, browser, site,
                                                      pose_of) -> None:  # fmt: skip
     """The patient page streams the fake camera (a shared squat clip) over
     WebRTC and ends showing the count `analyze` gives. A therapist's WebSocket
     receives the same repetitions, and the therapist's live page shows them
-    with the patient's video, which the patient consented to share."""
+    with the patient's video, which the patient consented to share. The
+    patient then leaves the picture: the page says so and counting pauses;
+    back in it, counting goes on, and nothing was counted meanwhile."""
     import asyncio
     import json
 
     import websockets
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     base, _analysis = site
     expected = analyze_sequence(pose_of("squat_side_medflex.mp4"),
                                 default_library().get("squat")).summary.reps  # fmt: skip
-    therapist, browser = browser, camera_browser
+    therapist, browser = browser, leaving_camera_browser
     _login(browser, base, "pat@home.org", "patient-pw-1")
     _wait(browser, "#charts svg")
     browser.get(f"{base}/live")
@@ -569,6 +590,15 @@ def test_live_session_in_chromium_with_a_fake_camera(camera_browser, browser, si
     assert "Squat" in rows[0].text and "_" not in rows[0].text  # names and faults in words
     therapist.save_screenshot(str(SCREENS / "live_therapist.png"))
     _text(browser, "#count", str(expected), timeout=60)
+    # the patient walks out of the picture: the page says so, counting pauses
+    _text(browser, "#framing", "I cannot see you", timeout=30)
+    browser.save_screenshot(str(SCREENS / "live_patient_away.png"))
+    WebDriverWait(browser, 30).until(  # back in the picture
+        lambda d: d.find_element(By.ID, "framing").text == ""
+    )
+    framing = [m for m in list(feed) if m["type"] == "framing"]
+    paused = next(m for m in framing if not m["counting"] and not m["seen"])
+    assert any(m["counting"] and m["t_s"] > paused["t_s"] for m in framing)
 
     def analysed() -> int:
         return max((m["processed"] for m in list(feed) if "processed" in m), default=0)
