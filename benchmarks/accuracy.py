@@ -4,9 +4,11 @@
 
 DATASET_DIR is laid out like ../shared/data (see `telerehab.rehab_programs.accuracy`
 for the format). Every clip runs through the pose model once, then through the
-offline and the streaming engine. Prints a per-clip table and the totals
-(exact-match rate, mean absolute error, off-by-one accuracy, within-tolerance
-rate, mean turning-point error) and writes JSON. Thresholds live in the exercise
+offline and the streaming engine, and in a program with every other library
+exercise after it (the next exercise must not take its repetitions). Prints a
+per-clip table and the totals (exact-match rate, mean absolute error,
+off-by-one accuracy, within-tolerance rate, mean turning-point error,
+program takeovers) and writes JSON. Thresholds live in the exercise
 library and are never tuned per clip.
 """
 
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     from telerehab.rehab_programs.accuracy import turning_point_errors_s
     from telerehab.rehab_programs.engine import analyze_live, analyze_sequence
     from telerehab.rehab_programs.library import default_library
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.rehab_programs.program_run import analyze_program
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("dataset", type=Path, nargs="?", default=DEFAULT_DATA)
@@ -68,6 +72,22 @@ def main(argv: list[str] | None = None) -> int:
             if entry.get("exercise") is None
             else {}
         )
+        # A program of the clip's exercise then each other library exercise:
+        # the next one's look-ahead must not take the clip's repetitions.
+        takeovers = []
+        if entry.get("exercise") is not None:
+            for other in library:
+                if other.id == exercise.id:
+                    continue
+                program = program_from_data(
+                    {"title": "Pair", "sessions_per_week": 3,
+                     "exercises": [{"exercise": exercise.id, "sets": 1, "reps": 10},
+                                   {"exercise": other.id, "sets": 1, "reps": 10}]},
+                    "accuracy",
+                )  # fmt: skip
+                first, _second = analyze_program(seq, program).runs
+                if first.analysis.summary.reps != offline.summary.reps:
+                    takeovers.append(other.id)
         marks = entry.get("rep_marks_frame")
         errors = (
             turning_point_errors_s(offline.reps, seq.t_s, marks, entry.get("marks_are", ""))
@@ -84,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 "streaming": live.summary.reps,
                 "rejected": offline.summary.rejected,
                 "phantom_under_every_exercise": phantom,
+                "program_pairs": len(library) - 1 if entry.get("exercise") is not None else 0,
+                "program_takeovers": takeovers,
                 "turning_error_s": errors,
                 "mean_quality": offline.summary.mean_quality,
                 "mean_target_share": offline.summary.mean_target_share,
@@ -114,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "no_exercise_clips_phantom_reps_all_exercises": sum(
             sum(r["phantom_under_every_exercise"].values()) for r in rows
         ),
+        "program_pairs": sum(r["program_pairs"] for r in rows),
+        "program_takeovers": sum(len(r["program_takeovers"]) for r in rows),
     }
     print(
         f"\n{'clip':38s} {'exercise':18s} {'truth':>5s} {'off':>4s} {'live':>4s} {'tp max s':>8s}"
@@ -124,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         share = r["mean_target_share"]
         print(f"{r['clip']:38s} {r['exercise']:18s} {r['truth']:5d} {r['offline']:4d} "
               f"{r['streaming']:4d} {tp:8.2f} {share:6.0%}")  # fmt: skip
+    for r in rows:
+        if r["program_takeovers"]:
+            print(f"{r['clip']} then {', '.join(r['program_takeovers'])} in a program: "
+                  f"the next exercise took {r['exercise']}'s repetitions")  # fmt: skip
     for r in rows:
         if r["phantom_under_every_exercise"]:
             counted = {k: v for k, v in r["phantom_under_every_exercise"].items() if v}
