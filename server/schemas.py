@@ -343,3 +343,8 @@ class MovementOut(BaseModel):
         description="per frame, 33 landmarks as [x, y, visibility] (x, y normalised to the "
         "picture); a frame is null where no one was seen"
     )
+    view: str | None = Field(
+        default=None,
+        description="the camera view the skeleton is seen from (side, front), "
+        "where known (an exercise's demonstration)",
+    )

@@ -592,10 +592,21 @@ def test_live_session_in_chromium_with_a_fake_camera(leaving_camera_browser, bro
     _text(browser, "#count", str(expected), timeout=60)
     # the patient walks out of the picture: the page says so, counting pauses
     _text(browser, "#framing", "I cannot see you", timeout=30)
+    # where to stand: in words (as the demonstration is seen) and as the
+    # exercise's starting position outlined over the empty picture
+    _text(browser, "#placement", "from the side, your whole body inside the dashed outline")
+    assert browser.find_element(By.ID, "placement").is_displayed()
+    outline = browser.execute_script(
+        "const c = document.getElementById('overlay'), g = c.getContext('2d');"
+        "const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        "for (let i = 3; i < d.length; i += 4) if (d[i] > 200) n++; return n;"
+    )
+    assert outline > 500, f"no outline to step into ({outline} pixels drawn)"
     browser.save_screenshot(str(SCREENS / "live_patient_away.png"))
     WebDriverWait(browser, 30).until(  # back in the picture
         lambda d: d.find_element(By.ID, "framing").text == ""
     )
+    assert not browser.find_element(By.ID, "placement").is_displayed()
     framing = [m for m in list(feed) if m["type"] == "framing"]
     paused = next(m for m in framing if not m["counting"] and not m["seen"])
     assert any(m["counting"] and m["t_s"] > paused["t_s"] for m in framing)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from telerehab.errors import ProgramError
-from telerehab.rehab_programs.demonstration import of_exercise_sequence
+from telerehab.rehab_programs.demonstration import of_exercise, of_exercise_sequence
 from telerehab.rehab_programs.program import PrescribedModel
 
 from .. import exercises, movement
@@ -51,12 +51,13 @@ def demonstration(exercise_id: str, s: DbSession, who: User) -> MovementOut:
     library = exercises.clinic_library(s)
     if exercise_id not in library:
         raise HTTPException(404, f"no exercise {exercise_id[:64]!r}")
-    seq = of_exercise_sequence(library.get(exercise_id))
+    exercise = library.get(exercise_id)
+    seq = of_exercise_sequence(exercise)
     if seq is None:
         raise HTTPException(404, f"exercise {exercise_id!r} has no demonstration")
     t_s, frames = movement.as_lists(movement.of_recording(seq.t_s, seq.image))
     return MovementOut(exercise_id=exercise_id, width=seq.width, height=seq.height,
-                       t_s=t_s, landmarks=frames)  # fmt: skip
+                       t_s=t_s, landmarks=frames, view=of_exercise(exercise).view)  # fmt: skip
 
 
 @router.post(

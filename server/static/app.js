@@ -150,6 +150,36 @@ TR.drawSkeleton = function (canvas, landmarks, width, height) {
   for (const p of landmarks) if (p[2] >= 0.5) { g.beginPath(); g.arc(p[0] * width, p[1] * height, r, 0, 7); g.fill(); }
 };
 
+// Where to stand: the first pose of a movement record (an exercise's
+// demonstration: its starting position) drawn over `canvas` (w x h pixels,
+// already drawn on) as a dashed outline filling most of the picture, for the
+// patient to step into.
+TR.drawOutline = function (canvas, frames, w, h) {
+  const first = frames && frames.landmarks.find(Boolean);
+  if (!first) return;
+  const pts = first.map((q) => [q[0] * frames.width, q[1] * frames.height, q[2] ?? 0]);
+  const seen = pts.filter((q) => q[2] >= 0.5);
+  if (!seen.length) return;
+  const xs = seen.map((q) => q[0]), ys = seen.map((q) => q[1]);
+  const x0 = Math.min(...xs), y0 = Math.min(...ys);
+  const bw = Math.max(1, Math.max(...xs) - x0), bh = Math.max(1, Math.max(...ys) - y0);
+  const s = Math.min(0.8 * w / bw, 0.8 * h / bh);
+  const ox = (w - bw * s) / 2 - x0 * s, oy = (h - bh * s) / 2 - y0 * s;
+  const g = canvas.getContext("2d");
+  g.save();
+  g.setLineDash([12, 10]); g.lineWidth = Math.max(3, h / 120); g.lineCap = "round";
+  g.strokeStyle = "rgba(255, 255, 255, 0.9)";
+  g.shadowColor = "rgba(0, 0, 0, 0.8)"; g.shadowBlur = 4;
+  for (const [a, b] of TR.EDGES) {
+    const p = pts[a], q = pts[b];
+    if (p[2] < 0.5 || q[2] < 0.5) continue;
+    g.beginPath(); g.moveTo(ox + p[0] * s, oy + p[1] * s); g.lineTo(ox + q[0] * s, oy + q[1] * s); g.stroke();
+  }
+  const head = pts[0];  // the head, about an eighth of the body's length across
+  if (head[2] >= 0.5) { g.beginPath(); g.arc(ox + head[0] * s, oy + head[1] * s, Math.max(bw, bh) * s / 16, 0, 7); g.stroke(); }
+  g.restore();
+};
+
 // A movement record played as a skeleton on `canvas`: a session's kept movement
 // (/api/sessions/{id}/movement/{exercise}) or an exercise's demonstration
 // (/api/exercises/{id}/demonstration), one format and one drawing.
@@ -238,6 +268,7 @@ TR.demonstration = function (canvas, button) {
       return true;
     },
     redraw() { if (player.frames) { player.drawn = -1; player.show(player.t); } },
+    get frames() { return player.frames; },  // the record shown (null: none)
   };
 };
 

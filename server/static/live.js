@@ -26,9 +26,13 @@ $("mute").onclick = () => {
   if (state.muted && "speechSynthesis" in window) window.speechSynthesis.cancel();
 };
 
+// The patient's skeleton over the camera; while counting waits (the camera
+// check) or is paused (the patient left the picture), the exercise's starting
+// position as a dashed outline to step into.
 function draw(landmarks) {
-  const v = $("camera");
-  TR.drawSkeleton($("overlay"), landmarks, v.videoWidth || 640, v.videoHeight || 480);
+  const v = $("camera"), w = v.videoWidth || 640, h = v.videoHeight || 480;
+  TR.drawSkeleton($("overlay"), landmarks, w, h);
+  if (!state.counting && state.exercise) TR.drawOutline($("overlay"), demo.frames, w, h);
 }
 $("camera").onresize = $("camera").onloadedmetadata = () => TR.fitStage($("stage"), $("camera").videoWidth, $("camera").videoHeight);
 
@@ -37,6 +41,9 @@ const demo = TR.demonstration($("demo-canvas"), $("demo-play"));
 async function showDemonstration(exerciseId, name) {
   const shown = await demo.show(exerciseId, name);
   if (shown === null) return;  // the next exercise's is on its way
+  const view = shown && demo.frames.view;  // where to stand: as the demonstration is seen
+  $("placement").textContent = view ? T(view === "front" ? "live.placeFront" : "live.placeSide") : "";
+  if (!state.counting) draw(null);
   $("demo").hidden = !shown;
   demo.redraw();
 }
@@ -65,6 +72,8 @@ function onMessage(m) {
     if (m.counting && !state.framed) say(T("live.inView"));  // the camera check passed: go
     else if (!m.counting && state.counting) say(T("live.paused"));
     state.framed = state.framed || m.counting; state.counting = m.counting;
+    $("placement").hidden = m.counting;
+    if (!m.seen) $("rom-bar").firstElementChild.style.width = "0%";  // no one: no range to show
   } else if (m.type === "exercise_started") {
     state.exercise = m; state.count = 0; state.setStart = Date.now();
     $("exercise-h").textContent = T("live.exercise", { name: m.name, i: m.index + 1, n: m.of });
