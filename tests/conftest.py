@@ -127,6 +127,17 @@ def pose_of(store, clip, tmp_path_factory):
     return run
 
 
+def program_of(*exercise_ids: str):
+    """A program of one set of ten of each exercise, in order."""
+    from telerehab.rehab_programs.program import program_from_data
+
+    return program_from_data(
+        {"title": "Program", "sessions_per_week": 3,
+         "exercises": [{"exercise": e, "sets": 1, "reps": 10} for e in exercise_ids]},
+        "test",
+    )  # fmt: skip
+
+
 @pytest.fixture
 def fresh_settings(monkeypatch: pytest.MonkeyPatch):
     """Clear the cached settings around a test that changes TELEREHAB_* variables."""

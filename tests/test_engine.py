@@ -35,6 +35,7 @@ from telerehab.rehab_programs.library import default_library
 from telerehab.rehab_programs.program import program_from_data
 from telerehab.rehab_programs.program_run import analyze_program
 from telerehab.rehab_programs.repetitions import CountingModel, RepetitionCounter
+from tests.conftest import program_of
 
 SQUAT = CountingModel(direction=1, min_excursion_deg=20, min_s=0.8, max_s=12, prior_deg=(5, 95))
 
@@ -101,13 +102,7 @@ def test_the_next_exercise_of_a_program_does_not_take_a_recordings_first_frames(
     side), and the heel raise's look-ahead, still knowing no jitter, took
     that for a repetition and the squats for heel raises."""
     seq = pose_of("squat_side_yuyoujiang.mp4")
-    program = program_from_data(
-        {"title": "Legs", "sessions_per_week": 3,
-         "exercises": [{"exercise": "squat", "sets": 1, "reps": 10},
-                       {"exercise": "heel_raise", "sets": 1, "reps": 10}]},
-        "test",
-    )  # fmt: skip
-    squat, heel = analyze_program(seq, program).runs
+    squat, heel = analyze_program(seq, program_of("squat", "heel_raise")).runs
     assert squat.analysis.summary.reps == 3
     assert math.isnan(heel.t_start_s) and not heel.analysis.reps
 
@@ -131,13 +126,7 @@ def test_a_movement_seen_as_the_next_exercise_is_not_measured_is_not_it(
     exercise is not measured from, or in a posture it is not done in, is no
     evidence the patient moved on."""
     seq = pose_of(name)
-    program = program_from_data(
-        {"title": "Arms", "sessions_per_week": 3,
-         "exercises": [{"exercise": first, "sets": 1, "reps": 10},
-                       {"exercise": second, "sets": 1, "reps": 10}]},
-        "test",
-    )  # fmt: skip
-    done, nxt = analyze_program(seq, program).runs
+    done, nxt = analyze_program(seq, program_of(first, second)).runs
     alone = analyze_sequence(seq, default_library().get(first))
     assert done.analysis.summary.reps == alone.summary.reps > 0
     assert math.isnan(nxt.t_start_s) and not nxt.analysis.reps

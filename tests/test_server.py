@@ -15,7 +15,7 @@ from telerehab.server import accounts, prescriptions, records
 from telerehab.server.db import current_revision, open_database, upgrade
 from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
 from telerehab.server.trends import compute_trends
-from tests.conftest import POSTGRES, postgres_schema
+from tests.conftest import POSTGRES, postgres_schema, program_of
 
 HEAD_REVISION = "0008"  # the newest migration: a first start reaches it
 PROGRAM = {
@@ -185,19 +185,12 @@ def test_a_program_analysed_from_a_video_keeps_each_exercise_movement(tmp_path, 
     """`analyze --program ... --save`: the replay of each exercise is the span
     of the recording the program spent on it; an exercise never reached keeps
     none."""
-    from telerehab.rehab_programs.program import program_from_data
     from telerehab.rehab_programs.program_run import analyze_program
     from telerehab.server import movement
     from telerehab.server.tables import Movement
 
     seq = pose_of("squat_side_yuyoujiang.mp4")
-    program = program_from_data(
-        {"title": "Legs", "sessions_per_week": 3,
-         "exercises": [{"exercise": "squat", "sets": 1, "reps": 10},
-                       {"exercise": "heel_raise", "sets": 1, "reps": 10}]},
-        "test",
-    )  # fmt: skip
-    result = analyze_program(seq, program)
+    result = analyze_program(seq, program_of("squat", "heel_raise"))
     squat, heel = result.runs
     assert squat.analysis.reps and math.isnan(heel.t_start_s)
     db = open_database(f"sqlite:///{tmp_path / 'r.db'}")
