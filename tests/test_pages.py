@@ -99,13 +99,19 @@ def _wait(driver, css: str, timeout: float = 15):
 
 
 def _text(driver, css: str, contains: str, timeout: float = 15) -> None:
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, timeout).until(
-        ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), contains)
-    )
+    try:
+        WebDriverWait(driver, timeout).until(
+            ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), contains)
+        )
+    except TimeoutException:
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        said = found[0].text if found else "(no such element)"
+        raise AssertionError(f"{css} never said {contains!r} in {timeout} s: {said!r}") from None
 
 
 def _labelled(driver, lang: str = "en") -> None:
@@ -755,8 +761,10 @@ def test_a_therapist_teaches_an_exercise_in_front_of_the_camera(camera_browser, 
     """A live demonstration: the page records the (fake) camera, a shared clip
     of two squats, with MediaRecorder (WebM); the server learns from it."""
     base, _analysis = site
-    # the fake camera: 5 s of the first frame, the two squats (8 s), then still
-    _teach(camera_browser, base, "Camera squat", record_s=14)
+    # the fake camera: 5 s of the first frame, the two squats (8 s), then
+    # still; recorded with 5 s to spare (a loaded machine starts the
+    # recorder late)
+    _teach(camera_browser, base, "Camera squat", record_s=18)
     library = camera_browser.execute_script(
         "return fetch('/api/exercises').then(r => r.json()).then(x => x.map(e => e.id))"
     )
