@@ -4,7 +4,8 @@ pain before and after, quality, and alerts. Pure functions over stored rows.
 Weeks are ISO weeks (Monday to Sunday, UTC). Alerts:
 - `pain_rising`: the mean pain before exercise over the last 3 sessions is at
   least 2 points (of 10) above the 3 sessions before them; or the latest
-  session ended at least 3 points more painful than it began;
+  session whose pain after was given ended at least 3 points more painful
+  than it began;
 - `rom_falling`: an exercise's mean ROM in its latest week is more than 10%
   (and at least 5 deg) below the week before;
 - `missed_sessions`: the last complete week had fewer sessions than prescribed.
@@ -62,7 +63,7 @@ class Adherence:
     week: str
     done: int  # sessions that took place (diary entries are none)
     prescribed: int
-    partial: int = 0  # of those done, how many left prescribed work undone
+    partial: int = 0  # of those done, how many not in full (partial or interrupted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,8 @@ def compute_trends(
     partial_per_week: dict[str, int] = defaultdict(int)
     for x in done_sessions:
         done_per_week[iso_week(x.started_at)] += 1
-        partial_per_week[iso_week(x.started_at)] += x.status == "partial"
+        # an interrupted session was cut short: not done in full, as a partial one
+        partial_per_week[iso_week(x.started_at)] += x.status != "complete"
     adherence = tuple(
         Adherence(w, done_per_week.get(w, 0), per_week_prescribed, partial_per_week.get(w, 0))
         for w in weeks
@@ -242,8 +244,11 @@ def _alerts(
                 f"pain before exercise rose from {sum(earlier) / 3:.1f} to "
                 f"{sum(recent) / 3:.1f} /10 over the last 6 sessions"
             ), "painRose", rose, behind, f"pain_rose:{behind[-1]}"))  # fmt: skip
-    if pain and pain[-1].change is not None and pain[-1].change >= PAIN_FLARE:
-        p = pain[-1]
+    # the latest session whose pain after was given (an interrupted one has
+    # none: it does not hide the flare of the session before it)
+    told = [p for p in pain if p.change is not None]
+    if told and told[-1].change >= PAIN_FLARE:
+        p = told[-1]
         alerts.append(Alert("pain_rising", (
             f"the session of {p.day} ended at {p.after}/10 pain, {p.change} more than it began"
         ), "painFlare", {"day": p.day, "after": p.after or 0, "change": p.change},

@@ -211,8 +211,9 @@ def test_a_program_analysed_from_a_video_keeps_each_exercise_movement(tmp_path, 
 
 def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db) -> None:
     """Finishing all 2 x 3 prescribed squats is complete, finishing after 3 is
-    partial; a pain-diary entry is listed with them but is not a session:
-    adherence counts the two sessions (one partial), the pain trend all three."""
+    partial, a connection lost after 1 is interrupted; a pain-diary entry is
+    listed with them but is not a session: adherence counts the three sessions
+    (two not done in full), the pain trend all four."""
     with db.session() as s:
         t, p = _people(s)
         version = prescriptions.create_program(s, p.id, PROGRAM, t.id)
@@ -224,6 +225,9 @@ def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db
             records.end_session(s, x, "complete", pain_after=2 if reps == 6 else 6)
             statuses.append(x.status)
             work.append(records.work_of(x.repetitions, version.document))
+        cut = records.start_session(s, p.id, program_version_id=version.id, pain_before=3)
+        records.add_repetition(s, cut, "squat", _rep(1, 80), set_index=1)
+        records.end_session(s, cut, "interrupted")
         diary = records.record_diary(s, p.id, program_version_id=version.id, pain_before=5,
                                      pain_after=4, notes="walked the dog")  # fmt: skip
         assert (diary.status, diary.source) == ("diary", "diary")
@@ -235,8 +239,9 @@ def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db
     assert (short.done_sets, short.done_reps, short.missing_reps) == (1, 3, 3)
     assert short.target_rom_deg == 90 and short.mean_rom_deg == pytest.approx(81)
     (week,) = [a for a in trends.adherence if a.done]
-    assert (week.done, week.partial, week.prescribed) == (2, 1, 3)
-    assert [(x.before, x.diary) for x in trends.pain] == [(3, False), (3, False), (5, True)]
+    assert (week.done, week.partial, week.prescribed) == (3, 2, 3)
+    assert [(x.before, x.diary) for x in trends.pain] == [
+        (3, False), (3, False), (3, False), (5, True)]  # fmt: skip
     # the flare of the partial session (3 -> 6) stands: a later diary entry does not hide it
     assert [a.kind for a in trends.alerts] == ["pain_rising"], trends.alerts
 
