@@ -59,7 +59,8 @@ DIARY = (6, 3, 3, "Knee sore after gardening; no exercise today.")  # days ago, 
 def _scaled(rep, share: float, target: float):
     """`rep` with its excursion scaled to `share` (the demo's recovery curve):
     the range from its start position, the short-range fault and quality
-    re-judged against `target` as the engine judges them."""
+    re-judged against `target` (the prescription's), which it then carries,
+    as the engine judges them."""
     from telerehab.rehab_programs.engine import ROM_PENALTY
 
     excursion = rep.excursion_deg * share
@@ -70,7 +71,8 @@ def _scaled(rep, share: float, target: float):
         faults.append("short_range")
     return replace(
         rep, rom_max_deg=rep.rom_min_deg + excursion, excursion_deg=excursion,
-        quality=round(max(0.0, min(100.0, rep.quality + before - penalty))), faults=tuple(faults),
+        target_rom_deg=target, faults=tuple(faults),
+        quality=round(max(0.0, min(100.0, rep.quality + before - penalty))),
     )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -151,7 +151,8 @@ def add_set(
 class ExerciseWork:
     """One exercise of a session against its prescription: sets and
     repetitions per set prescribed (0 when not prescribed), repetitions
-    prescribed in all, sets and repetitions done, the target range and the mean
+    prescribed in all, sets done (those with all their repetitions) and
+    repetitions done, the target range and the mean
     range reached (deg, over the repetitions whose landmarks were all seen;
     None when there were none)."""
 
@@ -200,9 +201,12 @@ def work_of(
         sets, reps, planned, target = prescribed.get(ex_id, (0, 0, 0, default_target))
         reps_done = done.get(ex_id, [])
         trusted = [r.excursion_deg for r in reps_done if r.rom_trusted]
+        per_set = Counter(r.set_index for r in reps_done)
+        # a set is done when its prescribed repetitions are (any set, unprescribed)
+        sets_done = sum(1 for n in per_set.values() if n >= reps)
         out.append(ExerciseWork(
-            ex_id, name, sets, reps, planned, len({r.set_index for r in reps_done}),
-            len(reps_done), float(target), sum(trusted) / len(trusted) if trusted else None,
+            ex_id, name, sets, reps, planned, sets_done, len(reps_done), float(target),
+            sum(trusted) / len(trusted) if trusted else None,
         ))  # fmt: skip
     return tuple(out)
 

@@ -18,7 +18,7 @@ from telerehab.cli import main
 from telerehab.pose.video import VideoFile
 from telerehab.server import movement
 from telerehab.server.db import open_database
-from telerehab.server.demo import CLIPS, PATIENT, SCHEDULE, seed_demo
+from telerehab.server.demo import CLIPS, PATIENT, PROGRAM, SCHEDULE, seed_demo
 from telerehab.server.tables import ExerciseSession, Movement, Repetition, User
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,6 +143,12 @@ def test_demo_seeds_real_analyses_once(tmp_path, pose_of, ground_truth) -> None:
             for x in (sessions[0], sessions[-4])
         )  # fmt: skip
         assert first < 0.7 * best
+        # each repetition is judged against the target it carries (the prescription's)
+        for r in (r for x in sessions for r in x.repetitions):
+            assert ("short_range" in r.faults["ids"]) == (r.excursion_deg < r.target_rom_deg)
+        prescribed = {e["exercise"]: e.get("target_rom_deg") for e in PROGRAM["exercises"]}
+        reps = [r for x in sessions for r in x.repetitions if prescribed[r.exercise_id]]
+        assert reps and all(r.target_rom_deg == prescribed[r.exercise_id] for r in reps)
     seed_demo(db, REPO.parent / "shared" / "data", poses=lambda p: pytest.fail("re-analysed"))
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(ExerciseSession)) == len(SCHEDULE) + 1

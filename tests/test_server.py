@@ -228,6 +228,8 @@ def test_short_of_the_prescription_is_partial_and_a_diary_entry_is_no_session(db
         cut = records.start_session(s, p.id, program_version_id=version.id, pain_before=3)
         records.add_repetition(s, cut, "squat", _rep(1, 80), set_index=1)
         records.end_session(s, cut, "interrupted")
+        (begun,) = records.work_of(cut.repetitions, version.document)
+        assert (begun.done_sets, begun.done_reps) == (0, 1)  # a set begun is not a set done
         diary = records.record_diary(s, p.id, program_version_id=version.id, pain_before=5,
                                      pain_after=4, notes="walked the dog")  # fmt: skip
         assert (diary.status, diary.source) == ("diary", "diary")

@@ -69,7 +69,7 @@ function onMessage(m) {
     }
   } else if (m.type === "framing") {  // counting waits for the patient in view, and pauses without
     $("framing").textContent = framing(m) || (m.counting ? "" : T("live.checking"));
-    if (m.counting && !state.framed) say(T("live.inView"));  // the camera check passed: go
+    if (m.counting && !state.framed) { say(T("live.inView")); state.setStart = Date.now(); }  // the camera check passed: go (the set's clock starts)
     else if (!m.counting && state.counting) say(T("live.paused"));
     state.framed = state.framed || m.counting; state.counting = m.counting;
     $("placement").hidden = m.counting;
@@ -85,10 +85,13 @@ function onMessage(m) {
     if (state.sid) say(T(m.index === 0 ? "live.first" : "live.next", { name: m.name }));
   } else if (m.type === "rep_completed") {
     state.reps.push(m); state.count = m.count;
+    // the next set shows once its first repetition comes: a finished set's
+    // count stays in view through the rest ("3 / 3", "Set 1 done")
+    if (state.exercise) $("set-label").textContent = T("live.set", { k: m.set, n: state.exercise.sets });
     $("count").textContent = String(m.count);
   } else if (m.type === "set_completed") {
     state.rest = Date.now() + m.rest_s * 1000;
-    if (m.set_index < m.sets) { $("set-label").textContent = T("live.set", { k: m.set_index + 1, n: m.sets }); $("count").textContent = "0"; say(TR.tn("live.setDone", m.rest_s, { k: m.set_index })); }
+    if (m.set_index < m.sets) { $("set-label").textContent = TR.tn("live.setDone", m.rest_s, { k: m.set_index }); say(TR.tn("live.setDone", m.rest_s, { k: m.set_index })); }
   } else if (m.type === "exercise_completed") {  // counting goes on until the next exercise begins
     say(m.next ? T("live.doneNext", { name: m.next }) : T("live.allDone"));
   } else if (m.type === "feedback") {
@@ -108,7 +111,7 @@ function onMessage(m) {
 setInterval(() => {
   const now = Date.now();
   if (state.rest > now) $("timer").textContent = T("live.rest", { s: Math.ceil((state.rest - now) / 1000) });
-  else { const s = state.setStart ? Math.floor((now - state.setStart) / 1000) : 0; $("timer").textContent = T("live.setTime", { m: Math.floor(s / 60), ss: String(s % 60).padStart(2, "0") }); }
+  else { const s = state.setStart && state.framed ? Math.floor((now - state.setStart) / 1000) : 0; $("timer").textContent = T("live.setTime", { m: Math.floor(s / 60), ss: String(s % 60).padStart(2, "0") }); }
 }, 250);
 
 async function openCamera() {
