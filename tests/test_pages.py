@@ -142,7 +142,7 @@ def _login(driver, base: str, email: str, password: str, lang: str = "en") -> No
 def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     base, analysis = site
     browser.get(f"{base}/login")
@@ -160,6 +160,17 @@ def test_therapist_dashboard_plots_and_prescribing(browser, site) -> None:
     browser.find_element(By.CSS_SELECTOR, "#patients tbody button").send_keys(Keys.ENTER)
     _wait(browser, "#charts svg")
     _text(browser, "#alerts", "ended at 8/10 pain")
+    # the patient's page has its address: Back is the list, not the sign-in; a
+    # reload opens the same patient
+    assert re.search(r"/therapist\?patient=\d+$", browser.current_url), browser.current_url
+    browser.back()
+    WebDriverWait(browser, 10).until(lambda d: not d.find_element(By.ID, "detail").is_displayed())
+    assert browser.current_url == f"{base}/therapist"
+    browser.forward()
+    _wait(browser, "#charts svg")
+    browser.refresh()
+    _wait(browser, "#charts svg")
+    _text(browser, "#detail-h", "Pat Lee")
     rom = browser.find_elements(By.CSS_SELECTOR, "#charts figure")[0]
     # the joint, the side, the axes with their units, dates (not week codes)
     assert "Squat: knee bend range of motion" in rom.text

@@ -188,7 +188,8 @@ TR.drawOutline = function (canvas, frames, w, h) {
 // onShow(t, end) and onPlaying(playing) let a page follow (a clock, a button).
 TR.skeletonPlayer = function (canvas, { loop = false, onShow = () => {}, onPlaying = () => {} } = {}) {
   const p = { frames: null, t: 0, playing: false, last: 0, drawn: -1 };
-  const first = () => p.frames.t_s[0] ?? 0;
+  // from the first frame in which someone was seen (a patient who stepped in late)
+  const first = () => p.frames.t_s[Math.max(0, p.frames.landmarks.findIndex(Boolean))] ?? 0;
   p.end = () => p.frames.t_s[p.frames.t_s.length - 1] ?? 0;
   function frameAt(t) {  // binary search
     const ts = p.frames.t_s;

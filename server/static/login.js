@@ -28,6 +28,7 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
   try {
     const r = await TR.api("/api/auth/login", { method: "POST", body: { email: email.value, password: password.value } });
     TR.csrf = r.csrf_token; sessionStorage.setItem("csrf", r.csrf_token);
-    location.href = r.user.role === "patient" ? "/patient" : r.user.role === "therapist" ? "/therapist" : "/api/docs";
+    // replace: Back from the home page does not return to a sign-in form already used
+    location.replace(r.user.role === "patient" ? "/patient" : r.user.role === "therapist" ? "/therapist" : "/api/docs");
   } catch (e) { error.textContent = e.status === 401 ? TR.t("error.login") : e.message; }
 });

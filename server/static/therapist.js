@@ -46,7 +46,12 @@ function renderAlerts(p, list, sessions) {
   }));
 }
 
-async function showPatient(p) {
+// A patient's page has its own address (?patient=ID): Back returns to the
+// list, a reload or a shared link opens the same patient.
+async function showPatient(p, remember = true) {
+  if (remember && new URLSearchParams(location.search).get("patient") !== String(p.id)) {
+    history.pushState({ patient: p.id }, "", `?patient=${p.id}`);
+  }
   const detail = document.getElementById("detail");
   detail.hidden = false;
   const h = document.getElementById("detail-h");
@@ -60,8 +65,9 @@ async function showPatient(p) {
     TR.el("td", { text: TR.fmtDay(x.started_at) }), TR.el("td", { text: word("status", x.status) }),
     TR.el("td", { text: x.status === "diary" ? "-" : String(x.repetitions) }),
     TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }), TR.el("td", { text: x.rpe ?? "-" }),
-    TR.el("td", {}, TR.el("a", { href: `/session?id=${x.id}`, text: TR.t("therapist.details") }), " · ",
-      TR.el("a", { href: `/api/sessions/${x.id}/export.csv`, text: "CSV" })))));
+    x.status === "diary" ? TR.el("td", { text: "-" })  // a diary entry: nothing measured to replay
+      : TR.el("td", {}, TR.el("a", { href: `/session?id=${x.id}`, text: TR.t("therapist.details") }), " · ",
+        TR.el("a", { href: `/api/sessions/${x.id}/export.csv`, text: "CSV" })))));
   document.getElementById("csv").href = `/api/patients/${p.id}/export.csv`;
   document.getElementById("fhir").href = `/api/patients/${p.id}/fhir`;
   document.getElementById("patient-language-label").textContent = T("therapist.patientLanguage", { name: p.name });
@@ -309,6 +315,12 @@ async function refreshLive(patients) {
   refreshLive(patients);
   setInterval(() => refreshLive(patients), 5000);
   await listPatients(patients);
+  const opened = () => patients.find((p) => String(p.id) === new URLSearchParams(location.search).get("patient"));
+  if (opened()) showPatient(opened(), false);
+  window.addEventListener("popstate", () => {
+    const p = opened();
+    if (p) showPatient(p, false); else document.getElementById("detail").hidden = true;
+  });
   setUpInvite();
   // find and order: the server filters and sorts (GET /api/patients?q=&sort=)
   let typing;
