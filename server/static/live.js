@@ -109,6 +109,7 @@ function onMessage(m) {
 }
 
 setInterval(() => {
+  if (state.finished) return;  // the clock stops at Finish
   const now = Date.now();
   if (state.rest > now) $("timer").textContent = T("live.rest", { s: Math.ceil((state.rest - now) / 1000) });
   else { const s = state.setStart && state.framed ? Math.floor((now - state.setStart) / 1000) : 0; $("timer").textContent = T("live.setTime", { m: Math.floor(s / 60), ss: String(s % 60).padStart(2, "0") }); }
@@ -164,8 +165,17 @@ $("pause").onclick = async () => {
   await TR.api(`/api/live/sessions/${state.sid}/${paused ? "resume" : "pause"}`, { method: "POST" });
   $("pause").setAttribute("aria-pressed", String(!paused));
   $("pause").textContent = T(paused ? "live.pause" : "live.resume");
+  if (!paused) draw(null);  // no skeleton frozen over the moving picture
 };
-$("finish").onclick = () => { $("after").hidden = false; $("pain-after").focus(); };
+// Finish: counting stops (the session pauses) while the patient says how it went.
+$("finish").onclick = async () => {
+  state.finished = true; state.rest = 0;
+  $("pause").disabled = true; $("finish").disabled = true;
+  if ($("pause").getAttribute("aria-pressed") !== "true") {
+    try { await TR.api(`/api/live/sessions/${state.sid}/pause`, { method: "POST" }); } catch (e) { /* the end says what was kept */ }
+  }
+  $("after").hidden = false; $("pain-after").focus();
+};
 $("end").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const num = (id) => { const v = $(id).value; return v === "" ? null : Number(v); };
