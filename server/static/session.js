@@ -11,7 +11,10 @@ const T = TR.t;
 const SAY = {
   title: (day) => T("session.title", { day }),
   facts: (x) => [T("session.status", { status: T(`status.${x.status}`) }), TR.tn("session.repetitions", x.repetitions),
-    x.pain_before == null && x.pain_after == null ? T("session.noPain") : T("session.pain", { before: x.pain_before ?? "-", after: x.pain_after ?? "-" }),
+    x.pain_before == null && x.pain_after == null ? T("session.noPain")
+      : x.pain_after == null ? T("session.painBefore", { before: x.pain_before })
+        : x.pain_before == null ? T("session.painAfter", { after: x.pain_after })
+          : T("session.pain", { before: x.pain_before, after: x.pain_after }),
     x.rpe == null ? T("session.noEffort") : T("session.effort", { rpe: x.rpe })].join(" · "),
   work: (w) => (w.sets ? T("session.work", { name: TR.exName(w.exercise_id, w.name), sets: w.done_sets, of: w.sets, reps: w.done_reps, planned: w.planned_reps })
     : TR.tn("session.extra", w.done_reps, { name: TR.exName(w.exercise_id, w.name) }))
