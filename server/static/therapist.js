@@ -107,6 +107,8 @@ function defaultsOf(ex) {
 function renderProgram(p, current) {
   const form = document.getElementById("program");
   const msg = document.getElementById("program-msg");
+  // an edit after a save: "Saved as version N" no longer describes the form
+  form.oninput = () => { if (msg.className === "ok") msg.textContent = ""; };
   const conflictBox = document.getElementById("program-conflict");
   const doc = current ? JSON.parse(JSON.stringify(current.document))
     : { title: T("therapist.defaultTitle"), sessions_per_week: 3, exercises: [] };
