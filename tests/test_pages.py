@@ -1446,7 +1446,7 @@ def test_a_sessions_page_replays_the_movement_as_a_skeleton(browser, site) -> No
     rows = browser.find_elements(By.CSS_SELECTOR, "#reps tbody tr")
     assert len(rows) == len(analysis.reps) and "Squat" in rows[0].text
     target = analysis.reps[0].target_rom_deg  # what each range is judged against
-    assert f"% of {round(target)} deg" in rows[0].text
+    assert f"% of {round(target)}°" in rows[0].text and " deg" not in rows[0].text
     assert browser.find_element(By.CSS_SELECTOR, "#charts figcaption").text.startswith("Squat")
     clock = browser.find_element(By.ID, "clock")
     start = clock.text
