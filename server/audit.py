@@ -16,6 +16,7 @@ it (never the database's consistency, never a change of a record). Measured in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -133,3 +134,68 @@ def entries(s: Session, q: Query) -> list[AuditEvent]:
         stmt = stmt.where(AuditEvent.id < q.before_id)
     stmt = stmt.order_by(AuditEvent.id.desc()).limit(max(1, min(q.limit, MAX_LIMIT)))
     return list(s.scalars(stmt))
+
+
+# What an entry's target names, by its wording in the routers (`record` calls):
+# (pattern, kind of record). The first match wins; a session's, a therapist's
+# and an exercise's id are the groups named so.
+_KINDS = (
+    (r"patient list", "patient_list"),
+    (r"patient", "profile"),
+    (r"patient invited by therapist \d+", "account"),
+    (r"user \d+", "account"),
+    (r"programs", "programs"),
+    (r"program \d+ v\d+", "program_version"),
+    (r"program \d+ versions", "program_history"),
+    (r"program \d+", "program"),
+    (r"sessions", "sessions"),
+    (r"sessions CSV", "sessions_csv"),
+    (r"FHIR bundle", "fhir"),
+    (r"trends", "trends"),
+    (r"session (?P<session>\d+) CSV", "session_csv"),
+    (r"session (?P<session>\d+) \(diary\)", "diary"),
+    (r"session (?P<session>\d+) movement of (?P<exercise>[\w.-]+)", "movement"),
+    (r"session (?P<session>\d+)", "session"),
+    (r"live session (?P<session>\d+)", "live_session"),
+    (r"live session (?P<session>\d+) video", "live_video"),
+    (r"live session (?P<session>\d+) feed", "live_feed"),
+    (r"therapist (?P<therapist>\d+)", "care_link"),
+    # an alert's id: kind:exercise:week (see server/trends.py)
+    (r"[a-z_]+:(?P<exercise>[\w.-]+):\d{4}-W\d{2}", "alert"),
+    (r"[a-z_]+:(?P<session>\d+)", "alert"),
+    (r"[a-z_]+:\d{4}-W\d{2}", "alert"),
+)
+_KIND_PATTERNS = tuple((re.compile(pattern), kind) for pattern, kind in _KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What an entry touched, read from its target: the kind of record and the
+    ids it names, for a reader to word (never shown raw to a patient)."""
+
+    kind: str  # see _KINDS; "language", "trail", "request" or "other" besides
+    session_id: int | None = None
+    therapist_id: int | None = None
+    exercise: str | None = None  # an exercise's id
+    language: str | None = None  # a language's code
+
+
+def touched(action: str, target: str) -> Touched:
+    """The kind of record an entry of `action` with `target` touched."""
+    if action == "account.language":
+        return Touched("language", language=target or None)
+    if action == "audit.read":
+        return Touched("trail")
+    if action == "denied":
+        return Touched("request")
+    for pattern, kind in _KIND_PATTERNS:
+        m = pattern.fullmatch(target)
+        if m:
+            found = m.groupdict()
+            return Touched(
+                kind,
+                session_id=int(found["session"]) if found.get("session") else None,
+                therapist_id=int(found["therapist"]) if found.get("therapist") else None,
+                exercise=found.get("exercise"),
+            )
+    return Touched("other")

@@ -169,7 +169,17 @@ class AccessOut(BaseModel):
     who: str = Field(description="the name of whoever acted")
     role: str
     action: str
-    what: str
+    what: str = Field(description="the entry's target as recorded (ids and English)")
+    record_kind: str = Field(
+        description="what was touched, for the page to word: profile, programs, program, "
+        "program_version, program_history, sessions, session, movement, diary, trends, "
+        "sessions_csv, session_csv, fhir, live_session, live_video, live_feed, account, "
+        "care_link, alert, language, patient_list, trail, request or other"
+    )
+    record_at: Utc | None = Field(None, description="the session's start, where one was touched")
+    exercise: str | None = Field(None, description="the exercise's id, where one was touched")
+    therapist: str | None = Field(None, description="the therapist's name, for a care link")
+    language: str | None = Field(None, description="the language's code, for a language set")
 
 
 class AuditOut(BaseModel):

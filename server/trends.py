@@ -266,7 +266,7 @@ def _alerts(
                           *held.get((ex_id, seen[-1].week), []))  # fmt: skip
                 alerts.append(Alert("rom_falling", (
                     f"{names.get(ex_id, ex_id)}: mean range of motion "
-                    f"fell from {prev:.0f} to {last:.0f} deg ({week_words(seen[-2].week)} "
+                    f"fell from {prev:.0f}° to {last:.0f}° ({week_words(seen[-2].week)} "
                     f"to {week_words(seen[-1].week)})"
                 ), "romFell", fell, behind, f"rom_falling:{ex_id}:{seen[-1].week}"))  # fmt: skip
     this_week = iso_week(today)

@@ -412,6 +412,13 @@ def test_a_sessions_movement_is_kept_as_a_skeleton_for_its_readers(world) -> Non
     admin = _client(app, tokens["admin"])
     trail = admin.get("/api/audit").json()
     assert any("movement of squat" in e["target"] for e in trail)
+    # the patient's list says which record, by kind, date and exercise, for the page to word
+    log = _client(app, tokens["patient"]).get(f"/api/patients/{ids['patient']}/access-log").json()
+    (seen,) = [e for e in log if e["record_kind"] == "movement"]
+    assert seen["action"] == "read" and seen["exercise"] == "squat"
+    assert seen["record_at"] == detail["started_at"] and seen["what"].endswith("movement of squat")
+    (looked,) = [e for e in log if e["record_kind"] == "session"]
+    assert looked["record_at"] == detail["started_at"] and looked["exercise"] is None
     # thinned to 15 frames a second when recorded; nothing kept without consent
     kept = movement.MovementRecorder()
     for k, t in enumerate(t_s):
@@ -482,6 +489,11 @@ def test_an_alert_names_its_sessions_and_is_acknowledged_until_its_evidence_chan
     assert [a["acknowledged"] is not None for a in listed if a["key"] == "painFlare"] == [True]
     trail = _client(app, tokens["admin"]).get("/api/audit").json()
     assert any(e["action"] == "alert.acknowledge" and e["target"] == alert["id"] for e in trail)
+    log = _client(app, tokens["patient"]).get(f"/api/patients/{ids['patient']}/access-log").json()
+    acked = [e for e in log if e["action"] == "alert.acknowledge"]
+    assert acked and {(e["record_kind"], e["exercise"]) for e in acked} == {("alert", None)}
+    started = c.get(f"/api/sessions/{flare}").json()["started_at"]
+    assert {e["record_at"] for e in acked} == {started}  # the flare's session, by its date
     with app.state.db.session() as s:  # another flare: another alert, not acknowledged
         y = records.start_session(s, ids["patient"], pain_before=1)
         records.end_session(s, y, "complete", pain_after=7)
@@ -592,3 +604,8 @@ def test_a_program_keeps_rest_and_notes_refuses_duplicates_and_tells_what_change
     trail = _client(app, tokens["admin"]).get("/api/audit").json()
     read = [e for e in trail if e["target"] == f"program {ids['program']} versions"]
     assert read and read[0]["action"] == "read" and read[0]["patient_id"] == ids["patient"]
+    assert therapist.get(f"{url}/versions").status_code == 200  # the patient sees it read
+    log = patient.get(f"/api/patients/{ids['patient']}/access-log").json()
+    assert log[0]["action"] == "read" and log[0]["record_kind"] == "program_history"
+    assert log[0]["who"] == "Therapist" and log[0]["record_at"] is None
+    assert {e["record_kind"] for e in log if e["action"] == "prescribe"} == {"program_version"}

@@ -398,7 +398,7 @@ def test_trends_and_alerts() -> None:
     messages = " ".join(a.message for a in t.alerts)
     assert "pain before exercise rose from 2.0 to 4.7 /10" in messages
     assert (
-        "Squat: mean range of motion fell from 70 to 60 deg "
+        "Squat: mean range of motion fell from 70° to 60° "
         "(week of 16 Nov 2026 to week of 23 Nov 2026)"
     ) in messages
     assert "2 of 3 prescribed sessions done in the week of 16 Nov 2026" in messages

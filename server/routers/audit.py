@@ -11,6 +11,7 @@ from sqlalchemy import select
 from .. import audit as trail
 from ..deps import Audit, DbSession, IdPath, User, require_role
 from ..schemas import MAX_ID, AccessOut, AuditOut, Moment
+from ..tables import ExerciseSession
 from ..tables import User as UserRow
 
 router = APIRouter(prefix="/api", tags=["audit"])
@@ -33,9 +34,18 @@ def access_log(
         patient_id=patient_id, not_actor_id=patient_id, before_id=before_id, limit=limit
     )
     others = trail.entries(s, q)
+    touched = {r.id: trail.touched(r.action, r.target) for r in others}
     ids = {r.actor_id for r in others if r.actor_id is not None}
+    ids |= {t.therapist_id for t in touched.values() if t.therapist_id is not None}
     found = s.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(ids)))
     names = {row.id: row.name for row in found}
+    sessions = {t.session_id for t in touched.values() if t.session_id is not None}
+    started = s.execute(
+        select(ExerciseSession.id, ExerciseSession.started_at).where(
+            ExerciseSession.id.in_(sessions), ExerciseSession.patient_id == patient_id
+        )
+    )
+    starts = {row.id: row.started_at for row in started}
     return [
         AccessOut(
             id=r.id,
@@ -44,8 +54,14 @@ def access_log(
             role=r.role,
             action=r.action,
             what=r.target,
+            record_kind=t.kind,
+            record_at=starts.get(t.session_id),
+            exercise=t.exercise,
+            therapist=names.get(t.therapist_id),
+            language=t.language,
         )
         for r in others
+        for t in (touched[r.id],)
     ]
 
 

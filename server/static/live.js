@@ -115,15 +115,30 @@ setInterval(() => {
   else { const s = state.setStart && state.framed ? Math.floor((now - state.setStart) / 1000) : 0; $("timer").textContent = T("live.setTime", { m: Math.floor(s / 60), ss: String(s % 60).padStart(2, "0") }); }
 }, 250);
 
+// Why the browser gave no camera (getUserMedia's error name), in words; the
+// camera check (stage and live controls) waits until a camera works.
+const CAMERA_ERRORS = {
+  NotFoundError: "live.camera.none", OverconstrainedError: "live.camera.none",
+  NotAllowedError: "live.camera.denied", SecurityError: "live.camera.denied",
+  NotReadableError: "live.camera.busy", AbortError: "live.camera.busy" };
 async function openCamera() {
   try {
+    if (!navigator.mediaDevices) throw new DOMException("", "NotSupportedError");  // e.g. a page not served over HTTPS
     state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 30 }, audio: false });
     $("camera").srcObject = state.stream;
+    $("camera-error").textContent = "";
+    $("camera-retry").hidden = true;
+    $("during").hidden = false;
+    $("start-btn").disabled = false;
   } catch (e) {
-    $("camera-error").textContent = e.name === "NotAllowedError" ? T("live.denied") : T("live.noCamera", { name: e.name });
+    console.warn("camera:", e.name, e.message);
+    $("camera-error").textContent = T(CAMERA_ERRORS[e.name] || "live.camera.other");
+    $("camera-retry").hidden = false;
+    $("during").hidden = true;  // no black box, no controls: nothing to use yet
     $("start-btn").disabled = true;
   }
 }
+$("camera-retry").onclick = openCamera;
 
 $("start").addEventListener("submit", async (ev) => {
   ev.preventDefault();

@@ -34,34 +34,41 @@ async function refresh() {
     TR.el("td", { text: x.status === "diary" ? "-" : String(x.repetitions) }), TR.el("td", { text: `${x.pain_before ?? "-"} / ${x.pain_after ?? "-"}` }))));
 }
 
-// What an entry of the audit trail touched (its target), as a patient reads it.
-const WHAT = [
-  [/^patient list$/, "what.patientList"], [/^patient$/, "what.patient"], [/^programs$/, "what.programs"],
-  [/^sessions$/, "what.sessions"], [/^trends$/, "what.trends"], [/^sessions CSV$/, "what.sessionsCsv"],
-  [/^FHIR bundle$/, "what.fhir"], [/^session (\d+) CSV$/, "what.sessionCsv"], [/^live session (\d+)$/, "what.liveSession"],
-  [/^session (\d+) \(diary\)$/, "what.diary"], [/^session (\d+)$/, "what.session"],
-  [/^program (\d+) v(\d+)$/, "what.programVersion"], [/^program (\d+)$/, "what.program"], [/^therapist (\d+)$/, "what.therapist"],
-];
-function whatText(what, action) {
-  if (action === "account.language") return (TR.languages.find((l) => l.code === what) || { name: what }).name;
-  for (const [pattern, key] of WHAT) {
-    const m = pattern.exec(what);
-    if (m) return TR.t(key, { n: m[1], p: m[1], v: m[2] });
-  }
-  return what;  // e.g. a refused request's method and path
+// Who has seen my record, in words: the server names the action and the kind
+// of record touched (and its session's date, exercise, therapist or language);
+// the catalogue words them. Ten at a time, newest first.
+const PAGE = 10;
+let accessShown = [];
+function didText(r) {
+  const exercise = r.exercise && library.find((x) => x.id === r.exercise);
+  const language = r.language && TR.languages.find((l) => l.code === r.language);
+  const params = {
+    date: r.record_at && TR.fmtDay(r.record_at), exercise: exercise && TR.exName(exercise.id, exercise.name),
+    therapist: r.therapist, language: language && language.name };
+  const kind = r.record_kind === "alert" && !r.exercise ? "alertSession" : r.record_kind;
+  const needs = { session: ["date"], movement: ["date", "exercise"], live_session: ["date"], session_csv: ["date"],
+    live_video: ["date"], live_feed: ["date"], care_link: ["therapist"], language: ["language"],
+    alert: ["exercise"], alertSession: ["date"] }[kind] || [];
+  const specific = `access.${r.action}.${kind}`;
+  if (TR.has(specific) && needs.every((k) => params[k])) return TR.t(specific, params);
+  return TR.has(`access.${r.action}`) ? TR.t(`access.${r.action}`) : TR.t("access.other");
 }
-async function refreshAccess() {
-  const rows = await TR.api(`/api/patients/${me.id}/access-log?limit=50`);
+async function refreshAccess(more = false) {
+  const before = more && accessShown.length ? `&before_id=${accessShown[accessShown.length - 1].id}` : "";
+  const rows = await TR.api(`/api/patients/${me.id}/access-log?limit=${PAGE + 1}${before}`);
+  accessShown = [...(more ? accessShown : []), ...rows.slice(0, PAGE)];
+  document.getElementById("access-more").hidden = rows.length <= PAGE;
   const body = document.querySelector("#access tbody");
-  if (!rows.length) {
+  if (!accessShown.length) {
     body.replaceChildren(TR.el("tr", {}, TR.el("td", { colspan: "3", class: "muted", text: TR.t("patient.nobody") })));
     return;
   }
-  body.replaceChildren(...rows.map((r) => TR.el("tr", {},
+  body.replaceChildren(...accessShown.map((r) => TR.el("tr", {},
     TR.el("td", { text: TR.fmtTime(r.at) }),
     TR.el("td", { text: r.role ? TR.t("patient.whoRole", { who: r.who, role: TR.has(`role.${r.role}`) ? TR.t(`role.${r.role}`) : r.role }) : r.who }),
-    TR.el("td", { text: `${TR.has(`did.${r.action}`) ? TR.t(`did.${r.action}`) : r.action}${r.what ? `: ${whatText(r.what, r.action)}` : ""}` }))));
+    TR.el("td", { text: didText(r) }))));
 }
+document.getElementById("access-more").onclick = () => refreshAccess(true);
 
 document.getElementById("diary").addEventListener("submit", async (ev) => {
   ev.preventDefault();
