@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,25 +29,44 @@ logger = logging.getLogger(__name__)
 
 class PoseEstimator:
     """Runs a backend on frames, follows one patient among the people seen, and
-    measures the camera's own motion (`CameraMotion`) beside the patient."""
+    measures the camera's own motion (`CameraMotion`) beside the patient.
+
+    The camera's motion is measured with the patient's landmarks of the frame
+    before left out (a patient moves far less than `camera_motion.PERSON_MARGIN`
+    of the picture in one frame), so it does not wait for the pose: given an
+    `executor`, it runs there while the backend works on the frame (offline,
+    `estimate_video`, on the core the pose model leaves), with the same result.
+    """
 
     def __init__(
         self,
         backend: PoseBackend,
         tracker: PatientTracker | None = None,
         camera: CameraMotion | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.backend = backend
         self.tracker = tracker or PatientTracker()
         self.camera = camera or CameraMotion()
+        self.executor = executor
+        self._patient_xy: np.ndarray | None = None  # the last frame's, for the camera
 
     def process(self, frame: VideoFrame) -> PoseFrame:
         """The patient's pose in `frame` (NaN landmarks when not found)."""
         h, w = frame.rgb.shape[:2]
+        pending = (
+            self.executor.submit(self.camera.update, frame.rgb, self._patient_xy)
+            if self.executor is not None
+            else None
+        )
         found = self.backend.detect(frame.rgb, frame.t_s)
         choice = self.tracker.select(found.image)
         landmarks = found.image[choice] if choice is not None else None
-        shift = self.camera.update(frame.rgb, None if landmarks is None else landmarks[:, :2])
+        if pending is not None:
+            shift = pending.result()
+        else:
+            shift = self.camera.update(frame.rgb, self._patient_xy)
+        self._patient_xy = None if landmarks is None else landmarks[:, :2]
         camera_xy = (float(shift[0]), float(shift[1]))
         if landmarks is None:
             return PoseFrame.empty(frame.t_s, frame.index, found.n_people, w, h, camera_xy)
@@ -181,7 +201,8 @@ def estimate_video(
     reset = getattr(backend, "reset", None)
     if reset is not None:  # a new video: nobody is followed yet (blazepose)
         reset()
-    estimator = PoseEstimator(backend, tracker)
+    camera_worker = ThreadPoolExecutor(1, thread_name_prefix="camera-motion")
+    estimator = PoseEstimator(backend, tracker, executor=camera_worker)
     frames: list[PoseFrame] = []
     warnings: list[str] = []
     complete = True
@@ -207,6 +228,7 @@ def estimate_video(
         if hasattr(decoded, "close"):
             decoded.close()  # stops the decoding thread before the container closes
         video.close()
+        camera_worker.shutdown()
         if own_backend:
             backend.close()
     seq = PoseSequence.from_frames(
