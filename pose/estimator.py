@@ -33,9 +33,11 @@ class PoseEstimator:
 
     The camera's motion is measured with the patient's landmarks of the frame
     before left out (a patient moves far less than `camera_motion.PERSON_MARGIN`
-    of the picture in one frame), so it does not wait for the pose: given an
+    of the picture in one frame), so it need not wait for the pose: given an
     `executor`, it runs there while the backend works on the frame (offline,
     `estimate_video`, on the core the pose model leaves), with the same result.
+    After a frame with nobody in it, it waits and leaves out this frame's
+    patient (the background's corners are picked then, never on the patient).
     """
 
     def __init__(
@@ -54,9 +56,10 @@ class PoseEstimator:
     def process(self, frame: VideoFrame) -> PoseFrame:
         """The patient's pose in `frame` (NaN landmarks when not found)."""
         h, w = frame.rgb.shape[:2]
+        box = self._patient_xy
         pending = (
-            self.executor.submit(self.camera.update, frame.rgb, self._patient_xy)
-            if self.executor is not None
+            self.executor.submit(self.camera.update, frame.rgb, box)
+            if self.executor is not None and box is not None
             else None
         )
         found = self.backend.detect(frame.rgb, frame.t_s)
@@ -64,8 +67,10 @@ class PoseEstimator:
         landmarks = found.image[choice] if choice is not None else None
         if pending is not None:
             shift = pending.result()
-        else:
-            shift = self.camera.update(frame.rgb, self._patient_xy)
+        else:  # nobody in the frame before: this frame's patient, if any, is left out
+            shift = self.camera.update(
+                frame.rgb, landmarks[:, :2] if box is None and landmarks is not None else box
+            )
         self._patient_xy = None if landmarks is None else landmarks[:, :2]
         camera_xy = (float(shift[0]), float(shift[1]))
         if landmarks is None:

@@ -278,6 +278,58 @@ def sequence(
     )
 
 
+# The joints a program compares between exercises (`rehab_programs.program_run`):
+# large, seen from any camera, and never incidental to an exercise (the arms'
+# swing is: a squat's arms forward for balance, a back extension's hanging).
+BODY_JOINTS = ("knee_flexion", "hip_flexion", "elbow_flexion")
+HELD_SHARE = 0.25  # a joint turning less than this share of the largest turn is held
+
+
+@lru_cache(maxsize=64)
+def joint_turns(demo: Demonstration) -> dict[str, float]:
+    """How far each of `BODY_JOINTS` turns, rest to turning point, in degrees
+    per side (`left_knee_flexion`, ...), as `pose.kinematics` measures it in
+    world space on the skeleton (a trunk bent forward turns the hips)."""
+    from telerehab.pose.kinematics import compute_angles
+
+    world = animate(demo, np.array([0.0, 1.0])) @ _VIEWS[demo.view].T
+    names = tuple(f"{s}_{j}" for j in BODY_JOINTS for s in (MOVING, OTHER))
+    table = compute_angles(world, "world", names=names)
+    return {n: float(table[n][1] - table[n][0]) for n in names}
+
+
+def _largest_turn(demo: Demonstration) -> float:
+    return max((abs(m.to_deg - m.from_deg) for m in demo.joints), default=0.0)
+
+
+def held_joints(exercise: Exercise) -> frozenset[str]:
+    """`BODY_JOINTS` the exercise's own demonstration holds still on both sides
+    (each turning under `HELD_SHARE` of its largest joint's turn): a wall
+    push-up holds the knees and hips. Empty when the exercise states no
+    demonstration (a learned one's is made from its signal alone, and says
+    nothing of the rest of the body)."""
+    demo = exercise.demonstration
+    if demo is None or _largest_turn(demo) <= 0:
+        return frozenset()
+    turns, limit = joint_turns(demo), HELD_SHARE * _largest_turn(demo)
+    return frozenset(
+        j for j in BODY_JOINTS if all(abs(turns[f"{s}_{j}"]) < limit for s in (MOVING, OTHER))
+    )
+
+
+def moved_joints(exercise: Exercise) -> frozenset[str]:
+    """`BODY_JOINTS` the exercise's own demonstration turns, on either side, by
+    `HELD_SHARE` of its largest joint's turn or more: a squat moves the knees
+    and hips. Empty when it states no demonstration."""
+    demo = exercise.demonstration
+    if demo is None or _largest_turn(demo) <= 0:
+        return frozenset()
+    turns, limit = joint_turns(demo), HELD_SHARE * _largest_turn(demo)
+    return frozenset(
+        j for j in BODY_JOINTS if any(abs(turns[f"{s}_{j}"]) >= limit for s in (MOVING, OTHER))
+    )
+
+
 # A learned exercise (taught by a therapist, `learn`) keeps no recording of its
 # demonstration, only its definition: its signal's joint turns from the rest
 # to the turning point the therapist demonstrated. (joint, posture) per signal;

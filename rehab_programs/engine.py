@@ -34,6 +34,7 @@ from telerehab.pose.kinematics import compute_angles
 from telerehab.pose.landmarks import INDEX, NAMES, trunk, width_to_trunk
 from telerehab.pose.plausibility import PlausibilityCheck, mask_implausible, without_implausible
 
+from .demonstration import BODY_JOINTS, held_joints, moved_joints
 from .events import (
     UNSEEN,
     Event,
@@ -75,6 +76,20 @@ TRUNK_MAX_TURN_DEG = 90.0
 # repetition's frames makes its range of motion untrusted (`landmarks_unseen`):
 # a crop that hides the feet inflates squat knee flexion by about 30 deg.
 UNSEEN_MAX_SHARE = 0.25
+# A joint the next exercise of a program holds still, turning by this share of
+# the look-ahead repetition's excursion, makes it the current exercise's
+# movement (`RepetitionEngine.held_joint_moved`).
+HELD_MOVED_SHARE = 0.5
+# The landmarks each of demonstration.BODY_JOINTS is measured from, per side.
+_BODY_JOINT_POINTS = {
+    (j, s): [INDEX[f"{s}_{n}"] for n in names]
+    for j, names in (
+        ("knee_flexion", ("hip", "knee", "ankle")),
+        ("hip_flexion", ("shoulder", "hip", "knee")),
+        ("elbow_flexion", ("shoulder", "elbow", "wrist")),
+    )
+    for s in ("left", "right")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +160,16 @@ POSTURE_SPLIT_DEG = 45.0  # trunk from the picture's vertical: upright below, ly
 @dataclass(frozen=True, slots=True)
 class Seen:
     """How a repetition was seen, from its own frames: the camera view
-    (`view_of`) and the median angle of the trunk (mid-hip to mid-shoulder)
-    from the picture's vertical in degrees (0 upright, 90 lying; NaN unseen)."""
+    (`view_of`), the median angle of the trunk (mid-hip to mid-shoulder)
+    from the picture's vertical in degrees (0 upright, 90 lying; NaN unseen),
+    and how far the body's large joints turned (`turns_deg`)."""
 
     view: str | None
     trunk_from_vertical_deg: float
+    # how far each of demonstration.BODY_JOINTS turned from the rest before the
+    # repetition to its turning point, degrees, the larger of the sides seen
+    # (NaN: neither side seen at both)
+    turns_deg: Mapping[str, float] = field(default_factory=dict)
 
 
 def posture_fits(
@@ -289,6 +309,9 @@ class SignalEngine:
         self._last_cue_t: dict[str, float] = {}
         self._cued = False  # the repetition in progress has had its one cue
         self._rest_angles: Mapping[str, float] = {}  # the last frame before a repetition
+        self._rest_visibility: np.ndarray | None = None
+        self._turn_angles: Mapping[str, float] = {}  # the furthest frame of the repetition
+        self._turn_visibility: np.ndarray | None = None
         self._current_side = self._fixed_side or (
             "both" if exercise.laterality == "bilateral" else "none"
         )
@@ -370,7 +393,9 @@ class SignalEngine:
                 if rule.kind == "drift":
                     self._track_drift(self._rules[rule.id], self._rest_angles, rule.angle)
         elif self.counter.cycle is None:
-            self._rest_angles = angles
+            self._rest_angles, self._rest_visibility = angles, visibility
+        if kind == "started" or (self.counter.cycle is not None and self.counter.cycle.new_extreme):
+            self._turn_angles, self._turn_visibility = angles, visibility
         if self.counter.cycle is not None:
             self._track_rules(angles)
             if not self._cued:
@@ -399,6 +424,7 @@ class SignalEngine:
             self.rep_seen[rep.t_start_s] = Seen(
                 view_of(self._rep_ratios),
                 float(np.median(self._rep_trunk_deg)) if self._rep_trunk_deg else math.nan,
+                self._joint_turns(),
             )
             events.append(RepCompleted(t_s, rep))
             if not self._cued:
@@ -480,6 +506,26 @@ class SignalEngine:
         seen = in_view(self.exercise, visibility, lm, self.side)
         self._unseen[0] += not seen.whole
         self._unseen[1] += 1
+
+    def _joint_turns(self) -> dict[str, float]:
+        """`Seen.turns_deg` of the repetition just completed."""
+        rest, turn = self._rest_angles, self._turn_angles
+        seen = {
+            (j, s): all(
+                v is not None
+                and bool(np.all(v[_BODY_JOINT_POINTS[j, s]] >= self.exercise.min_visibility))
+                for v in (self._rest_visibility, self._turn_visibility)
+            )
+            for j in BODY_JOINTS
+            for s in SIDES
+        }
+        out: dict[str, float] = {}
+        for j in BODY_JOINTS:
+            keys = [f"world:{s}_{j}" for s in SIDES if seen[j, s]]
+            turned = [abs(turn.get(k, math.nan) - rest.get(k, math.nan)) for k in keys]
+            turned = [d for d in turned if math.isfinite(d)]
+            out[j] = max(turned) if turned else math.nan
+        return out
 
     def _moved(self, cycle: Cycle) -> str:
         """Why the repetition just completed does not count, or "" if it does."""
@@ -890,6 +936,23 @@ class RepetitionEngine:
                 )
         return True
 
+    def held_joint_moved(self, rep: RepResult, current: Exercise) -> str | None:
+        """A joint this exercise holds still and `current` moves
+        (`demonstration.held_joints`, `moved_joints`) that turned in `rep` by
+        at least `HELD_MOVED_SHARE` of the repetition's own excursion: then the
+        movement is `current`'s, whatever this exercise's angle did (a patient
+        squatting with clasped hands bends the elbows as a wall push-up does,
+        but a wall push-up keeps the knees straight). None when no such joint
+        turned that far, or none was seen."""
+        joints = held_joints(self.exercise) & moved_joints(current)
+        for engine in (self.counting, *self.engines):
+            if (seen := engine.rep_seen.get(rep.t_start_s)) is not None:
+                limit = HELD_MOVED_SHARE * rep.excursion_deg
+                return next(
+                    (j for j in sorted(joints) if seen.turns_deg.get(j, math.nan) >= limit), None
+                )
+        return None
+
     def summary(self) -> Summary:
         """Counts, means and faults so far."""
         return summarise(self.counting, self.reps, self.signal)
@@ -914,7 +977,8 @@ def _angle_space_tables(
     signal in its space, the form rules' angles in the image plane."""
     from telerehab.pose.kinematics import angle_defs
 
-    wanted = _signal_keys(exercise)
+    # the body's large joints for every exercise (`Seen.turns_deg`)
+    wanted = _signal_keys(exercise) + [("world", f"{s}_{j}") for j in BODY_JOINTS for s in SIDES]
     for rule in exercise.form_rules:  # sided (knee_flexion) or not (trunk_lean)
         wanted += [("image", rule.angle)] + [("image", f"{s}_{rule.angle}") for s in SIDES]
     out: dict[str, np.ndarray] = {}

@@ -16,7 +16,10 @@ repetition seen from a camera view its exercise is not measured from (a
 push-up, measured side-on, while the camera sees the patient from the
 front), or in a posture it is not done in (the trunk upright for an
 exercise done lying, or lying for one done standing or sitting), is no
-evidence: the same elbow bend is a curl's. An
+evidence: the same elbow bend is a curl's. Nor is one during which a joint
+the next exercise holds still, and the current one moves, turned by half the
+repetition's excursion or more (knees bending through a "wall push-up": the
+patient is still squatting, hands clasped). An
 exercise the patient skips is passed over the same way; one the patient
 never reaches is reported with no repetitions.
 """
@@ -157,9 +160,10 @@ class ProgramSession:
         done = [e.rep for e in seen if isinstance(e, RepCompleted)]
         if not done or cur.counter.in_repetition:
             return out
-        if not look.seen_as_measured(done[-1]):
-            # seen from a side the next exercise is not measured from, or in
-            # a posture it is not done in: the movement is not that
+        if not look.seen_as_measured(done[-1]) or look.held_joint_moved(done[-1], cur.exercise):
+            # seen from a side the next exercise is not measured from, in a
+            # posture it is not done in, or with a joint it holds still turning
+            # as the current exercise turns it: the movement is not that
             # exercise's (a curl filmed from the front, or a squat, is no
             # push-up, whatever the elbow or the hip does)
             self.feeds[nxt].reset()
