@@ -3,7 +3,7 @@
 
     python benchmarks/live_latency.py [--clip FILE] [--seconds 15]
         [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--max-people N]
-        [--backend mediapipe|blazepose] [--batch] [--out FILE.json]
+        [--backend mediapipe|blazepose] [--batch] [--client-fps 30] [--out FILE.json]
 
 Glass-to-feedback latency is measured at the client: from the moment a frame
 is handed to the client's encoder to the moment its `pose` message arrives
@@ -50,13 +50,13 @@ def _frames(clip: Path) -> list[np.ndarray]:
                 for f in src.decode(video=0)]  # fmt: skip
 
 
-def _track(frames: list[np.ndarray], sent: dict[int, float]):
+def _track(frames: list[np.ndarray], sent: dict[int, float], fps: float):
     import av
     from aiortc.mediastreams import MediaStreamTrack
 
     class ClipTrack(MediaStreamTrack):
-        """30 fps from a list of frames, paced in real time; remembers when
-        each frame left for the encoder."""
+        """`fps` frames a second of the clip's 30 fps (every second frame at
+        15), paced in real time; remembers when each frame left for the encoder."""
 
         kind = "video"
 
@@ -68,10 +68,11 @@ def _track(frames: list[np.ndarray], sent: dict[int, float]):
         async def recv(self):
             if self.t0 is None:
                 self.t0 = time.monotonic()
-            due = self.t0 + self.n / FPS
+            due = self.t0 + self.n / fps
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            frame = av.VideoFrame.from_ndarray(frames[self.n % len(frames)], format="yuv420p")
-            frame.pts = self.n * (90000 // FPS)
+            shown = frames[int(self.n * FPS / fps) % len(frames)]
+            frame = av.VideoFrame.from_ndarray(shown, format="yuv420p")
+            frame.pts = round(self.n * 90000 / fps)
             frame.time_base = fractions.Fraction(1, 90000)
             sent[self.n] = time.monotonic()
             self.n += 1
@@ -80,7 +81,7 @@ def _track(frames: list[np.ndarray], sent: dict[int, float]):
     return ClipTrack()
 
 
-async def _session(base: str, email: str, frames, seconds: float) -> dict:
+async def _session(base: str, email: str, frames, seconds: float, fps: float) -> dict:
     import httpx
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -104,12 +105,12 @@ async def _session(base: str, email: str, frames, seconds: float) -> dict:
             if m["type"] != "pose" or time.monotonic() - started < 2.0:  # skip warm-up
                 return
             results += 1
-            n = round(m["t_s"] * FPS)
+            n = round(m["t_s"] * fps)
             if n in sent:
                 latencies.append((time.monotonic() - sent[n]) * 1000)
 
         channel.on("message", on_message)
-        pc.addTrack(_track(frames, sent))
+        pc.addTrack(_track(frames, sent, fps))
         await pc.setLocalDescription(await pc.createOffer())
         offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
         answer = (await c.post(f"/api/live/sessions/{sid}/offer", json=offer)).json()
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=["mediapipe", "blazepose"],
                    default=shipped["pose_backend"].default)  # fmt: skip
     p.add_argument("--batch", action="store_true", help="blazepose: one batched backend")
+    p.add_argument("--client-fps", type=float, default=FPS,
+                   help="frames a second per client (the clip keeps its speed)")  # fmt: skip
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "live_latency.json")
     args = p.parse_args(argv)
     frames = _frames(args.clip)
@@ -188,14 +191,15 @@ def main(argv: list[str] | None = None) -> int:
             async def run(n: int = int(n), port: int = port) -> list[dict]:
                 base = f"http://127.0.0.1:{port}"
                 return list(await asyncio.gather(*(
-                    _session(base, f"p{k}@bench.org", frames, args.seconds) for k in range(n)
+                    _session(base, f"p{k}@bench.org", frames, args.seconds, args.client_fps)
+                    for k in range(n)
                 )))  # fmt: skip
 
             sessions = asyncio.run(run())
             server.should_exit = True
             thread.join(15)
             row = {
-                "variant": variant, "sessions": int(n),
+                "variant": variant, "sessions": int(n), "client_fps": args.client_fps,
                 "results_per_s": float(np.mean([s["results_per_s"] for s in sessions])),
                 "p50_ms": float(np.mean([s["p50_ms"] for s in sessions])),
                 "p95_ms": float(np.max([s["p95_ms"] for s in sessions])),
