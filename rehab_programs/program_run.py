@@ -20,7 +20,12 @@ evidence: the same elbow bend is a curl's. Nor is one during which a joint
 the next exercise holds still, and the current one moves, turned by half the
 repetition's excursion or more (knees bending through a "wall push-up": the
 patient is still squatting, hands clasped). An
-exercise the patient skips is passed over the same way; one the patient
+exercise the patient skips is passed over the same way; the next one's
+movement often moves the skipped one's angle too (a squat bends the hip a
+crunch counts with), so a look-ahead repetition made while the current
+exercise was moving is judged once that movement ends uncounted, when the
+next exercise has made two (one alone may be the current exercise's own
+start). One the patient
 never reaches is reported with no repetitions.
 """
 
@@ -116,6 +121,7 @@ class ProgramSession:
         self.ends = [math.nan] * len(self.items)
         self.events: list[list[Event]] = [[] for _ in self.items]  # per exercise, kept
         self._ahead: list[Event] = []
+        self._pending: RepResult | None = None  # the look-ahead's, not yet judged
         self._done: set[int] = set()
 
     def set_of(self, k: int, rep: RepResult | None = None) -> int:
@@ -153,27 +159,41 @@ class ProgramSession:
         self._ahead += seen
         look = self.feeds[nxt].engine
         counted = [e.rep for e in got if isinstance(e, RepCompleted)]
-        if counted and not look.counter.in_repetition and _typical(cur, counted[-1]):
-            self.feeds[nxt].reset()  # only movements since the current one last counted
-            self._ahead = []
-            return out
+        if counted and _typical(cur, counted[-1]):
+            own = counted[-1]
+            if self._pending is not None and own.t_start_s < self._pending.t_end_s:
+                self._pending = None  # the same movement: the current exercise's repetition
+            if not look.counter.in_repetition:
+                self._forget_ahead()  # only movements since the current one last counted
+                return out
         done = [e.rep for e in seen if isinstance(e, RepCompleted)]
-        if not done or cur.counter.in_repetition:
+        if done:
+            self._pending = done[-1]
+        if self._pending is None or cur.counter.in_repetition:
             return out
-        if not look.seen_as_measured(done[-1]) or look.held_joint_moved(done[-1], cur.exercise):
+        if not done and (cur.counter.cycle is not None or len(look.reps) < LATE_EVIDENCE):
+            # A repetition completed while the current exercise was moving is
+            # judged once that movement has ended without a repetition of its
+            # own (one that counts takes it, above), and the next exercise has
+            # made LATE_EVIDENCE repetitions: the next exercise's movement may
+            # move the current one's angle as well (a squat after skipped
+            # crunches), and dropped then it would never be looked at again;
+            # but one such repetition alone may be the current exercise's
+            # own start (arms lowered with the elbows bent).
+            return out
+        rep, self._pending = self._pending, None
+        if not look.seen_as_measured(rep) or look.held_joint_moved(rep, cur.exercise):
             # seen from a side the next exercise is not measured from, in a
             # posture it is not done in, or with a joint it holds still turning
             # as the current exercise turns it: the movement is not that
             # exercise's (a curl filmed from the front, or a squat, is no
             # push-up, whatever the elbow or the hip does)
-            self.feeds[nxt].reset()
-            self._ahead = []
+            self._forget_ahead()
             return out
         t_switch = _first_movement(self._ahead)  # the look-ahead's first movement since its reset
         overlapping = [r for r in cur.reps if r.t_end_s > t_switch]
-        if not all(done[-1].target_share > r.target_share for r in overlapping):
-            self.feeds[nxt].reset()  # the current exercise explains the movement better
-            self._ahead = []
+        if not all(rep.target_share > r.target_share for r in overlapping):
+            self._forget_ahead()  # the current exercise explains the movement better
             return out
         # The patient has moved on. Repetitions the current exercise counted
         # during this movement were the next one's. The view was judged by the
@@ -189,6 +209,12 @@ class ProgramSession:
         self.current = nxt
         self._ahead = []
         return out
+
+    def _forget_ahead(self) -> None:
+        """A fresh look-ahead: what it saw was not the next exercise."""
+        self.feeds[self.current + 1].reset()
+        self._ahead = []
+        self._pending = None
 
     def finish(self, t_s: float) -> tuple[tuple[Prescribed, float, float, Analysis], ...]:
         """The end of the recording or session: each prescribed exercise with
@@ -224,6 +250,7 @@ def analyze_program(
 
 
 TYPICAL_SHARE = 2 / 3
+LATE_EVIDENCE = 2  # repetitions the next exercise needs to be judged late (`step`)
 
 
 def _typical(engine: RepetitionEngine, rep: RepResult) -> bool:
