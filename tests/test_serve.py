@@ -33,7 +33,7 @@ def data_dir(tmp_path, fresh_settings):
 
 def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkeypatch) -> None:
     assert main(["db", "upgrade"]) == 0
-    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0008" in capsys.readouterr().out
+    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0009" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", _Stdin("patient-password-1\n"))
     assert main(["users", "create", "--email", "Pat@Home.org", "--name", "Pat Lee",
                  "--role", "patient", "--password-stdin", "--language", "es"]) == 0  # fmt: skip

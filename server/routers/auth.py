@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from telerehab.errors import ConfigError
 
 from .. import accounts, audit
+from ..audit import NO_RECORD, Touched
 from ..deps import COOKIE, Audit, DbSession, User, client_address
 from ..schemas import LanguageIn, Login, PasswordChange, UserOut, WelcomeIn
 from ..throttle import GateBusy
@@ -44,12 +45,12 @@ def login(body: Login, request: Request, response: Response, s: DbSession) -> di
     if user is None:
         throttle.failed(body.email, address)
         actor = audit.Actor.of(None, address, body.email.strip().lower())
-        audit.record_apart(state.db, actor, "login.failed")  # kept: this request rolls back
+        audit.record_apart(state.db, actor, "login.failed", what=NO_RECORD)  # kept: this rolls back
         raise HTTPException(401, "wrong e-mail or password")
     throttle.succeeded(body.email)
     who = accounts.Principal(user.id, user.email, user.name, user.role, body.kind, "",
                              user.language)  # fmt: skip
-    audit.record(s, audit.Actor.of(who, address), "login", target=body.kind)
+    audit.record(s, audit.Actor.of(who, address), "login", target=body.kind, what=NO_RECORD)
     keep = settings.max_logins_per_user
     if body.kind == "bearer":
         secret, _ = accounts.issue_token(s, user, "bearer", hours=settings.session_hours, keep=keep)
@@ -87,13 +88,14 @@ def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession)
     except ConfigError as exc:
         if str(exc).startswith("invitation"):
             state.login_throttle.failed("invite", address)
-            audit.record_apart(state.db, audit.Actor.of(None, address), "login.failed",
-                               target="invitation")  # fmt: skip
+            actor = audit.Actor.of(None, address)
+            audit.record_apart(state.db, actor, "login.failed", target="invitation", what=NO_RECORD)
             raise HTTPException(401, str(exc)) from None
         raise HTTPException(422, str(exc)) from None  # the password policy
     who = accounts.Principal(user.id, user.email, user.name, user.role, "cookie", "",
                              user.language)  # fmt: skip
-    audit.record(s, audit.Actor.of(who, address), "password.change", target="invitation")
+    actor = audit.Actor.of(who, address)
+    audit.record(s, actor, "password.change", target="invitation", what=NO_RECORD)
     return _browser_login(s, user, response, state.settings)
 
 
@@ -103,7 +105,7 @@ def logout(request: Request, response: Response, s: DbSession, who: User, audit:
     secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE)
     if secret:
         accounts.revoke(s, secret)
-    audit("logout")
+    audit("logout", what=NO_RECORD)
     response.delete_cookie(COOKIE, path="/")
     return {"logged_out": who.email}
 
@@ -118,7 +120,12 @@ def me(who: User) -> dict:
 def set_my_language(body: LanguageIn, s: DbSession, who: User, audit: Audit) -> dict:
     """The language of my pages and spoken cues (one of GET /api/i18n's)."""
     language = accounts.set_language(s, who.id, body.language)
-    audit("account.language", who.id if who.role == "patient" else None, language)
+    audit(
+        "account.language",
+        who.id if who.role == "patient" else None,
+        language,
+        what=Touched("language", language=language),
+    )
     return {"language": language}
 
 
@@ -132,5 +139,5 @@ def change_password(
             accounts.change_password(s, who.id, body.current, body.new)
     except GateBusy:
         raise _too_many(1, "the server is busy checking other logins: try again") from None
-    audit("password.change")
+    audit("password.change", what=NO_RECORD)
     return {"changed": True}
