@@ -101,9 +101,13 @@ def test_users_deactivate_and_unlink_from_the_command_line(data_dir, capsys, mon
         who = accounts.Principal(t.id, t.email, t.name, "therapist", "bearer", "")
         assert not accounts.can_treat(s, who, p.id)
         trail = [
-            (e.action, e.role, e.patient_id) for e in s.query(AuditEvent).order_by(AuditEvent.id)
+            (e.action, e.role, e.patient_id, e.kind, e.therapist_id)
+            for e in s.query(AuditEvent).order_by(AuditEvent.id)
         ]
-    assert trail == [("account.deactivate", "operator", p.id), ("care_link.end", "operator", p.id)]
+    assert trail == [
+        ("account.deactivate", "operator", p.id, "account", None),
+        ("care_link.end", "operator", p.id, "care_link", t.id),
+    ]
     db.close()
 
 
