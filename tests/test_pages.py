@@ -399,7 +399,9 @@ def _therapist_reads_the_export(base: str) -> None:
     call(f"/api/patients/{p}/export.csv", token=token)
     # and reads enough of the record to fill more than one page of the access list
     for x in json.loads(call(f"/api/patients/{p}/sessions", token=token)):
-        call(f"/api/sessions/{x['id']}", token=token)
+        detail = json.loads(call(f"/api/sessions/{x['id']}", token=token))
+        for exercise in detail["movements"]:  # the replay of session 1
+            call(f"/api/sessions/{x['id']}/movement/{exercise}", token=token)
     for program in json.loads(call(f"/api/patients/{p}/programs", token=token)):
         call(f"/api/programs/{program['program_id']}/versions", token=token)
     call(f"/api/patients/{p}/trends", token=token)
@@ -437,6 +439,8 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     _wait(browser, "#access tbody tr:nth-child(11)")
     assert len(access.find_elements(By.CSS_SELECTOR, "tbody tr")) <= 20
     assert "downloaded your sessions as a spreadsheet" in access.text
+    # an exercise's name within a sentence: lower case, as any other noun
+    assert "looked at your squat in your session of" in access.text, access.text
     assert "Stop if pain rises above 5/10." in browser.find_element(By.ID, "program").text
     # the way into a live session, and words only: no ids or fault keys (elbow_flexion)
     start = browser.find_element(By.CSS_SELECTOR, "#start-today a")

@@ -105,6 +105,14 @@ TR.translatePage = function (root = document) {
 // A library exercise's name in the page's language (the catalogue's
 // exercise.<id>.name); an exercise it does not name keeps `name`.
 TR.exName = (id, name) => (TR.has(`exercise.${id}.name`) ? TR.t(`exercise.${id}.name`) : name);
+// The same within a sentence ("looked at your squat"): names are written in
+// sentence case, so a first word capitalised only for that is lower-cased; one
+// with another capital (an acronym, "McKenzie") is kept as it is.
+TR.exNameInSentence = (id, name) => {
+  const full = TR.exName(id, name);
+  const first = full.split(/[\s(]/, 1)[0];
+  return /^\p{Lu}\P{Lu}*$/u.test(first) ? full[0].toLocaleLowerCase(TR.lang) + full.slice(1) : full;
+};
 // What a failed request says to the user, by its status: the field a 422 names
 // (a path, not words), the wait a 429 asks for.
 TR.errorText = function (status, detail, retryAfter) {
