@@ -139,8 +139,11 @@ class InviteIn(_In):
     )
 
 
-class WelcomeIn(_In):
+class InvitationIn(_In):
     token: Text = Field(min_length=10, max_length=200, description="the invitation's secret")
+
+
+class WelcomeIn(InvitationIn):
     password: Text = Field(min_length=1, max_length=1000)
 
 

@@ -1592,7 +1592,8 @@ def test_a_therapist_invites_a_patient_who_sets_a_password_from_the_link(
     """The therapist invites a patient in Spanish from their page and gets a
     link; opened, it asks (in Spanish) for a password twice, refuses two that
     differ, then signs the patient in at their home; the secret leaves the
-    address bar at once; the same link a second time is spent."""
+    address bar at once; the same link a second time says at once, in either
+    language, that it is spent and whom to ask, and takes no password."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -1626,8 +1627,11 @@ def test_a_therapist_invites_a_patient_who_sets_a_password_from_the_link(
     _wait(browser, "#charts")
     assert browser.current_url.endswith("/patient")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es"
-    browser.get(link)  # spent
-    browser.find_element(By.ID, "password").send_keys("otra-clave-99")
-    browser.find_element(By.ID, "again").send_keys("otra-clave-99")
-    browser.find_element(By.CSS_SELECTOR, "#welcome button").click()
-    _text(browser, "#error", "ya se usó")
+    browser.get(link)  # spent: said as the page opens, before anything is typed
+    _text(browser, "#error", "Este enlace ya se usó o ha caducado: pide a tu terapeuta uno nuevo.")
+    fields = browser.find_elements(By.CSS_SELECTOR, "#welcome input, #welcome button")
+    assert len(fields) == 3 and not any(f.is_enabled() for f in fields)
+    assert browser.current_url.endswith("/welcome?lang=es")  # not sent away to the login
+    _accessible(browser, axe, "welcome_spent_es", None)
+    browser.get(link.replace("lang=es", "lang=en"))
+    _text(browser, "#error", "This link was already used or has expired: ask your therapist")

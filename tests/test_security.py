@@ -681,13 +681,15 @@ def test_openapi_declares_security_and_every_status(make_world) -> None:
         for method, op in ops.items():
             codes = set(op["responses"])
             if (method, path) in (("post", "/api/auth/login"), ("get", "/api/health"),
-                                  ("get", "/api/i18n"), ("post", "/api/auth/welcome")):  # fmt: skip
+                                  ("get", "/api/i18n"), ("post", "/api/auth/welcome"),
+                                  ("post", "/api/auth/welcome/check")):  # fmt: skip
                 assert "security" not in op
                 continue
             assert op.get("security"), f"{method} {path}: no security declared"
             assert {"401", "403", "404", "413", "422"} <= codes, f"{method} {path}: {codes}"
     assert "429" in doc["paths"]["/api/auth/login"]["post"]["responses"]
     assert "429" in doc["paths"]["/api/auth/welcome"]["post"]["responses"]  # throttled too
+    assert "429" in doc["paths"]["/api/auth/welcome/check"]["post"]["responses"]
     assert "409" in doc["paths"]["/api/programs/{program_id}"]["put"]["responses"]
 
 

@@ -16,7 +16,7 @@ from telerehab.errors import ConfigError
 from .. import accounts, audit
 from ..audit import NO_RECORD, Touched
 from ..deps import COOKIE, Audit, DbSession, User, client_address
-from ..schemas import LanguageIn, Login, PasswordChange, UserOut, WelcomeIn
+from ..schemas import InvitationIn, LanguageIn, Login, PasswordChange, UserOut, WelcomeIn
 from ..throttle import GateBusy
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,35 @@ def _browser_login(s, user, response: Response, settings) -> dict:
     return {"user": UserOut.model_validate(user).model_dump(), "csrf_token": token.csrf_token}
 
 
+def _invitation_throttled(request: Request) -> None:
+    wait = request.app.state.login_throttle.retry_after("invite", client_address(request))
+    if wait:
+        raise _too_many(wait, f"too many failed attempts: try again in {wait} s")
+
+
+def _invitation_refused(request: Request, exc: ConfigError) -> HTTPException:
+    """A wrong, spent or expired secret: a failed login for the address
+    (throttled, audited), answered 401."""
+    state, address = request.app.state, client_address(request)
+    state.login_throttle.failed("invite", address)
+    actor = audit.Actor.of(None, address)
+    audit.record_apart(state.db, actor, "login.failed", target="invitation", what=NO_RECORD)
+    return HTTPException(401, str(exc))
+
+
+@router.post("/welcome/check")
+def check_invitation(body: InvitationIn, request: Request, s: DbSession) -> dict:
+    """Whether an invitation's secret may still set a password (it is not
+    spent by this): the welcome page asks as it opens, so that a spent link
+    says so before anything is typed. A refusal is `welcome`'s."""
+    _invitation_throttled(request)
+    try:
+        accounts.invited(s, body.token)
+    except ConfigError as exc:
+        raise _invitation_refused(request, exc) from None
+    return {"open": True}
+
+
 @router.post("/welcome")
 def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession) -> dict:
     """An invited patient chooses their password with the invitation's secret
@@ -77,9 +106,7 @@ def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession)
     expired secret counts as a failed login for the address (throttled)."""
     state = request.app.state
     address = client_address(request)
-    wait = state.login_throttle.retry_after("invite", address)
-    if wait:
-        raise _too_many(wait, f"too many failed attempts: try again in {wait} s")
+    _invitation_throttled(request)
     try:
         with state.hash_gate:
             user = accounts.accept_invite(s, body.token, body.password)
@@ -87,10 +114,7 @@ def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession)
         raise _too_many(1, "the server is busy checking other logins: try again") from None
     except ConfigError as exc:
         if str(exc).startswith("invitation"):
-            state.login_throttle.failed("invite", address)
-            actor = audit.Actor.of(None, address)
-            audit.record_apart(state.db, actor, "login.failed", target="invitation", what=NO_RECORD)
-            raise HTTPException(401, str(exc)) from None
+            raise _invitation_refused(request, exc) from None
         raise HTTPException(422, str(exc)) from None  # the password policy
     who = accounts.Principal(user.id, user.email, user.name, user.role, "cookie", "",
                              user.language)  # fmt: skip

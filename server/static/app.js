@@ -13,7 +13,7 @@ const TR = {
     }
     if (opts.method && opts.method !== "GET") opts.headers["X-CSRF-Token"] = TR.csrf;
     const r = await fetch(path, opts);
-    if (r.status === 401 && !/\/(login|welcome)$/.test(path)) { location.href = "/login"; throw new Error(TR.t("error.401")); }
+    if (r.status === 401 && !/\/(login|welcome(\/check)?)$/.test(path)) { location.href = "/login"; throw new Error(TR.t("error.401")); }
     const data = (r.headers.get("content-type") || "").includes("json") ? await r.json() : await r.text();
     if (!r.ok) {  // the user reads the catalogue's words; the server's (English, for developers) stay in `detail`
       const error = new Error(TR.errorText(r.status, data && data.detail, r.headers.get("retry-after")));
