@@ -85,7 +85,7 @@ KINDS = (
     "exercise",  # an exercise of the clinic's library (exercise_id)
     "trail",  # the audit trail itself
     "request",  # a refused request (the target: its method and path)
-    "other",  # no record: a login, a logout, a password (or an entry older than 0009 unread)
+    "other",  # no record: a login, a logout, a password (or, before 0009, a target unread)
 )
 
 
