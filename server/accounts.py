@@ -189,10 +189,10 @@ def invite_patient(
     return user, secret
 
 
-def accept_invite(s: Session, secret: str, password: str) -> User:
-    """The invited patient's own password set with the invitation's secret,
-    which is then spent. ConfigError for a secret that is wrong, spent or
-    expired (the same answer), or a password the policy refuses."""
+def invited(s: Session, secret: str) -> User:
+    """The patient an invitation's secret may still set a password for (it is
+    not spent by this). ConfigError for a secret that is wrong, spent or
+    expired: the same answer, so that it tells a guesser nothing."""
     token = s.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(secret),
                                              AuthToken.kind == INVITE))  # fmt: skip
     user = s.get(User, token.user_id) if token is not None else None
@@ -201,6 +201,14 @@ def accept_invite(s: Session, secret: str, password: str) -> User:
     if token is None or user is None or not user.active or expired:
         raise ConfigError("invitation: unknown, already used or expired: ask your therapist "
                           "for a new one")  # fmt: skip
+    return user
+
+
+def accept_invite(s: Session, secret: str, password: str) -> User:
+    """The invited patient's own password set with the invitation's secret,
+    which is then spent. ConfigError for a secret that is wrong, spent or
+    expired (`invited`), or a password the policy refuses."""
+    user = invited(s, secret)
     user.password_hash = hash_password(password)
     s.execute(delete(AuthToken).where(AuthToken.user_id == user.id, AuthToken.kind == INVITE))
     return user

@@ -343,7 +343,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         patient_id = int(raw) if raw.isdigit() and 0 < int(raw) <= MAX_ID else None
         actor = audit_trail.Actor.of(who, client_address(request))
         target = f"{request.method} {request.url.path}"
-        audit_trail.record_apart(db, actor, "denied", patient_id, target)
+        audit_trail.record_apart(
+            db, actor, "denied", patient_id, target, what=audit_trail.Touched("request")
+        )
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -6,6 +6,11 @@ leaves no entry and a change is never stored without its entry. A failed login
 is the exception: the request ends in 401 (its transaction rolls back), so it
 is recorded in a transaction of its own (`record_apart`).
 
+Each entry stores what it touched (`Touched`: the kind of record and the ids
+it names) as the code that records it says so; its `target` is the same in
+English, a line for admins. Nothing reads the target back: rewording it
+changes no kind.
+
 Cost: a read becomes a write. On PostgreSQL the commit of a look (read,
 export, watch) does not wait for the WAL to reach the disk
 (`synchronous_commit = off` for that transaction only): the entry is written
@@ -16,7 +21,6 @@ it (never the database's consistency, never a change of a record). Measured in
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,6 +58,56 @@ MAX_LIMIT = 1000
 LOOKS = frozenset({"read", "export", "watch", "audit.read"})  # actions that change no record
 
 
+# kind: what an entry touched, stored with it (`Touched`) for a reader to word;
+# the target beside it is the same in English for admins
+KINDS = (
+    "profile",  # the patient's account details
+    "patient_list",  # a therapist's list of patients, this one among them
+    "account",  # an account created, deactivated or activated
+    "programs",  # all of the patient's programs
+    "program",  # one program
+    "program_version",  # a version of a program (prescribed or revised)
+    "program_history",  # a program's versions, compared
+    "sessions",  # the list of the patient's sessions
+    "session",  # one session (its session_id)
+    "movement",  # one session's movement of one exercise (session_id, exercise_id)
+    "diary",  # a pain-diary entry (session_id)
+    "trends",  # the patient's trends and alerts
+    "sessions_csv",  # all sessions exported
+    "session_csv",  # one session exported (session_id)
+    "fhir",  # the record as a FHIR bundle
+    "live_session",  # a live session's status (session_id)
+    "live_video",  # a live session's video (session_id)
+    "live_feed",  # a live session's repetitions as they come (session_id)
+    "care_link",  # a care link with a therapist (therapist_id)
+    "alert",  # an alert: of an exercise (exercise_id) or a session (session_id), or a week
+    "language",  # the language of pages and cues (language)
+    "exercise",  # an exercise of the clinic's library (exercise_id)
+    "trail",  # the audit trail itself
+    "request",  # a refused request (the target: its method and path)
+    "other",  # no record: a login, a logout, a password (or, before 0009, a target unread)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What an entry touched: the kind of record and the ids it names, stored
+    with the entry for a reader to word (never shown raw to a patient)."""
+
+    kind: str  # one of KINDS
+    session_id: int | None = None
+    therapist_id: int | None = None
+    exercise_id: str | None = None
+    language: str | None = None  # a language's code
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"audit kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
+
+
+NO_RECORD = Touched("other")
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who acts and from where: a logged-in user or, for a login, an e-mail."""
@@ -71,9 +125,16 @@ class Actor:
 
 
 def record(
-    s: Session, actor: Actor, action: str, patient_id: int | None = None, target: str = ""
+    s: Session,
+    actor: Actor,
+    action: str,
+    patient_id: int | None = None,
+    target: str = "",
+    *,
+    what: Touched,
 ) -> None:
-    """Add one entry in the caller's transaction."""
+    """Add one entry in the caller's transaction: `what` was touched (`target`
+    says it in English, for admins)."""
     if action not in ACTIONS:
         raise ValueError(f"audit action: expected one of {', '.join(ACTIONS)}, got {action!r}")
     if action in LOOKS and s.get_bind().dialect.name == "postgresql":
@@ -89,16 +150,27 @@ def record(
             patient_id=patient_id,
             target=target[:100],
             client=actor.client,
+            kind=what.kind,
+            session_id=what.session_id,
+            therapist_id=what.therapist_id,
+            exercise_id=what.exercise_id,
+            language=what.language,
         )
     )
 
 
 def record_apart(
-    db, actor: Actor, action: str, patient_id: int | None = None, target: str = ""
+    db,
+    actor: Actor,
+    action: str,
+    patient_id: int | None = None,
+    target: str = "",
+    *,
+    what: Touched,
 ) -> None:
     """Add one entry in a transaction of its own (kept when the request fails)."""
     with db.session() as s:
-        record(s, actor, action, patient_id, target)
+        record(s, actor, action, patient_id, target, what=what)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,66 +208,15 @@ def entries(s: Session, q: Query) -> list[AuditEvent]:
     return list(s.scalars(stmt))
 
 
-# What an entry's target names, by its wording in the routers (`record` calls):
-# (pattern, kind of record). The first match wins; a session's, a therapist's
-# and an exercise's id are the groups named so.
-_KINDS = (
-    (r"patient list", "patient_list"),
-    (r"patient", "profile"),
-    (r"patient invited by therapist \d+", "account"),
-    (r"user \d+", "account"),
-    (r"programs", "programs"),
-    (r"program \d+ v\d+", "program_version"),
-    (r"program \d+ versions", "program_history"),
-    (r"program \d+", "program"),
-    (r"sessions", "sessions"),
-    (r"sessions CSV", "sessions_csv"),
-    (r"FHIR bundle", "fhir"),
-    (r"trends", "trends"),
-    (r"session (?P<session>\d+) CSV", "session_csv"),
-    (r"session (?P<session>\d+) \(diary\)", "diary"),
-    (r"session (?P<session>\d+) movement of (?P<exercise>[\w.-]+)", "movement"),
-    (r"session (?P<session>\d+)", "session"),
-    (r"live session (?P<session>\d+)", "live_session"),
-    (r"live session (?P<session>\d+) video", "live_video"),
-    (r"live session (?P<session>\d+) feed", "live_feed"),
-    (r"therapist (?P<therapist>\d+)", "care_link"),
-    # an alert's id: kind:exercise:week (see server/trends.py)
-    (r"[a-z_]+:(?P<exercise>[\w.-]+):\d{4}-W\d{2}", "alert"),
-    (r"[a-z_]+:(?P<session>\d+)", "alert"),
-    (r"[a-z_]+:\d{4}-W\d{2}", "alert"),
-)
-_KIND_PATTERNS = tuple((re.compile(pattern), kind) for pattern, kind in _KINDS)
-
-
-@dataclass(frozen=True, slots=True)
-class Touched:
-    """What an entry touched, read from its target: the kind of record and the
-    ids it names, for a reader to word (never shown raw to a patient)."""
-
-    kind: str  # see _KINDS; "language", "trail", "request" or "other" besides
-    session_id: int | None = None
-    therapist_id: int | None = None
-    exercise: str | None = None  # an exercise's id
-    language: str | None = None  # a language's code
-
-
-def touched(action: str, target: str) -> Touched:
-    """The kind of record an entry of `action` with `target` touched."""
-    if action == "account.language":
-        return Touched("language", language=target or None)
-    if action == "audit.read":
-        return Touched("trail")
-    if action == "denied":
-        return Touched("request")
-    for pattern, kind in _KIND_PATTERNS:
-        m = pattern.fullmatch(target)
-        if m:
-            found = m.groupdict()
-            return Touched(
-                kind,
-                session_id=int(found["session"]) if found.get("session") else None,
-                therapist_id=int(found["therapist"]) if found.get("therapist") else None,
-                exercise=found.get("exercise"),
-            )
-    return Touched("other")
+def touched(entry: AuditEvent) -> Touched:
+    """What `entry` touched, as stored with it (an entry without a kind,
+    written by a server older than migration 0009 since it ran: `other`)."""
+    if entry.kind is None:
+        return NO_RECORD
+    return Touched(
+        entry.kind,
+        session_id=entry.session_id,
+        therapist_id=entry.therapist_id,
+        exercise_id=entry.exercise_id,
+        language=entry.language,
+    )

@@ -94,8 +94,15 @@ class Auditor:
     s: Session
     actor: audit.Actor
 
-    def __call__(self, action: str, patient_id: int | None = None, target: str = "") -> None:
-        audit.record(self.s, self.actor, action, patient_id, target)
+    def __call__(
+        self,
+        action: str,
+        patient_id: int | None = None,
+        target: str = "",
+        *,
+        what: audit.Touched,
+    ) -> None:
+        audit.record(self.s, self.actor, action, patient_id, target, what=what)
 
 
 def auditor(request: Request, s: DbSession, who: User) -> Auditor:

@@ -18,6 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model,
 
 from telerehab.rehab_programs.events import REP_DERIVED, RepResult
 
+from .audit import KINDS
+
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL; beyond is no record
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_DOCUMENT_NODES = 2000  # a program of 50 exercises with every option is about 600
@@ -137,8 +139,11 @@ class InviteIn(_In):
     )
 
 
-class WelcomeIn(_In):
+class InvitationIn(_In):
     token: Text = Field(min_length=10, max_length=200, description="the invitation's secret")
+
+
+class WelcomeIn(InvitationIn):
     password: Text = Field(min_length=1, max_length=1000)
 
 
@@ -171,10 +176,7 @@ class AccessOut(BaseModel):
     action: str
     what: str = Field(description="the entry's target as recorded (ids and English)")
     record_kind: str = Field(
-        description="what was touched, for the page to word: profile, programs, program, "
-        "program_version, program_history, sessions, session, movement, diary, trends, "
-        "sessions_csv, session_csv, fhir, live_session, live_video, live_feed, account, "
-        "care_link, alert, language, patient_list, trail, request or other"
+        description=f"what was touched, for the page to word: {', '.join(KINDS)}"
     )
     record_at: Utc | None = Field(None, description="the session's start, where one was touched")
     exercise: str | None = Field(None, description="the exercise's id, where one was touched")
@@ -196,6 +198,11 @@ class AuditOut(BaseModel):
     patient_id: int | None
     target: str
     client: str
+    kind: str | None = Field(description=f"what was touched: {', '.join(KINDS)}")
+    session_id: int | None = Field(description="the session touched, where one was")
+    therapist_id: int | None = Field(description="the therapist of a care link")
+    exercise_id: str | None = Field(description="the exercise touched, where one was")
+    language: str | None = Field(description="the language's code, for a language set")
 
 
 class ProgramIn(_In):

@@ -299,6 +299,12 @@ class AuditEvent(Base):
     patient_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     target: Mapped[str] = mapped_column(String(100), default="")  # e.g. "session 12"
     client: Mapped[str] = mapped_column(String(64), default="")  # the client's address
+    # what it touched (`audit.Touched`; migration 0009 read the older entries' targets)
+    kind: Mapped[str | None] = mapped_column(String(32), default=None)  # one of audit.KINDS
+    session_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    therapist_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    exercise_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    language: Mapped[str | None] = mapped_column(String(16), default=None)  # a language's code
 
 
 class CustomExercise(Base):

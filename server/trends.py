@@ -215,6 +215,16 @@ def compute_trends(
                   alerts)  # fmt: skip
 
 
+def alert_subject(alert: Alert) -> tuple[int | None, str | None]:
+    """What `alert` is about, as (session id, exercise id), as its id names it:
+    a pain alert its latest session, a falling range its exercise; a week of
+    missed sessions neither."""
+    if alert.kind == "pain_rising":
+        return (alert.sessions[-1] if alert.sessions else None), None
+    exercise = alert.values.get("exercise")
+    return None, exercise if isinstance(exercise, str) else None
+
+
 def _mean(values: list[float]) -> float | None:
     return float(sum(values) / len(values)) if values else None
 

@@ -166,7 +166,14 @@ def _users_unlink(args: argparse.Namespace) -> int:
         if care is None:
             raise ConfigError(f"{t.email} does not treat {p.email}")
         accounts.unlink(s, care.id)
-        audit.record(s, _operator(), "care_link.end", p.id, f"therapist {t.id}")
+        audit.record(
+            s,
+            _operator(),
+            "care_link.end",
+            p.id,
+            f"therapist {t.id}",
+            what=audit.Touched("care_link", therapist_id=t.id),
+        )
         print(f"{t.email} no longer treats {p.email}")
     return 0
 
@@ -178,7 +185,12 @@ def _users_set_active(args: argparse.Namespace) -> int:
         user = accounts.set_active(s, _user_by(s, args.user).id, args.active)
         action = "account.activate" if args.active else "account.deactivate"
         audit.record(
-            s, _operator(), action, user.id if user.role == "patient" else None, f"user {user.id}"
+            s,
+            _operator(),
+            action,
+            user.id if user.role == "patient" else None,
+            f"user {user.id}",
+            what=audit.Touched("account"),
         )
         print(f"{user.email} {'activated' if args.active else 'deactivated: every login ended'}")
     return 0

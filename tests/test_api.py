@@ -161,6 +161,7 @@ PUBLIC = {
     ("GET", "/api/health"),
     ("GET", "/api/i18n"),
     ("POST", "/api/auth/welcome"),
+    ("POST", "/api/auth/welcome/check"),
 }
 
 
@@ -519,6 +520,8 @@ def test_a_therapist_invites_a_patient_who_chooses_their_password(world) -> None
     assert "Ana Ruiz" in [p["name"] for p in c.get("/api/patients").json()]  # in their care
     assert _client(app, secret).get("/api/auth/me").status_code == 401  # no login
     anon = TestClient(app)
+    check = anon.post("/api/auth/welcome/check", json={"token": secret})
+    assert check.status_code == 200 and check.json() == {"open": True}  # asked, not spent
     weak = anon.post("/api/auth/welcome", json={"token": secret, "password": "aaaaaaaaaaaa"})
     assert weak.status_code == 422 and "password" in weak.text  # the policy, secret kept
     ok = anon.post("/api/auth/welcome", json={"token": secret, "password": "my-own-pw-42"})
@@ -528,6 +531,8 @@ def test_a_therapist_invites_a_patient_who_chooses_their_password(world) -> None
     again = TestClient(app).post("/api/auth/welcome",
                                  json={"token": secret, "password": "other-pw-4242"})  # fmt: skip
     assert again.status_code == 401 and "already used" in again.text
+    spent = TestClient(app).post("/api/auth/welcome/check", json={"token": secret})
+    assert spent.status_code == 401 and "already used" in spent.text
     mine = {"email": "ana@home.org", "password": "my-own-pw-42"}
     login = TestClient(app).post("/api/auth/login", json=mine)
     assert login.status_code == 200

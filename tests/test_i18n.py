@@ -210,6 +210,8 @@ def test_each_user_has_a_language_set_by_them_or_their_therapist(clinic) -> None
     assert patients[0]["language"] == "en"
     log = pat.get(f"/api/patients/{ids['patient']}/access-log").json()
     assert {r["action"] for r in log} >= {"account.language"}
+    set_by_thea = [r for r in log if r["action"] == "account.language"]
+    assert [(r["record_kind"], r["language"]) for r in set_by_thea] == [("language", "en")]
 
 
 def test_the_catalogue_route(clinic) -> None:

@@ -86,11 +86,12 @@ def test_a_therapist_teaches_the_server_an_exercise_from_an_upload(
     the server's library at once, a program prescribes it, trends and FHIR
     know it; taken ids, a non-video and the wrong role are refused by name."""
     from fastapi.testclient import TestClient
+    from sqlalchemy import select
 
     from telerehab.server import accounts, records
     from telerehab.server.app import create_app
     from telerehab.server.db import open_database
-    from telerehab.server.tables import CustomExercise
+    from telerehab.server.tables import AuditEvent, CustomExercise
     from telerehab.settings import Settings
 
     fresh_settings.setenv("TELEREHAB_MODEL_DIR", str(store.root))
@@ -123,6 +124,12 @@ def test_a_therapist_teaches_the_server_an_exercise_from_an_upload(
     listed = {e["id"]: e for e in client.get("/api/exercises").json()}
     assert listed["chair_squat"]["custom"] and not listed["squat"]["custom"]
     assert listed["chair_squat"]["signals"][1].endswith("(world)")
+    with db.session() as s:  # both recorded as touching that exercise of the library
+        trail = s.scalars(select(AuditEvent).where(AuditEvent.action.like("exercise.%")))
+        assert [(e.action, e.kind, e.exercise_id) for e in trail] == [
+            ("exercise.learn", "exercise", "chair_squat"),
+            ("exercise.add", "exercise", "chair_squat"),
+        ]
 
     program = {"title": "Legs", "sessions_per_week": 3,
                "exercises": [{"exercise": "chair_squat", "sets": 2, "reps": 5}]}  # fmt: skip

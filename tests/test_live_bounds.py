@@ -11,11 +11,12 @@ import httpx
 import pytest
 import websockets
 from aiortc import RTCPeerConnection
+from sqlalchemy import select
 
 from telerehab.server import accounts, prescriptions
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
-from telerehab.server.tables import ExerciseSession
+from telerehab.server.tables import AuditEvent, ExerciseSession
 from telerehab.settings import Settings
 from tests.conftest import running
 from tests.test_live import CLIP, PROGRAM, _connect, _feed, _login, _ready, _seed, _start, _until
@@ -139,14 +140,20 @@ def test_viewers_of_a_session_are_bounded(db, tmp_path) -> None:
             watched = await t.post(f"/api/live/sessions/{sid}/watch", json=await watch_offer())
             too_many = await t.post(f"/api/live/sessions/{sid}/watch", json=await watch_offer())
             await c.post(f"/api/live/sessions/{sid}/end", json={})
-            return closed.value.rcvd, watched, too_many
+            return sid, closed.value.rcvd, watched, too_many
 
     with running(app) as port:
-        close, watched, too_many = asyncio.run(run(f"127.0.0.1:{port}"))
+        sid, close, watched, too_many = asyncio.run(run(f"127.0.0.1:{port}"))
     assert (close.code, close.reason) == (1013, "session 1 has its limit of 1 viewers")
     assert watched.status_code == 200, watched.text
     assert too_many.status_code == 429 and "limit of 1 video watchers" in too_many.text
     assert int(too_many.headers["Retry-After"]) >= 1
+    with db.session() as s:  # each watch recorded with what it watched
+        watches = s.scalars(select(AuditEvent).where(AuditEvent.action == "watch"))
+        assert {(e.kind, e.session_id) for e in watches} == {
+            ("live_feed", sid),
+            ("live_video", sid),
+        }
 
 
 def test_an_interrupted_session_leaves_memory_after_the_resume_window(db, tmp_path, clip):

@@ -399,7 +399,9 @@ def _therapist_reads_the_export(base: str) -> None:
     call(f"/api/patients/{p}/export.csv", token=token)
     # and reads enough of the record to fill more than one page of the access list
     for x in json.loads(call(f"/api/patients/{p}/sessions", token=token)):
-        call(f"/api/sessions/{x['id']}", token=token)
+        detail = json.loads(call(f"/api/sessions/{x['id']}", token=token))
+        for exercise in detail["movements"]:  # the replay of session 1
+            call(f"/api/sessions/{x['id']}/movement/{exercise}", token=token)
     for program in json.loads(call(f"/api/patients/{p}/programs", token=token)):
         call(f"/api/programs/{program['program_id']}/versions", token=token)
     call(f"/api/patients/{p}/trends", token=token)
@@ -437,6 +439,8 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
     _wait(browser, "#access tbody tr:nth-child(11)")
     assert len(access.find_elements(By.CSS_SELECTOR, "tbody tr")) <= 20
     assert "downloaded your sessions as a spreadsheet" in access.text
+    # an exercise's name within a sentence: lower case, as any other noun
+    assert "looked at your squat in your session of" in access.text, access.text
     assert "Stop if pain rises above 5/10." in browser.find_element(By.ID, "program").text
     # the way into a live session, and words only: no ids or fault keys (elbow_flexion)
     start = browser.find_element(By.CSS_SELECTOR, "#start-today a")
@@ -1588,7 +1592,8 @@ def test_a_therapist_invites_a_patient_who_sets_a_password_from_the_link(
     """The therapist invites a patient in Spanish from their page and gets a
     link; opened, it asks (in Spanish) for a password twice, refuses two that
     differ, then signs the patient in at their home; the secret leaves the
-    address bar at once; the same link a second time is spent."""
+    address bar at once; the same link a second time says at once, in either
+    language, that it is spent and whom to ask, and takes no password."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -1622,8 +1627,11 @@ def test_a_therapist_invites_a_patient_who_sets_a_password_from_the_link(
     _wait(browser, "#charts")
     assert browser.current_url.endswith("/patient")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es"
-    browser.get(link)  # spent
-    browser.find_element(By.ID, "password").send_keys("otra-clave-99")
-    browser.find_element(By.ID, "again").send_keys("otra-clave-99")
-    browser.find_element(By.CSS_SELECTOR, "#welcome button").click()
-    _text(browser, "#error", "ya se usó")
+    browser.get(link)  # spent: said as the page opens, before anything is typed
+    _text(browser, "#error", "Este enlace ya se usó o ha caducado: pide a tu terapeuta uno nuevo.")
+    fields = browser.find_elements(By.CSS_SELECTOR, "#welcome input, #welcome button")
+    assert len(fields) == 3 and not any(f.is_enabled() for f in fields)
+    assert browser.current_url.endswith("/welcome?lang=es")  # not sent away to the login
+    _accessible(browser, axe, "welcome_spent_es", None)
+    browser.get(link.replace("lang=es", "lang=en"))
+    _text(browser, "#error", "This link was already used or has expired: ask your therapist")

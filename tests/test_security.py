@@ -133,8 +133,8 @@ def test_every_read_export_and_change_is_audited_and_the_patient_sees_who(make_w
     assert patient.get(f"/api/patients/{p}/sessions").status_code == 200  # their own: left out
     log = patient.get(f"/api/patients/{p}/access-log").json()
     denied = [e for e in log if e["action"] == "denied"]
-    assert [(e["who"], e["what"]) for e in denied] == [
-        ("Other_Therapist", f"GET /api/patients/{p}")
+    assert [(e["who"], e["what"], e["record_kind"]) for e in denied] == [
+        ("Other_Therapist", f"GET /api/patients/{p}", "request")
     ]
     log = [e for e in log if e["action"] != "denied"]
     assert {e["who"] for e in log} == {"Therapist"}
@@ -145,6 +145,21 @@ def test_every_read_export_and_change_is_audited_and_the_patient_sees_who(make_w
         "sessions CSV",
         "FHIR bundle",
     }
+    # each says what it touched, as the route recorded it: the kind, and the
+    # session's start where it named one
+    started = patient.get(f"/api/patients/{p}/sessions").json()[0]["started_at"]
+    assert sorted((e["action"], e["record_kind"], e["record_at"]) for e in log) == [
+        ("export", "fhir", None),
+        ("export", "session_csv", started),
+        ("export", "sessions_csv", None),
+        ("prescribe", "program_version", None),
+        ("read", "profile", None),
+        ("read", "program", None),
+        ("read", "programs", None),
+        ("read", "session", started),
+        ("read", "sessions", None),
+        ("read", "trends", None),
+    ]
     assert all(e["at"].endswith(("Z", "+00:00")) for e in log)  # aware UTC times
     assert [e["id"] for e in log] == sorted((e["id"] for e in log), reverse=True)  # newest first
     assert all("client" not in e for e in log)  # a patient does not see staff addresses
@@ -153,9 +168,18 @@ def test_every_read_export_and_change_is_audited_and_the_patient_sees_who(make_w
     rows = admin.get("/api/audit", params={"patient_id": p, "actor_id": ids["therapist"]}).json()
     assert len(rows) == 10 and {r["client"] for r in rows} == {"testclient"}
     assert {r["actor_email"] for r in rows} == {"thea@clinic.org"}
+    assert {(r["target"], r["kind"], r["session_id"]) for r in rows if r["session_id"]} == {
+        (f"session {sid}", "session", sid),
+        (f"session {sid} CSV", "session_csv", sid),
+    }
     assert len(admin.get("/api/audit", params={"patient_id": p, "limit": 3}).json()) == 3
     queried = admin.get("/api/audit", params={"action": "audit.read"}).json()
     assert len(queried) == 2 and queried[0]["actor_email"] == "admin@clinic.org"
+    assert {r["kind"] for r in queried} == {"trail"}
+    diary = patient.post(f"/api/patients/{p}/sessions", json={"pain_before": 3})
+    assert diary.status_code == 201, diary.text
+    (recorded,) = admin.get("/api/audit", params={"action": "record"}).json()
+    assert (recorded["kind"], recorded["session_id"]) == ("diary", diary.json()["id"])
     bad = admin.get("/api/audit", params={"action": "delete-everything"})
     assert bad.status_code == 422 and "delete-everything" not in bad.text
     # there is no way to change the trail through the API
@@ -186,6 +210,14 @@ def test_logins_and_account_changes_are_audited(make_world) -> None:
     assert ("account.create", "admin@clinic.org", new) in entries
     assert ("care_link.create", "admin@clinic.org", new) in entries
     assert ("account.deactivate", "admin@clinic.org", new) in entries
+    touched = {(e.action, e.kind, e.therapist_id) for e in _trail(app)}
+    assert {
+        ("login.failed", "other", None),
+        ("login", "other", None),
+        ("account.create", "account", None),
+        ("care_link.create", "care_link", ids["therapist"]),
+        ("account.deactivate", "account", None),
+    } <= touched
     failed = next(e for e in _trail(app) if e.action == "login.failed")
     assert failed.actor_id is None and failed.client == "testclient"
     assert failed.at.tzinfo is not None or app.state.db.engine.dialect.name == "sqlite"
@@ -220,6 +252,9 @@ def test_a_live_watch_is_audited_and_the_status_names_no_path(make_world) -> Non
         ("thea@clinic.org", ids["patient"]),
     ]
     assert any(e.action == "read" and e.target == f"live session {sid}" for e in _trail(app))
+    touched = {(e.action, e.kind, e.session_id) for e in _trail(app) if e.patient_id}
+    assert {("record", "live_session", sid), ("read", "live_session", sid)} <= touched
+    assert {t for t in touched if t[0] == "watch"} == {("watch", "live_feed", sid)}
 
 
 # --------------------------------------------------------------------------- logins
@@ -646,13 +681,15 @@ def test_openapi_declares_security_and_every_status(make_world) -> None:
         for method, op in ops.items():
             codes = set(op["responses"])
             if (method, path) in (("post", "/api/auth/login"), ("get", "/api/health"),
-                                  ("get", "/api/i18n"), ("post", "/api/auth/welcome")):  # fmt: skip
+                                  ("get", "/api/i18n"), ("post", "/api/auth/welcome"),
+                                  ("post", "/api/auth/welcome/check")):  # fmt: skip
                 assert "security" not in op
                 continue
             assert op.get("security"), f"{method} {path}: no security declared"
             assert {"401", "403", "404", "413", "422"} <= codes, f"{method} {path}: {codes}"
     assert "429" in doc["paths"]["/api/auth/login"]["post"]["responses"]
     assert "429" in doc["paths"]["/api/auth/welcome"]["post"]["responses"]  # throttled too
+    assert "429" in doc["paths"]["/api/auth/welcome/check"]["post"]["responses"]
     assert "409" in doc["paths"]["/api/programs/{program_id}"]["put"]["responses"]
 
 

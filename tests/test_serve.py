@@ -33,7 +33,7 @@ def data_dir(tmp_path, fresh_settings):
 
 def test_db_upgrade_users_and_analyze_save(data_dir, clip, store, capsys, monkeypatch) -> None:
     assert main(["db", "upgrade"]) == 0
-    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0008" in capsys.readouterr().out
+    assert f"sqlite:///{data_dir / 'telerehab.db'} at revision 0009" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", _Stdin("patient-password-1\n"))
     assert main(["users", "create", "--email", "Pat@Home.org", "--name", "Pat Lee",
                  "--role", "patient", "--password-stdin", "--language", "es"]) == 0  # fmt: skip
@@ -101,9 +101,13 @@ def test_users_deactivate_and_unlink_from_the_command_line(data_dir, capsys, mon
         who = accounts.Principal(t.id, t.email, t.name, "therapist", "bearer", "")
         assert not accounts.can_treat(s, who, p.id)
         trail = [
-            (e.action, e.role, e.patient_id) for e in s.query(AuditEvent).order_by(AuditEvent.id)
+            (e.action, e.role, e.patient_id, e.kind, e.therapist_id)
+            for e in s.query(AuditEvent).order_by(AuditEvent.id)
         ]
-    assert trail == [("account.deactivate", "operator", p.id), ("care_link.end", "operator", p.id)]
+    assert trail == [
+        ("account.deactivate", "operator", p.id, "account", None),
+        ("care_link.end", "operator", p.id, "care_link", t.id),
+    ]
     db.close()
 
 

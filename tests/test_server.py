@@ -17,7 +17,7 @@ from telerehab.server.tables import ExerciseSession, ProgramVersion, Repetition
 from telerehab.server.trends import compute_trends
 from tests.conftest import POSTGRES, postgres_schema, program_of
 
-HEAD_REVISION = "0008"  # the newest migration: a first start reaches it
+HEAD_REVISION = "0009"  # the newest migration: a first start reaches it
 PROGRAM = {
     "title": "Knee rehab",
     "sessions_per_week": 3,
@@ -114,8 +114,90 @@ def test_migration_0005_judges_the_sessions_stored_before_it(db_url) -> None:
     old.close()
 
 
+# (action, target) as the routers wrote them before 0009, and what 0009 reads
+# them to have touched
+OLD_ENTRIES = (
+    ("read", "patient list", ("patient_list",)),
+    ("read", "patient", ("profile",)),
+    ("account.create", "patient invited by therapist 2", ("account",)),
+    ("account.deactivate", "user 5", ("account",)),
+    ("read", "programs", ("programs",)),
+    ("prescribe", "program 3 v2", ("program_version",)),
+    ("read", "program 3 versions", ("program_history",)),
+    ("read", "program 3", ("program",)),
+    ("read", "sessions", ("sessions",)),
+    ("export", "sessions CSV", ("sessions_csv",)),
+    ("export", "FHIR bundle", ("fhir",)),
+    ("read", "trends", ("trends",)),
+    ("export", "session 7 CSV", ("session_csv", 7)),
+    ("record", "session 7 (diary)", ("diary", 7)),
+    ("read", "session 7 movement of squat", ("movement", 7, None, "squat")),
+    ("read", "session 7", ("session", 7)),
+    ("read", "session 7", ("session", 7)),  # the same twice: both read
+    ("record", "live session 8", ("live_session", 8)),
+    ("watch", "live session 8 video", ("live_video", 8)),
+    ("watch", "live session 8 feed", ("live_feed", 8)),
+    ("care_link.end", "therapist 2", ("care_link", None, 2)),
+    ("alert.acknowledge", "rom_falling:squat:2026-W48", ("alert", None, None, "squat")),
+    ("alert.acknowledge", "pain_flare:7", ("alert", 7)),
+    ("alert.acknowledge", "missed_sessions:2026-W48", ("alert",)),
+    ("account.language", "es", ("language", None, None, None, "es")),
+    ("audit.read", "actor 2", ("trail",)),
+    ("denied", "GET /api/patients/3", ("request",)),
+    ("exercise.add", "trends", ("exercise", None, None, "trends")),  # an id, not the trends
+    ("login", "cookie", ("other",)),
+    ("read", "a wording no rule knew", ("other",)),
+)
+
+
+def test_migration_0009_gives_the_entries_stored_before_it_what_they_touched(db_url) -> None:
+    """Entries written at 0008 (a target, no kind) get the kind and ids their
+    target named, read once by the wording of the time; the trail stays
+    append-only; a downgrade drops the columns and keeps the entries."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DatabaseError
+
+    from telerehab.server import audit
+    from telerehab.server.db import MIGRATIONS
+    from telerehab.server.tables import AuditEvent
+
+    old = open_database(db_url, migrate=False)
+    upgrade(old.engine, "0008")
+    insert = text(
+        "INSERT INTO audit_events (at, actor_id, actor_email, role, action, patient_id, "
+        "target, client) VALUES (:at, 2, 't@clinic.org', 'therapist', :action, 3, :target, "
+        "'10.0.0.9')"
+    )
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    with old.engine.begin() as conn:
+        for action, target, _ in OLD_ENTRIES:
+            conn.execute(insert, {"at": at, "action": action, "target": target})
+    upgrade(old.engine)
+    assert current_revision(old.engine) == HEAD_REVISION
+    with old.session() as s:
+        entries = s.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        got = [(e.action, e.target, audit.touched(e)) for e in entries]
+    assert got == [(a, t, audit.Touched(*expected)) for a, t, expected in OLD_ENTRIES]
+    with pytest.raises(DatabaseError, match="append-only"), old.session() as s:
+        s.execute(text("UPDATE audit_events SET kind = 'other'"))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with old.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+    columns = {c["name"] for c in inspect(old.engine).get_columns("audit_events")}
+    assert "kind" not in columns and "target" in columns
+    with old.engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM audit_events")).scalar()
+    assert count == len(OLD_ENTRIES)
+    old.close()
+
+
 def test_the_audit_trail_is_append_only_in_the_database(db) -> None:
-    """Whatever holds a connection can add an entry, never change or delete one."""
+    """Whatever holds a connection can add an entry, never change or delete one
+    (migration 0009's backfill, which set the refusal aside, restored it)."""
     from sqlalchemy.exc import DatabaseError
 
     from telerehab.server import audit
@@ -123,7 +205,7 @@ def test_the_audit_trail_is_append_only_in_the_database(db) -> None:
 
     actor = audit.Actor(7, "t@clinic.org", "therapist", "10.0.0.9")
     with db.session() as s:
-        audit.record(s, actor, "read", 3, "session 1")
+        audit.record(s, actor, "read", 3, "session 1", what=audit.Touched("session", session_id=1))
     for statement in ("UPDATE audit_events SET patient_id = 4", "DELETE FROM audit_events"):
         with pytest.raises(DatabaseError, match="append-only"), db.session() as s:
             s.execute(text(statement))
@@ -135,11 +217,14 @@ def test_the_audit_trail_is_append_only_in_the_database(db) -> None:
             3,
             "10.0.0.9",
         )
+        assert audit.touched(entry) == audit.Touched("session", session_id=1)
         assert (
             datetime.now(UTC) - entry.at.replace(tzinfo=entry.at.tzinfo or UTC)
         ).total_seconds() < 60
     with pytest.raises(ValueError, match="audit action"), db.session() as s:
-        audit.record(s, actor, "erase", 3)
+        audit.record(s, actor, "erase", 3, what=audit.NO_RECORD)
+    with pytest.raises(ValueError, match=r"audit kind: expected one of .*got 'sesion'"):
+        audit.Touched("sesion", session_id=1)
 
 
 def test_sqlite_default_uses_wal(tmp_path) -> None:

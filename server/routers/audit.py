@@ -34,7 +34,7 @@ def access_log(
         patient_id=patient_id, not_actor_id=patient_id, before_id=before_id, limit=limit
     )
     others = trail.entries(s, q)
-    touched = {r.id: trail.touched(r.action, r.target) for r in others}
+    touched = {r.id: trail.touched(r) for r in others}
     ids = {r.actor_id for r in others if r.actor_id is not None}
     ids |= {t.therapist_id for t in touched.values() if t.therapist_id is not None}
     found = s.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(ids)))
@@ -56,7 +56,7 @@ def access_log(
             what=r.target,
             record_kind=t.kind,
             record_at=starts.get(t.session_id),
-            exercise=t.exercise,
+            exercise=t.exercise_id,
             therapist=names.get(t.therapist_id),
             language=t.language,
         )
@@ -94,5 +94,10 @@ def query_audit(
         limit=limit,
     )
     rows = trail.entries(s, q)
-    audit("audit.read", patient_id, f"actor {actor_id}" if actor_id else "")
+    audit(
+        "audit.read",
+        patient_id,
+        f"actor {actor_id}" if actor_id else "",
+        what=trail.Touched("trail"),
+    )
     return [AuditOut.model_validate(r) for r in rows]

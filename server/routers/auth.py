@@ -14,8 +14,9 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from telerehab.errors import ConfigError
 
 from .. import accounts, audit
+from ..audit import NO_RECORD, Touched
 from ..deps import COOKIE, Audit, DbSession, User, client_address
-from ..schemas import LanguageIn, Login, PasswordChange, UserOut, WelcomeIn
+from ..schemas import InvitationIn, LanguageIn, Login, PasswordChange, UserOut, WelcomeIn
 from ..throttle import GateBusy
 
 logger = logging.getLogger(__name__)
@@ -44,12 +45,12 @@ def login(body: Login, request: Request, response: Response, s: DbSession) -> di
     if user is None:
         throttle.failed(body.email, address)
         actor = audit.Actor.of(None, address, body.email.strip().lower())
-        audit.record_apart(state.db, actor, "login.failed")  # kept: this request rolls back
+        audit.record_apart(state.db, actor, "login.failed", what=NO_RECORD)  # kept: this rolls back
         raise HTTPException(401, "wrong e-mail or password")
     throttle.succeeded(body.email)
     who = accounts.Principal(user.id, user.email, user.name, user.role, body.kind, "",
                              user.language)  # fmt: skip
-    audit.record(s, audit.Actor.of(who, address), "login", target=body.kind)
+    audit.record(s, audit.Actor.of(who, address), "login", target=body.kind, what=NO_RECORD)
     keep = settings.max_logins_per_user
     if body.kind == "bearer":
         secret, _ = accounts.issue_token(s, user, "bearer", hours=settings.session_hours, keep=keep)
@@ -69,6 +70,35 @@ def _browser_login(s, user, response: Response, settings) -> dict:
     return {"user": UserOut.model_validate(user).model_dump(), "csrf_token": token.csrf_token}
 
 
+def _invitation_throttled(request: Request) -> None:
+    wait = request.app.state.login_throttle.retry_after("invite", client_address(request))
+    if wait:
+        raise _too_many(wait, f"too many failed attempts: try again in {wait} s")
+
+
+def _invitation_refused(request: Request, exc: ConfigError) -> HTTPException:
+    """A wrong, spent or expired secret: a failed login for the address
+    (throttled, audited), answered 401."""
+    state, address = request.app.state, client_address(request)
+    state.login_throttle.failed("invite", address)
+    actor = audit.Actor.of(None, address)
+    audit.record_apart(state.db, actor, "login.failed", target="invitation", what=NO_RECORD)
+    return HTTPException(401, str(exc))
+
+
+@router.post("/welcome/check")
+def check_invitation(body: InvitationIn, request: Request, s: DbSession) -> dict:
+    """Whether an invitation's secret may still set a password (it is not
+    spent by this): the welcome page asks as it opens, so that a spent link
+    says so before anything is typed. A refusal is `welcome`'s."""
+    _invitation_throttled(request)
+    try:
+        accounts.invited(s, body.token)
+    except ConfigError as exc:
+        raise _invitation_refused(request, exc) from None
+    return {"open": True}
+
+
 @router.post("/welcome")
 def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession) -> dict:
     """An invited patient chooses their password with the invitation's secret
@@ -76,9 +106,7 @@ def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession)
     expired secret counts as a failed login for the address (throttled)."""
     state = request.app.state
     address = client_address(request)
-    wait = state.login_throttle.retry_after("invite", address)
-    if wait:
-        raise _too_many(wait, f"too many failed attempts: try again in {wait} s")
+    _invitation_throttled(request)
     try:
         with state.hash_gate:
             user = accounts.accept_invite(s, body.token, body.password)
@@ -86,14 +114,12 @@ def welcome(body: WelcomeIn, request: Request, response: Response, s: DbSession)
         raise _too_many(1, "the server is busy checking other logins: try again") from None
     except ConfigError as exc:
         if str(exc).startswith("invitation"):
-            state.login_throttle.failed("invite", address)
-            audit.record_apart(state.db, audit.Actor.of(None, address), "login.failed",
-                               target="invitation")  # fmt: skip
-            raise HTTPException(401, str(exc)) from None
+            raise _invitation_refused(request, exc) from None
         raise HTTPException(422, str(exc)) from None  # the password policy
     who = accounts.Principal(user.id, user.email, user.name, user.role, "cookie", "",
                              user.language)  # fmt: skip
-    audit.record(s, audit.Actor.of(who, address), "password.change", target="invitation")
+    actor = audit.Actor.of(who, address)
+    audit.record(s, actor, "password.change", target="invitation", what=NO_RECORD)
     return _browser_login(s, user, response, state.settings)
 
 
@@ -103,7 +129,7 @@ def logout(request: Request, response: Response, s: DbSession, who: User, audit:
     secret = auth[7:].strip() if auth.lower().startswith("bearer ") else request.cookies.get(COOKIE)
     if secret:
         accounts.revoke(s, secret)
-    audit("logout")
+    audit("logout", what=NO_RECORD)
     response.delete_cookie(COOKIE, path="/")
     return {"logged_out": who.email}
 
@@ -118,7 +144,12 @@ def me(who: User) -> dict:
 def set_my_language(body: LanguageIn, s: DbSession, who: User, audit: Audit) -> dict:
     """The language of my pages and spoken cues (one of GET /api/i18n's)."""
     language = accounts.set_language(s, who.id, body.language)
-    audit("account.language", who.id if who.role == "patient" else None, language)
+    audit(
+        "account.language",
+        who.id if who.role == "patient" else None,
+        language,
+        what=Touched("language", language=language),
+    )
     return {"language": language}
 
 
@@ -132,5 +163,5 @@ def change_password(
             accounts.change_password(s, who.id, body.current, body.new)
     except GateBusy:
         raise _too_many(1, "the server is busy checking other logins: try again") from None
-    audit("password.change")
+    audit("password.change", what=NO_RECORD)
     return {"changed": True}

@@ -14,6 +14,7 @@ from telerehab.rehab_programs.demonstration import of_exercise, of_exercise_sequ
 from telerehab.rehab_programs.program import PrescribedModel
 
 from .. import exercises, movement
+from ..audit import Touched
 from ..deps import Audit, DbSession, User, require_role
 from ..i18n import library_in
 from ..schemas import MovementOut
@@ -96,7 +97,7 @@ async def learn(
         exercises.learn_from_upload, data, VIDEO_TYPES[kind], exercise_id, name,
         start_s=start_s, end_s=end_s, instructions=instructions,
     )  # fmt: skip
-    audit("exercise.learn", None, exercise_id)
+    audit("exercise.learn", None, exercise_id, what=Touched("exercise", exercise_id=exercise_id))
     return {"document": document}
 
 
@@ -110,5 +111,5 @@ def add(body: ExerciseIn, s: DbSession, who: User, audit: Audit) -> dict:
     prescribe it at once. 409 when the id is taken."""
     require_role(who, "therapist")
     exercise = exercises.add_exercise(s, body.document, who.id)
-    audit("exercise.add", None, exercise.id)
+    audit("exercise.add", None, exercise.id, what=Touched("exercise", exercise_id=exercise.id))
     return {"id": exercise.id, "name": exercise.name}

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from telerehab.rehab_programs.events import REP_DERIVED, RepResult
 
 from .. import records
+from ..audit import Touched
 from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..exercises import clinic_library
 from ..fhir import patient_bundle
@@ -118,7 +119,12 @@ def session_csv(
     session_id: IdPath("session"), request: Request, s: DbSession, who: User, audit: Audit
 ) -> Response:
     x = readable_session(s, who, session_id)
-    audit("export", x.patient_id, f"session {session_id} CSV")
+    audit(
+        "export",
+        x.patient_id,
+        f"session {session_id} CSV",
+        what=Touched("session_csv", session_id=session_id),
+    )
     return _csv(s, [x], f"session-{session_id}.csv", request.app.state.pseudonym_key)
 
 
@@ -127,7 +133,7 @@ def patient_csv(
     patient_id: IdPath("patient"), request: Request, s: DbSession, who: User, audit: Audit
 ) -> Response:
     require_reader(s, who, patient_id)
-    audit("export", patient_id, "sessions CSV")
+    audit("export", patient_id, "sessions CSV", what=Touched("sessions_csv"))
     key = request.app.state.pseudonym_key
     return _csv(s, records.sessions_of(s, patient_id), f"patient-{patient_id}.csv", key)
 
@@ -140,7 +146,7 @@ def patient_fhir(
     patient = s.get(UserRow, patient_id)
     if patient is None:
         raise HTTPException(404, f"no patient with id {patient_id}")
-    audit("export", patient_id, "FHIR bundle")
+    audit("export", patient_id, "FHIR bundle", what=Touched("fhir"))
     bundle = patient_bundle(patient, records.sessions_of(s, patient_id),
                             patient_trends(s, patient_id), clinic_library(s))  # fmt: skip
     return JSONResponse(bundle, media_type="application/fhir+json")

@@ -250,7 +250,9 @@ async def _open(body: StartIn, request: Request, who) -> dict:
 
     sid, plan, version = await asyncio.to_thread(create)
     actor = audit.Actor.of(who, client_address(request))
-    await asyncio.to_thread(audit.record_apart, db, actor, "record", who.id, f"live session {sid}")
+    what = audit.Touched("live_session", session_id=sid)
+    target = f"live session {sid}"
+    await asyncio.to_thread(audit.record_apart, db, actor, "record", who.id, target, what=what)
     settings = request.app.state.settings
     live = LiveSession(sid, who.id, plan, db,
                        request.app.state.estimator_factory(settings.live_variant,
@@ -335,16 +337,20 @@ async def status(session_id: LiveId, request: Request, who: User) -> dict:
         return answer
     db = request.app.state.db
     actor = audit.Actor.of(who, client_address(request))
+    what, target = (
+        audit.Touched("live_session", session_id=session_id),
+        f"live session {session_id}",
+    )
 
     def read() -> dict:
         found = registry(request).sessions.get(session_id)
         if found is None:  # its server stopped: the record says
             x = _record(db, who, session_id)
-            audit.record_apart(db, actor, "read", x.patient_id, f"live session {session_id}")
+            audit.record_apart(db, actor, "read", x.patient_id, target, what=what)
             return _stored_status(x)
         with db.session() as s:
             require_reader(s, who, found[0].patient_id)
-            audit.record(s, actor, "read", found[0].patient_id, f"live session {session_id}")
+            audit.record(s, actor, "read", found[0].patient_id, target, what=what)
         return found[0].status()
 
     return await asyncio.to_thread(read)
@@ -502,7 +508,9 @@ async def watch(session_id: LiveId, body: OfferIn, request: Request, who: User) 
         with request.app.state.db.session() as s:
             require_therapist_of(s, who, live.patient_id)
             actor = audit.Actor.of(who, client_address(request))
-            audit.record(s, actor, "watch", live.patient_id, f"live session {session_id} video")
+            what = audit.Touched("live_video", session_id=session_id)
+            target = f"live session {session_id} video"
+            audit.record(s, actor, "watch", live.patient_id, target, what=what)
 
     await asyncio.to_thread(check)
     if not live.video_consent:
@@ -574,7 +582,9 @@ async def session_feed(websocket: WebSocket, session_id: int) -> None:
             )
             if ok and first:
                 actor = audit.Actor.of(who, client)
-                audit.record(s, actor, "watch", patient_id, f"live session {session_id} feed")
+                what = audit.Touched("live_feed", session_id=session_id)
+                target = f"live session {session_id} feed"
+                audit.record(s, actor, "watch", patient_id, target, what=what)
             return who, ok
 
     who, allowed = await asyncio.to_thread(check, True)

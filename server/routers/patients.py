@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from telerehab.errors import ConfigError, ConflictError
 
 from .. import accounts, prescriptions, records
+from ..audit import Touched
 from ..deps import Audit, DbSession, IdPath, User, require_reader, require_therapist_of
 from ..exercises import clinic_library
 from ..schemas import AlertAckIn, InviteIn, LanguageIn, UserOut
 from ..tables import AlertAck, as_utc
 from ..tables import User as UserRow
-from ..trends import Trends, compute_trends
+from ..trends import Trends, alert_subject, compute_trends
 
 router = APIRouter(prefix="/api/patients", tags=["patients"])
 
@@ -87,7 +88,7 @@ def list_patients(
     people = [p for p in people if wanted in p.name.casefold() or wanted in p.email.casefold()]
     out = []
     for p in people:
-        audit("read", p.id, "patient list")
+        audit("read", p.id, "patient list", what=Touched("patient_list"))
         t = patient_trends(s, p.id)
         recent = [a for a in t.adherence if a.prescribed][-2:]
         last = records.last_session_at(s, p.id)
@@ -128,7 +129,9 @@ def invite(body: InviteIn, s: DbSession, who: User, audit: Audit) -> dict:
         raise HTTPException(409, str(exc)) from None
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
-    audit("account.create", user.id, f"patient invited by therapist {who.id}")
+    audit(
+        "account.create", user.id, f"patient invited by therapist {who.id}", what=Touched("account")
+    )
     patient = UserOut.model_validate(user).model_dump()
     return {"patient": patient, "invite_path": f"/welcome?lang={user.language}#{secret}",
             "valid_days": accounts.INVITE_DAYS}  # fmt: skip
@@ -138,7 +141,7 @@ def invite(body: InviteIn, s: DbSession, who: User, audit: Audit) -> dict:
 def get_patient(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit) -> UserOut:
     require_reader(s, who, patient_id)
     found = _patient(s, patient_id)
-    audit("read", patient_id, "patient")
+    audit("read", patient_id, "patient", what=Touched("profile"))
     return UserOut.model_validate(found)
 
 
@@ -146,7 +149,7 @@ def get_patient(patient_id: IdPath("patient"), s: DbSession, who: User, audit: A
 def get_trends(patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit) -> dict:
     require_reader(s, who, patient_id)
     _patient(s, patient_id)
-    audit("read", patient_id, "trends")
+    audit("read", patient_id, "trends", what=Touched("trends"))
     return trends_out(s, patient_id)
 
 
@@ -159,15 +162,17 @@ def acknowledge_alert(
     require_therapist_of(s, who, patient_id)
     _patient(s, patient_id)
     t = patient_trends(s, patient_id)
-    current = {a.id for a in t.alerts}
-    if body.alert_id not in current:
+    alert = next((a for a in t.alerts if a.id == body.alert_id), None)
+    if alert is None:
         raise HTTPException(404, f"no current alert {body.alert_id!r} for patient {patient_id}")
     found = s.scalar(select(AlertAck).where(AlertAck.patient_id == patient_id,
                                             AlertAck.alert_id == body.alert_id))  # fmt: skip
     if found is None:
         s.add(AlertAck(patient_id=patient_id, alert_id=body.alert_id, by_id=who.id))
         s.flush()
-    audit("alert.acknowledge", patient_id, body.alert_id)
+    session_id, exercise_id = alert_subject(alert)
+    about = Touched("alert", session_id=session_id, exercise_id=exercise_id)
+    audit("alert.acknowledge", patient_id, body.alert_id, what=about)
     return next(a for a in trends_out(s, patient_id, t)["alerts"] if a["id"] == body.alert_id)
 
 
@@ -179,5 +184,5 @@ def set_language(
     require_therapist_of(s, who, patient_id)
     _patient(s, patient_id)
     language = accounts.set_language(s, patient_id, body.language)
-    audit("account.language", patient_id, language)
+    audit("account.language", patient_id, language, what=Touched("language", language=language))
     return {"language": language}

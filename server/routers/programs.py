@@ -10,6 +10,7 @@ from sqlalchemy import select
 from telerehab.errors import ConflictError
 
 from .. import prescriptions
+from ..audit import Touched
 from ..deps import Audit, DbSession, IdPath, User, require_reader, require_therapist_of
 from ..schemas import (
     ProgramConflict,
@@ -59,7 +60,7 @@ def list_programs(
 ) -> list[ProgramVersionOut]:
     """The newest version of each of the patient's programs."""
     require_reader(s, who, patient_id)
-    audit("read", patient_id, "programs")
+    audit("read", patient_id, "programs", what=Touched("programs"))
     ids = s.scalars(select(Program.id).where(Program.patient_id == patient_id)
                     .order_by(Program.id))  # fmt: skip
     return [_out(v) for i in ids if (v := prescriptions.latest(s, i)) is not None]
@@ -71,7 +72,12 @@ def create_program(
 ) -> ProgramVersionOut:
     require_therapist_of(s, who, patient_id)
     version = prescriptions.create_program(s, patient_id, body.document, who.id)
-    audit("prescribe", patient_id, f"program {version.program_id} v{version.version}")
+    audit(
+        "prescribe",
+        patient_id,
+        f"program {version.program_id} v{version.version}",
+        what=Touched("program_version"),
+    )
     return _out(version)
 
 
@@ -80,7 +86,7 @@ def get_program(program_id: IdPath("program"), s: DbSession, who: User, audit: A
     """The newest version and the history of versions."""
     program = _program(s, program_id)
     require_reader(s, who, program.patient_id)
-    audit("read", program.patient_id, f"program {program_id}")
+    audit("read", program.patient_id, f"program {program_id}", what=Touched("program"))
     versions = [_out(v) for v in program.versions]
     return {"latest": versions[-1], "versions": [
         {"version": v.version, "created_at": as_utc(v.created_at), "created_by": v.created_by}
@@ -96,7 +102,12 @@ def program_versions(
     the version before (as data: the page words it)."""
     program = _program(s, program_id)
     require_reader(s, who, program.patient_id)
-    audit("read", program.patient_id, f"program {program_id} versions")
+    audit(
+        "read",
+        program.patient_id,
+        f"program {program_id} versions",
+        what=Touched("program_history"),
+    )
     return [ProgramHistoryItem(**item) for item in prescriptions.history(s, program_id)]
 
 
@@ -114,5 +125,10 @@ def revise_program(
         )
     except ConflictError as exc:
         return _conflict(s, program_id, str(exc))
-    audit("prescribe", program.patient_id, f"program {program_id} v{version.version}")
+    audit(
+        "prescribe",
+        program.patient_id,
+        f"program {program_id} v{version.version}",
+        what=Touched("program_version"),
+    )
     return _out(version)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException
 from sqlalchemy.orm import Session
 
 from .. import movement, prescriptions, records
+from ..audit import Touched
 from ..deps import Audit, DbSession, IdPath, User, require_reader
 from ..exercises import clinic_library
 from ..schemas import (
@@ -51,7 +52,7 @@ def list_sessions(
     patient_id: IdPath("patient"), s: DbSession, who: User, audit: Audit
 ) -> list[SessionOut]:
     require_reader(s, who, patient_id)
-    audit("read", patient_id, "sessions")
+    audit("read", patient_id, "sessions", what=Touched("sessions"))
     return [session_out(x) for x in records.sessions_of(s, patient_id)]
 
 
@@ -69,7 +70,7 @@ def record_session(
         pain_before=body.pain_before, pain_after=body.pain_after, rpe=body.rpe, notes=body.notes,
         started_at=body.started_at,
     )  # fmt: skip
-    audit("record", patient_id, f"session {x.id} (diary)")
+    audit("record", patient_id, f"session {x.id} (diary)", what=Touched("diary", session_id=x.id))
     return session_out(x)
 
 
@@ -78,7 +79,12 @@ def get_session(
     session_id: IdPath("session"), s: DbSession, who: User, audit: Audit
 ) -> SessionDetail:
     x = readable_session(s, who, session_id)
-    audit("read", x.patient_id, f"session {session_id}")
+    audit(
+        "read",
+        x.patient_id,
+        f"session {session_id}",
+        what=Touched("session", session_id=session_id),
+    )
     reps = [RepetitionOut.model_validate(r) for r in x.repetitions]
     version = x.program_version
     work = records.work_of(x.repetitions, version.document if version else None, clinic_library(s))
@@ -97,7 +103,12 @@ def get_movement(
     row = next((m for m in x.movements if m.exercise_id == exercise_id), None)
     if row is None:
         raise HTTPException(404, f"session {session_id} kept no movement of {exercise_id[:64]!r}")
-    audit("read", x.patient_id, f"session {session_id} movement of {row.exercise_id}")
+    audit(
+        "read",
+        x.patient_id,
+        f"session {session_id} movement of {row.exercise_id}",
+        what=Touched("movement", session_id=session_id, exercise_id=row.exercise_id),
+    )
     t_s, frames = movement.as_lists(row.data)
     return MovementOut(exercise_id=row.exercise_id, width=row.width, height=row.height,
                        t_s=t_s, landmarks=frames)  # fmt: skip

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from telerehab.errors import ConflictError
 
 from .. import accounts
+from ..audit import Touched
 from ..deps import Audit, DbSession, IdPath, User, require_role
 from ..schemas import CareLinkIn, CareLinkOut, UserIn, UserOut
 from ..tables import CareLink
@@ -29,7 +30,12 @@ def list_users(s: DbSession, who: User) -> list[UserOut]:
 def create_user(body: UserIn, s: DbSession, who: User, audit: Audit) -> UserOut:
     require_role(who, "admin")
     user = accounts.create_user(s, body.email, body.name, body.role, body.password)
-    audit("account.create", user.id if user.role == "patient" else None, f"user {user.id}")
+    audit(
+        "account.create",
+        user.id if user.role == "patient" else None,
+        f"user {user.id}",
+        what=Touched("account"),
+    )
     return UserOut.model_validate(user)
 
 
@@ -42,7 +48,12 @@ def _set_active(s, who, audit, user_id: int, active: bool) -> UserOut:
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     action = "account.activate" if active else "account.deactivate"
-    audit(action, user.id if user.role == "patient" else None, f"user {user.id}")
+    audit(
+        action,
+        user.id if user.role == "patient" else None,
+        f"user {user.id}",
+        what=Touched("account"),
+    )
     return UserOut.model_validate(user)
 
 
@@ -88,7 +99,12 @@ def list_care_links(s: DbSession, who: User) -> list[CareLinkOut]:
 def create_care_link(body: CareLinkIn, s: DbSession, who: User, audit: Audit) -> CareLinkOut:
     require_role(who, "admin")
     care = accounts.link(s, body.therapist_id, body.patient_id)
-    audit("care_link.create", care.patient_id, f"therapist {care.therapist_id}")
+    audit(
+        "care_link.create",
+        care.patient_id,
+        f"therapist {care.therapist_id}",
+        what=Touched("care_link", therapist_id=care.therapist_id),
+    )
     return _care_out(care)
 
 
@@ -103,5 +119,10 @@ def end_care_link(
         care = accounts.unlink(s, care_link_id)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
-    audit("care_link.end", care.patient_id, f"therapist {care.therapist_id}")
+    audit(
+        "care_link.end",
+        care.patient_id,
+        f"therapist {care.therapist_id}",
+        what=Touched("care_link", therapist_id=care.therapist_id),
+    )
     return _care_out(care)

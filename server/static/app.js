@@ -13,7 +13,7 @@ const TR = {
     }
     if (opts.method && opts.method !== "GET") opts.headers["X-CSRF-Token"] = TR.csrf;
     const r = await fetch(path, opts);
-    if (r.status === 401 && !/\/(login|welcome)$/.test(path)) { location.href = "/login"; throw new Error(TR.t("error.401")); }
+    if (r.status === 401 && !/\/(login|welcome(\/check)?)$/.test(path)) { location.href = "/login"; throw new Error(TR.t("error.401")); }
     const data = (r.headers.get("content-type") || "").includes("json") ? await r.json() : await r.text();
     if (!r.ok) {  // the user reads the catalogue's words; the server's (English, for developers) stay in `detail`
       const error = new Error(TR.errorText(r.status, data && data.detail, r.headers.get("retry-after")));
@@ -105,6 +105,14 @@ TR.translatePage = function (root = document) {
 // A library exercise's name in the page's language (the catalogue's
 // exercise.<id>.name); an exercise it does not name keeps `name`.
 TR.exName = (id, name) => (TR.has(`exercise.${id}.name`) ? TR.t(`exercise.${id}.name`) : name);
+// The same within a sentence ("looked at your squat"): names are written in
+// sentence case, so a first word capitalised only for that is lower-cased; one
+// with another capital (an acronym, "McKenzie") is kept as it is.
+TR.exNameInSentence = (id, name) => {
+  const full = TR.exName(id, name);
+  const first = full.split(/[\s(]/, 1)[0];
+  return /^\p{Lu}\P{Lu}*$/u.test(first) ? full[0].toLocaleLowerCase(TR.lang) + full.slice(1) : full;
+};
 // What a failed request says to the user, by its status: the field a 422 names
 // (a path, not words), the wait a 429 asks for.
 TR.errorText = function (status, detail, retryAfter) {

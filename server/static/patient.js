@@ -43,7 +43,7 @@ function didText(r) {
   const exercise = r.exercise && library.find((x) => x.id === r.exercise);
   const language = r.language && TR.languages.find((l) => l.code === r.language);
   const params = {
-    date: r.record_at && TR.fmtDay(r.record_at), exercise: exercise && TR.exName(exercise.id, exercise.name),
+    date: r.record_at && TR.fmtDay(r.record_at), exercise: exercise && TR.exNameInSentence(exercise.id, exercise.name),
     therapist: r.therapist, language: language && language.name };
   const kind = r.record_kind === "alert" && !r.exercise ? "alertSession" : r.record_kind;
   const needs = { session: ["date"], movement: ["date", "exercise"], live_session: ["date"], session_csv: ["date"],

@@ -7,8 +7,18 @@
 const token = location.hash.slice(1);
 history.replaceState(null, "", location.pathname + location.search);
 const lang = new URLSearchParams(location.search).get("lang") || localStorage.getItem("language") || "";
-const ready = TR.loadCatalogue(lang).then(() => {
-  if (!token) document.getElementById("error").textContent = TR.t("welcome.noToken");
+const ready = TR.loadCatalogue(lang).then(async () => {
+  const error = document.getElementById("error");
+  if (!token) { error.textContent = TR.t("welcome.noToken"); return; }
+  // A spent or expired link says so at once, before a password is typed.
+  try {
+    await TR.api("/api/auth/welcome/check", { method: "POST", body: { token } });
+  } catch (e) {
+    error.textContent = e.status === 401 ? TR.t("welcome.spent") : e.message;
+    if (e.status === 401) {
+      for (const field of document.getElementById("welcome").elements) field.disabled = true;
+    }
+  }
 });
 document.getElementById("password").setAttribute("aria-describedby", "password-help");
 
