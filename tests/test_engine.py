@@ -182,7 +182,6 @@ def test_a_joint_the_next_exercise_holds_still_turning_keeps_the_current_one(pos
     assert feed.engine.held_joint_moved(rep, library.get("push_up")) is None
 
 
-
 @pytest.mark.parametrize("skipped", ["crunch", "seated_knee_extension"])
 def test_an_exercise_the_patient_skips_is_passed_over(pose_of, skipped: str) -> None:
     """The patient skips the first exercise and squats: each squat moves the
@@ -195,6 +194,7 @@ def test_an_exercise_the_patient_skips_is_passed_over(pose_of, skipped: str) -> 
     first, squat = analyze_program(seq, program_of(skipped, "squat")).runs
     assert not first.analysis.reps
     assert squat.analysis.summary.reps == 3
+
 
 def test_small_fast_and_long_movements_do_not_count() -> None:
     count, outcomes = _count(_squats(3, depth=15))  # under the 20 deg floor
