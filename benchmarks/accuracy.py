@@ -5,7 +5,9 @@
 DATASET_DIR is laid out like ../shared/data (see `telerehab.rehab_programs.accuracy`
 for the format). Every clip runs through the pose model once, then through the
 offline and the streaming engine, and in a program with every other library
-exercise after it (the next exercise must not take its repetitions). Prints a
+exercise after it (the next exercise must not take its repetitions) and
+before it (a skipped exercise must not keep the clip's exercise from its
+repetitions). Prints a
 per-clip table and the totals (exact-match rate, mean absolute error,
 off-by-one accuracy, within-tolerance rate, mean turning-point error,
 program takeovers) and writes JSON. Thresholds live in the exercise
@@ -34,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     from telerehab.rehab_programs.accuracy import turning_point_errors_s
     from telerehab.rehab_programs.engine import analyze_live, analyze_sequence
     from telerehab.rehab_programs.library import default_library
-    from telerehab.rehab_programs.program import program_from_data
     from telerehab.rehab_programs.program_run import analyze_program
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -74,20 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         # A program of the clip's exercise then each other library exercise:
         # the next one's look-ahead must not take the clip's repetitions.
+        # And each other library exercise, skipped, then the clip's: the clip's
+        # exercise should still get its repetitions.
         takeovers = []
+        after_skip = {}
         if entry.get("exercise") is not None:
             for other in library:
                 if other.id == exercise.id:
                     continue
-                program = program_from_data(
-                    {"title": "Pair", "sessions_per_week": 3,
-                     "exercises": [{"exercise": exercise.id, "sets": 1, "reps": 10},
-                                   {"exercise": other.id, "sets": 1, "reps": 10}]},
-                    "accuracy",
-                )  # fmt: skip
-                first, _second = analyze_program(seq, program).runs
+                first, _second = analyze_program(seq, _pair(exercise.id, other.id)).runs
                 if first.analysis.summary.reps != offline.summary.reps:
                     takeovers.append(other.id)
+                _skipped, own = analyze_program(seq, _pair(other.id, exercise.id)).runs
+                after_skip[other.id] = own.analysis.summary.reps
         marks = entry.get("rep_marks_frame")
         errors = (
             turning_point_errors_s(offline.reps, seq.t_s, marks, entry.get("marks_are", ""))
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 "phantom_under_every_exercise": phantom,
                 "program_pairs": len(library) - 1 if entry.get("exercise") is not None else 0,
                 "program_takeovers": takeovers,
+                "reps_after_a_skipped_exercise": after_skip,
                 "turning_error_s": errors,
                 "mean_quality": offline.summary.mean_quality,
                 "mean_target_share": offline.summary.mean_target_share,
@@ -138,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "program_pairs": sum(r["program_pairs"] for r in rows),
         "program_takeovers": sum(len(r["program_takeovers"]) for r in rows),
+        # the clip's exercise after each skipped one: its repetitions, of those
+        # it gets alone (each pair capped at that)
+        "program_skip_reps_kept": sum(
+            min(n, r["offline"]) for r in rows for n in r["reps_after_a_skipped_exercise"].values()
+        ),
+        "program_skip_reps_alone": sum(
+            r["offline"] * len(r["reps_after_a_skipped_exercise"]) for r in rows
+        ),
     }
     print(
         f"\n{'clip':38s} {'exercise':18s} {'truth':>5s} {'off':>4s} {'live':>4s} {'tp max s':>8s}"
@@ -158,6 +167,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['clip']} (no exercise) under each library exercise: {counted or 'none'}")
     report(args.out, totals, dataset=str(args.dataset), variant=args.variant, clips=rows)
     return 0
+
+
+def _pair(first: str, second: str):
+    """A program of two exercises, one set of ten each."""
+    from telerehab.rehab_programs.program import program_from_data
+
+    return program_from_data(
+        {"title": "Pair", "sessions_per_week": 3,
+         "exercises": [{"exercise": first, "sets": 1, "reps": 10},
+                       {"exercise": second, "sets": 1, "reps": 10}]},
+        "accuracy",
+    )  # fmt: skip
 
 
 def report(out: Path, totals: dict, **payload) -> None:
