@@ -1529,7 +1529,9 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
     """The patient reloads the live page while their session runs (a second
     tab, a crash of the browser): starting again reconnects to the running
     session (the server answers 409 naming it) instead of failing or opening
-    a second one; frames flow into the same session again."""
+    a second one; frames flow into the same session again. They had picked
+    Spanish meanwhile: the reconnected session speaks it (the exercise's
+    name and instructions too), not the English it started in."""
     from selenium.webdriver.common.by import By
 
     base, _analysis = site
@@ -1537,11 +1539,11 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
     _login(browser, base, "pat@home.org", "patient-pw-1")
     _wait(browser, "#charts svg")
 
-    def start() -> None:
+    def start(name: str) -> None:
         browser.get(f"{base}/live")
         browser.find_element(By.ID, "pain-before").send_keys("3")
         browser.find_element(By.ID, "start-btn").click()
-        _text(browser, "#exercise-h", "Squat", timeout=60)
+        _text(browser, "#exercise-h", name, timeout=60)
 
     def live() -> list[dict]:
         return browser.execute_script(
@@ -1553,23 +1555,30 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
             f"return fetch('/api/live/sessions/{sid}').then(r => r.json()).then(x => x.received)"
         )
 
-    start()
+    start("Squat (1 of 1)")
     (first,) = live()
     deadline = time.monotonic() + 30
     while received(first["id"]) == 0:
         assert time.monotonic() < deadline, "no frame reached the session"
         time.sleep(0.3)
-    start()  # the page again, as after a reload
-    assert [x["id"] for x in live()] == [first["id"]]  # the same session, no second one
-    before = received(first["id"])
-    deadline = time.monotonic() + 30
-    while received(first["id"]) <= before:
-        assert time.monotonic() < deadline, "the reconnected page sent no frame"
-        time.sleep(0.3)
-    assert browser.find_element(By.ID, "start-msg").get_attribute("class") != "error"
-    browser.find_element(By.ID, "finish").click()
-    browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
-    _text(browser, "#summary-text", "repetition")
+    _language(base, *PATIENT, "es")  # picked on their page, in another tab
+    try:
+        start("Sentadilla (1 de 1)")  # the page again, as after a reload
+        assert [x["id"] for x in live()] == [first["id"]]  # the same session, no second one
+        before = received(first["id"])
+        deadline = time.monotonic() + 30
+        while received(first["id"]) <= before:
+            assert time.monotonic() < deadline, "the reconnected page sent no frame"
+            time.sleep(0.3)
+        assert browser.find_element(By.ID, "start-msg").get_attribute("class") != "error"
+        _text(browser, "#instructions", "De pie, con los pies separados")
+        during = browser.find_element(By.ID, "during").text
+        assert not [w for w in ENGLISH if w in during], during
+        browser.find_element(By.ID, "finish").click()
+        browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
+        _text(browser, "#summary-text", "repetici")  # repetición(es)
+    finally:
+        _language(base, *PATIENT, "en")
 
 
 def test_a_sessions_page_replays_the_movement_as_a_skeleton(browser, site) -> None:
