@@ -15,7 +15,10 @@ engine event as its own type (`rep_completed`, `set_completed`, `feedback`,
 a set's prescribed `sets`, `prescribed_reps` and `rest_s`; `exercise_started`
 with the exercise's `name`, `instructions`, the therapist's `notes` for it,
 `views`, `sets`, `reps`, `rest_s`, `target_rom_deg` and `of`, the program's
-length). The session's own messages: `pose` (each frame: landmarks, angles,
+length). The exercise's words in them (`name`, `instructions`, `next`, a
+`feedback`'s `text`) are put in the patient's language on their way out
+(`LiveSession.speak`): the worker and the engine work with the library's own
+(English). The session's own messages: `pose` (each frame: landmarks, angles,
 the counting signal, the picture's size, server latency), `status` (state,
 frame counts, latency, writes waiting or lost; each second and on every change
 of state) and `summary` (at the end).
@@ -46,6 +49,7 @@ from telerehab.rehab_programs.events import (
     SetCompleted,
     TrackingRegained,
 )
+from telerehab.rehab_programs.exercise import Exercise
 from telerehab.rehab_programs.messages import event_message, message
 from telerehab.rehab_programs.program import Prescribed
 from telerehab.rehab_programs.program_run import ProgramSession, Step
@@ -54,7 +58,7 @@ from . import records
 from .db import Database
 from .exercises import clinic_library
 from .i18n import DEFAULT as DEFAULT_LANGUAGE
-from .i18n import library_in
+from .i18n import exercise_in
 from .movement import MovementRecorder, frame_count
 from .sink import StorageSink
 from .tables import ExerciseSession
@@ -62,6 +66,8 @@ from .tables import ExerciseSession
 logger = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 1.0
+# the messages that carry an exercise's words (`LiveSession._worded`)
+WORDED = frozenset({"exercise_started", "exercise_completed", "feedback"})
 # A live session's states and the changes allowed from each (the same state
 # again is always allowed: a new offer while running). Changed only under the
 # session's lock (`LiveSession._set_state`): the worker, the event loop and the
@@ -180,7 +186,7 @@ class LiveSession:
     movement_consent: bool = True  # keep the movement as a skeleton (`movement.py`)
     camera_check_s: float = 1.0  # `CameraCheck`; 0: counting from the first frame
     sink: StorageSink | None = None  # None: written directly, an error propagates
-    language: str = DEFAULT_LANGUAGE  # the patient's: exercise names, instructions, cues
+    language: str = DEFAULT_LANGUAGE  # the patient's: exercise names, instructions, cues (`speak`)
     state: str = "created"  # created, ready, running, paused, interrupted, ended, error
     exercise_index: int = 0
     set_index: int = 1
@@ -202,6 +208,7 @@ class LiveSession:
         self._state_lock = threading.Lock()
         self.refused_transitions = 0  # state changes TRANSITIONS does not allow (logged)
         self.program: ProgramSession | None = None  # built in the worker
+        self._exercises: list[Exercise] = []  # the plan's, in the library's words (the worker)
         self._estimator: PoseEstimator | None = None
         self._first_pts: float | None = None
         self._last_status = 0.0
@@ -229,6 +236,18 @@ class LiveSession:
         """Frames flow: the patient's video is connected."""
         self.prepare(loop)
         self._set_state("running")
+
+    def speak(self, language: str) -> None:
+        """On the event loop: the patient's words in `language` from now on.
+        Their language is read again at each connection, so a patient who
+        changed it and comes back to the session (or reloads the page) hears
+        the new one; the history their new connection replays is worded anew
+        (name, instructions, cues), so no word of the old language comes back."""
+        if language == self.language:
+            return
+        self.language = language
+        for k, msg in enumerate(list(self.history)):
+            self.history[k] = self._worded(msg)
 
     def pause(self) -> None:
         self._set_state("paused")
@@ -308,12 +327,13 @@ class LiveSession:
 
     def _begin_exercise(self) -> None:
         """The program's state machine (`ProgramSession`, the one the offline
-        analysis uses), its exercises from this server's library; the first
-        exercise is announced before the first frame."""
+        analysis uses), its exercises from this server's library (in its own
+        words: `_worded` gives them the patient's); the first exercise is
+        announced before the first frame."""
         if not self.plan:
             return
         with self.db.session() as s:  # this server's library: exercises added here too
-            library = library_in(clinic_library(s), self.language)
+            library = clinic_library(s)
         self._exercises = [library.get(p.exercise_id) for p in self.plan]
         self.program = ProgramSession(
             self.plan,
@@ -526,7 +546,28 @@ class LiveSession:
         with contextlib.suppress(RuntimeError):  # the loop is shutting down
             loop.call_soon_threadsafe(self._deliver, msg)
 
+    def _worded(self, msg: dict) -> dict:
+        """`msg` with its exercise's words (`WORDED`) in the session's language,
+        from the library's own: the catalogue's translation where it has one."""
+        kind = msg["type"]
+        if kind not in WORDED:
+            return msg
+        if kind == "exercise_started":
+            exercise = exercise_in(self._exercises[msg["index"]], self.language)
+            return msg | {"name": exercise.name, "instructions": exercise.instructions}
+        if kind == "exercise_completed":
+            k = msg["index"] + 1
+            if k >= len(self._exercises):  # the program's last: no next one
+                return msg
+            return msg | {"next": exercise_in(self._exercises[k], self.language).name}
+        exercise = next((e for e in self._exercises if e.id == msg.get("exercise_id")), None)
+        if exercise is None:  # a cue of no exercise of this program: as it was given
+            return msg
+        feedback = exercise_in(exercise, self.language).feedback
+        return msg | {"text": feedback.get(msg["key"], msg["text"])}
+
     def _deliver(self, msg: dict) -> None:
+        msg = self._worded(msg)  # on the loop, where the language changes (`speak`)
         if msg["type"] != "pose":  # on the loop: readers of the history run there too
             self.history.append(msg)  # replayed to a therapist who joins late
         for listener in list(self.listeners):

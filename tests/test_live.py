@@ -17,7 +17,7 @@ from aiortc.contrib.media import MediaPlayer
 
 from telerehab.rehab_programs.engine import analyze_sequence
 from telerehab.rehab_programs.library import default_library
-from telerehab.server import accounts, movement, prescriptions
+from telerehab.server import accounts, i18n, movement, prescriptions
 from telerehab.server.app import create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
@@ -218,6 +218,9 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
 
             await _until(stored_interrupted, timeout=10, what="the record to say interrupted")
             stored = recorded()
+            # away, the patient picks Spanish on their page: the session resumes in it
+            r = await c.put("/api/auth/language", json={"language": "es"})
+            assert r.status_code == 200, r.text
             again: list[dict] = []
             pc2, player2 = await _connect(c, sid, clip(CLIP), again)  # resumed within the window
 
@@ -228,10 +231,26 @@ def test_a_disconnect_mid_set_keeps_completed_repetitions_and_can_resume(server,
             await _played_and_drained(c, sid, player2)  # the clip again, whole
             r = await c.post(f"/api/live/sessions/{sid}/end", json={})
             await pc2.close()
-            return sid, stored, again, r.json()
+            return sid, stored, messages, again, r.json()
 
-    sid, (status, before), again, summary = asyncio.run(run())
+    try:
+        sid, (status, before), first, again, summary = asyncio.run(run())
+    finally:
+        with db.session() as s:  # the module's patient speaks English again
+            patient = s.query(accounts.User).filter_by(role="patient").one()
+            accounts.set_language(s, patient.id, "en")
     assert status == "interrupted" and len(before) >= 1
+    # the session started in English and resumed in Spanish: the exercise's
+    # name, its instructions and every cue, the history replayed included
+    english = default_library().get("squat")
+    spanish = i18n.exercise_in(english, "es")
+    started = [m for m in first if m["type"] == "exercise_started"]
+    assert [m["name"] for m in started] == [english.name]
+    resumed = [m for m in again if m["type"] == "exercise_started"]
+    assert resumed and {(m["name"], m["instructions"]) for m in resumed} == {
+        (spanish.name, spanish.instructions)}  # fmt: skip
+    cues = [m["text"] for m in again if m["type"] == "feedback"]
+    assert set(cues) <= set(spanish.feedback.values()), cues
     # the new connection hears the repetitions before it (history), then the
     # count goes on from there as the clip adds its own
     totals = [m["total"] for m in again if m["type"] == "rep_completed"]
@@ -612,6 +631,58 @@ def test_every_engine_event_reaches_the_pages_in_the_one_schema(tmp_path) -> Non
     assert lost["type"] == "tracking_lost" and lost["reason"] == "no person"
     with db.session() as s:
         assert s.query(Repetition).filter_by(session_id=sid).count() == 1
+    db.close()
+
+
+def test_a_resumed_session_speaks_the_patients_language_now(tmp_path) -> None:
+    """A patient who changed their language while away (or reloads the page)
+    hears the session in the new one from their next connection (`speak`,
+    called by the offer): the exercise's name and instructions, the next
+    exercise's name and every cue, both those to come and those the history
+    replays to the new connection; counts and the rest are untouched."""
+    from telerehab.rehab_programs import events as ev
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.rehab_programs.program_run import Step
+    from telerehab.server.live import LiveSession
+
+    db = open_database(f"sqlite:///{tmp_path / 'words.db'}")
+    _seed(db)
+    with db.session() as s:
+        patient = s.query(accounts.User).filter_by(role="patient").one()
+        sid = _live_record(s, patient.id)
+    heel_raises = {"exercise": "heel_raise", "sets": 1, "reps": 1}
+    two = {**PROGRAM, "exercises": [*PROGRAM["exercises"], heel_raises]}
+    plan = list(program_from_data(two, "test").exercises)
+    live = LiveSession(sid, patient.id, plan, db, lambda: None)  # begun in English
+    heard: list[dict] = []
+    live.listeners.append(heard.append)
+    live._emit = live._deliver  # as the event loop would, at once
+    live._begin_exercise()
+    live._on_step(Step(0, 1, ev.Feedback(1.0, "rep.tempo", "Slow down and control the movement.")))
+    live._on_step(Step(0, 2, ev.ExerciseCompleted(2.0, 0, "squat")))
+    squat_en = default_library().get("squat")
+    squat_es = i18n.exercise_in(squat_en, "es")
+    heel_es = i18n.exercise_in(default_library().get("heel_raise"), "es")
+    assert [m["name"] for m in heard if m["type"] == "exercise_started"] == [squat_en.name]
+    assert heard[-1]["next"] == default_library().get("heel_raise").name
+    kept = [dict(m) for m in live.history]
+
+    live.speak("es")  # the patient's language at their new connection
+    replayed = list(live.history)
+    assert [m["type"] for m in replayed] == [m["type"] for m in kept]  # nothing lost
+    said = {m["type"]: m for m in replayed}
+    started, cue, done = said["exercise_started"], said["feedback"], said["exercise_completed"]
+    assert (started["name"], started["instructions"]) == (squat_es.name, squat_es.instructions)
+    assert started["sets"] == 2 and started["of"] == 2  # the rest as it was
+    assert cue["text"] == squat_es.feedback["rep.tempo"] != squat_en.feedback["rep.tempo"]
+    assert cue["key"] == "rep.tempo" and done["next"] == heel_es.name
+    live._on_step(Step(0, 2, ev.Feedback(3.0, "rep.rom", squat_en.feedback["rep.rom"])))
+    assert heard[-1]["text"] == squat_es.feedback["rep.rom"]  # and those to come
+    live._announce(1, 4.0)
+    assert (heard[-1]["name"], heard[-1]["instructions"]) == (heel_es.name, heel_es.instructions)
+    live.speak("en")  # and back: the library's own words
+    cue = next(m for m in live.history if m["type"] == "feedback")
+    assert cue["text"] == squat_en.feedback["rep.tempo"]
     db.close()
 
 

@@ -480,10 +480,11 @@ def test_patient_home_program_history_and_pain_diary(browser, site) -> None:
 
 
 def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0,
-         away_s: float = 0.0) -> tuple[Path, float]:  # fmt: skip
-    """A fake-camera file made from a shared clip: the first frame held for
-    `lead_s` (the patient gets ready), the clip, `away_s` of an empty grey
-    picture (the patient left it), then the last frame held (back)."""
+         away_s: float = 0.0, empty_s: float = 0.0) -> tuple[Path, float]:  # fmt: skip
+    """A fake-camera file made from a shared clip: `empty_s` of an empty grey
+    picture (the patient not in it yet), the first frame held for `lead_s`
+    (the patient gets ready), the clip, `away_s` of the empty picture (the
+    patient left it), then the last frame held (back)."""
     import av
     import numpy as np
 
@@ -497,8 +498,8 @@ def _y4m(clip: Path, out: Path, lead_s: float = 5.0, tail_s: float = 12.0,
         st.width, st.height, st.pix_fmt = 640, 360, "yuv420p"
         empty = np.full_like(frames[-1].to_ndarray(), 128)  # a grey wall, no one in it
         pictures = [f.to_ndarray() for f in frames]
-        held = ([pictures[0]] * int(lead_s * fps) + pictures + [empty] * int(away_s * fps)
-                + [pictures[-1]] * int(tail_s * fps))  # fmt: skip
+        held = ([empty] * int(empty_s * fps) + [pictures[0]] * int(lead_s * fps) + pictures
+                + [empty] * int(away_s * fps) + [pictures[-1]] * int(tail_s * fps))  # fmt: skip
         for i, f in enumerate(held):
             frame = av.VideoFrame.from_ndarray(f, format="yuv420p")
             frame.pts = i
@@ -520,6 +521,15 @@ def leaving_camera_browser(tmp_path, clip):
     """As `camera_browser`, but the patient leaves the picture for 4 s after
     the squats, then comes back."""
     y4m, _duration = _y4m(clip("squat_side_medflex.mp4"), tmp_path / "away.y4m", away_s=4.0)
+    yield from _camera_browser(y4m)
+
+
+@pytest.fixture
+def arriving_camera_browser(tmp_path, clip):
+    """As `camera_browser`, but the picture is empty for its first 40 s: the
+    camera check waits for the patient, who is still at the keyboard."""
+    y4m, _duration = _y4m(clip("squat_side_medflex.mp4"), tmp_path / "arriving.y4m",
+                          empty_s=40.0)  # fmt: skip
     yield from _camera_browser(y4m)
 
 
@@ -719,6 +729,87 @@ def test_live_page_without_a_camera_says_what_to_do(browser, site) -> None:
     assert not browser.find_element(By.ID, "stage").is_displayed()
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "live_no_camera.png"))
+
+
+def _boxes(driver, *ids: str) -> dict[str, dict]:
+    """The bounding boxes of the elements `ids` (CSS pixels, the page at its
+    top, as it is first seen), and the viewport's as `viewport`."""
+    return driver.execute_script(
+        "window.scrollTo(0, 0);"
+        "const out = {viewport: {top: 0, left: 0, bottom: innerHeight, right: innerWidth}};"
+        "for (const id of arguments[0]) { const r = document.getElementById(id)"
+        ".getBoundingClientRect(); out[id] = {top: r.top, left: r.left, bottom: r.bottom,"
+        " right: r.right}; } return out;",
+        list(ids),
+    )
+
+
+def _in_view(driver, size: tuple[int, int], shot: str, *ids: str) -> dict[str, dict]:
+    """At a viewport of `size`, each of `ids` is shown whole without scrolling
+    (screenshot `shot`); their boxes."""
+    _at_size(driver, size)
+    boxes = _boxes(driver, *ids)
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENS / f"{shot}.png"))
+    view = boxes["viewport"]
+    assert (view["right"], view["bottom"]) == size, view
+    out = {k: b for k, b in boxes.items()
+           if b["bottom"] <= b["top"] or b["top"] < 0 or b["left"] < 0
+           or b["bottom"] > view["bottom"] or b["right"] > view["right"]}  # fmt: skip
+    assert not out, f"{shot}: not in a {size[0]}x{size[1]} view without scrolling: {out}"
+    return boxes
+
+
+def test_the_count_and_controls_are_in_view_from_the_camera_check_on(
+    arriving_camera_browser, site
+) -> None:
+    """On a laptop (a 1280x900 window) the count and the Pause and Finish
+    buttons are in view without scrolling throughout a live session, the
+    camera check included (its words and where to stand shown); on a phone
+    (390x844) the camera and the count come first, then the buttons, then the
+    instructions and the demonstration. Screenshots: live_check_laptop,
+    live_check_phone, live_counting_laptop."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, _analysis = site
+    browser = arriving_camera_browser
+    laptop, phone = (1280, 900), (390, 844)
+    _login(browser, base, "pat@home.org", "patient-pw-1")
+    _wait(browser, "#charts svg")
+    try:
+        _at_size(browser, laptop)
+        browser.get(f"{base}/live")
+        _labelled(browser)
+        browser.find_element(By.ID, "pain-before").send_keys("3")
+        browser.find_element(By.ID, "start-btn").click()
+        _wait(browser, "#finish:enabled", timeout=90)  # the model loads first
+        _text(browser, "#exercise-h", "Squat", timeout=30)
+        # the camera check: no one in the picture yet, where to stand in words
+        _text(browser, "#framing", "I cannot see you", timeout=30)
+        _text(browser, "#placement", "inside the dashed outline")
+        _wait(browser, "#demo:not([hidden])")
+        assert browser.find_element(By.ID, "count").text == "0"
+        controls = ("count", "pause", "finish", "framing", "placement")
+        _in_view(browser, laptop, "live_check_laptop", *controls)
+        b = _in_view(browser, phone, "live_check_phone", "stage", "count")
+        b |= _boxes(browser, "pause", "finish", "instructions", "demo")
+        order = ("stage", "count", "pause", "instructions", "demo")
+        tops = [b[k]["top"] for k in order]
+        assert tops == sorted(tops) and b["stage"]["bottom"] <= b["count"]["top"], b
+        assert b["count"]["bottom"] <= b["pause"]["top"] <= b["finish"]["top"], b
+        assert b["finish"]["bottom"] <= b["instructions"]["top"], b
+        # the patient steps in: counting goes on, the controls stay where they were
+        _at_size(browser, laptop)
+        WebDriverWait(browser, 120).until(
+            lambda d: d.find_element(By.ID, "count").text not in ("", "0")
+        )
+        _in_view(browser, laptop, "live_counting_laptop", "count", "pause", "finish", "cue")
+        browser.find_element(By.ID, "finish").click()
+        browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
+        _text(browser, "#summary-text", "repetition")
+    finally:
+        _at_size(browser, None)
 
 
 def test_pages_run_under_the_content_security_policy(browser, site) -> None:
@@ -1442,7 +1533,9 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
     """The patient reloads the live page while their session runs (a second
     tab, a crash of the browser): starting again reconnects to the running
     session (the server answers 409 naming it) instead of failing or opening
-    a second one; frames flow into the same session again."""
+    a second one; frames flow into the same session again. They had picked
+    Spanish meanwhile: the reconnected session speaks it (the exercise's
+    name and instructions too), not the English it started in."""
     from selenium.webdriver.common.by import By
 
     base, _analysis = site
@@ -1450,11 +1543,11 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
     _login(browser, base, "pat@home.org", "patient-pw-1")
     _wait(browser, "#charts svg")
 
-    def start() -> None:
+    def start(name: str) -> None:
         browser.get(f"{base}/live")
         browser.find_element(By.ID, "pain-before").send_keys("3")
         browser.find_element(By.ID, "start-btn").click()
-        _text(browser, "#exercise-h", "Squat", timeout=60)
+        _text(browser, "#exercise-h", name, timeout=60)
 
     def live() -> list[dict]:
         return browser.execute_script(
@@ -1466,23 +1559,30 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
             f"return fetch('/api/live/sessions/{sid}').then(r => r.json()).then(x => x.received)"
         )
 
-    start()
+    start("Squat (1 of 1)")
     (first,) = live()
     deadline = time.monotonic() + 30
     while received(first["id"]) == 0:
         assert time.monotonic() < deadline, "no frame reached the session"
         time.sleep(0.3)
-    start()  # the page again, as after a reload
-    assert [x["id"] for x in live()] == [first["id"]]  # the same session, no second one
-    before = received(first["id"])
-    deadline = time.monotonic() + 30
-    while received(first["id"]) <= before:
-        assert time.monotonic() < deadline, "the reconnected page sent no frame"
-        time.sleep(0.3)
-    assert browser.find_element(By.ID, "start-msg").get_attribute("class") != "error"
-    browser.find_element(By.ID, "finish").click()
-    browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
-    _text(browser, "#summary-text", "repetition")
+    _language(base, *PATIENT, "es")  # picked on their page, in another tab
+    try:
+        start("Sentadilla (1 de 1)")  # the page again, as after a reload
+        assert [x["id"] for x in live()] == [first["id"]]  # the same session, no second one
+        before = received(first["id"])
+        deadline = time.monotonic() + 30
+        while received(first["id"]) <= before:
+            assert time.monotonic() < deadline, "the reconnected page sent no frame"
+            time.sleep(0.3)
+        assert browser.find_element(By.ID, "start-msg").get_attribute("class") != "error"
+        _text(browser, "#instructions", "De pie, con los pies separados")
+        during = browser.find_element(By.ID, "during").text
+        assert not [w for w in ENGLISH if w in during], during
+        browser.find_element(By.ID, "finish").click()
+        browser.find_element(By.CSS_SELECTOR, "#end button[type=submit]").click()
+        _text(browser, "#summary-text", "repetici")  # repetición(es)
+    finally:
+        _language(base, *PATIENT, "en")
 
 
 def test_a_sessions_page_replays_the_movement_as_a_skeleton(browser, site) -> None:

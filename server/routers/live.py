@@ -373,6 +373,9 @@ async def offer(session_id: LiveId, body: OfferIn, request: Request, who: User) 
         answer = await answer_patient(live, peers, body.model_dump(), config)
     except SdpError as exc:
         raise HTTPException(422, str(exc)) from None
+    # the patient's language now, which they may have changed since the start
+    # (before their DataChannel opens and hears the history again)
+    live.speak(who.language)
     if live.state == "interrupted":
         await asyncio.to_thread(_reopen, request.app.state.db, session_id)
         live.resume()
