@@ -5,7 +5,9 @@
         [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--max-people N]
         [--backend mediapipe|blazepose] [--batch] [--client-fps 30] [--out FILE.json]
 
-Glass-to-feedback latency is measured at the client: from the moment a frame
+The clients run in a process of their own (`--clients-here`: in the
+server's, sharing its GIL, as before 2026-12-07): real patients stream from
+their own devices. Glass-to-feedback latency is measured at the client: from the moment a frame
 is handed to the client's encoder to the moment its `pose` message arrives
 back on the DataChannel. It is matched by media time: the server stamps each
 result with the frame's time since the first frame of the stream.
@@ -24,12 +26,14 @@ import argparse
 import asyncio
 import fractions
 import json
+import multiprocessing
 import platform
 import socket
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -131,6 +135,20 @@ async def _session(base: str, email: str, frames, seconds: float, fps: float) ->
     }
 
 
+def _clients(base: str, n: int, frames, seconds: float, fps: float) -> list[dict]:
+    """`n` patients' sessions at once, each streaming `frames` (or the clip
+    at that path, decoded here) at `fps`; their measurements."""
+    if isinstance(frames, Path):
+        frames = _frames(frames)
+
+    async def run() -> list[dict]:
+        return list(await asyncio.gather(*(
+            _session(base, f"p{k}@bench.org", frames, seconds, fps) for k in range(n)
+        )))  # fmt: skip
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
@@ -157,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", action="store_true", help="blazepose: one batched backend")
     p.add_argument("--client-fps", type=float, default=FPS,
                    help="frames a second per client (the clip keeps its speed)")  # fmt: skip
+    p.add_argument("--clients-here", action="store_true",
+                   help="run the clients in the server's process (they share its GIL)")  # fmt: skip
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "live_latency.json")
     args = p.parse_args(argv)
     frames = _frames(args.clip)
@@ -188,14 +208,14 @@ def main(argv: list[str] | None = None) -> int:
             while not server.started:
                 time.sleep(0.05)
 
-            async def run(n: int = int(n), port: int = port) -> list[dict]:
-                base = f"http://127.0.0.1:{port}"
-                return list(await asyncio.gather(*(
-                    _session(base, f"p{k}@bench.org", frames, args.seconds, args.client_fps)
-                    for k in range(n)
-                )))  # fmt: skip
-
-            sessions = asyncio.run(run())
+            base = f"http://127.0.0.1:{port}"
+            if args.clients_here:
+                sessions = _clients(base, int(n), frames, args.seconds, args.client_fps)
+            else:  # the patients' devices: a process of their own, as they would be
+                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
+                    sessions = ex.submit(
+                        _clients, base, int(n), args.clip, args.seconds, args.client_fps
+                    ).result()
             server.should_exit = True
             thread.join(15)
             row = {
