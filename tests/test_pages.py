@@ -1559,7 +1559,7 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
             f"return fetch('/api/live/sessions/{sid}').then(r => r.json()).then(x => x.received)"
         )
 
-    start("Squat (1 of 1)")
+    start("Squat (1 of ")  # the first of the program's exercises (earlier tests add one)
     (first,) = live()
     deadline = time.monotonic() + 30
     while received(first["id"]) == 0:
@@ -1567,7 +1567,7 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
         time.sleep(0.3)
     _language(base, *PATIENT, "es")  # picked on their page, in another tab
     try:
-        start("Sentadilla (1 de 1)")  # the page again, as after a reload
+        start("Sentadilla (1 de ")  # the page again, as after a reload
         assert [x["id"] for x in live()] == [first["id"]]  # the same session, no second one
         before = received(first["id"])
         deadline = time.monotonic() + 30
