@@ -3,20 +3,28 @@
 
     python benchmarks/live_latency.py [--clip FILE] [--seconds 15]
         [--configs lite:1 full:1 lite:2 lite:3 lite:4 lite:5] [--max-people N]
-        [--backend mediapipe|blazepose] [--batch] [--client-fps 30] [--out FILE.json]
+        [--backend mediapipe|blazepose] [--[no-]batch] [--client-fps 30]
+        [--client-encode] [--clients-here] [--out FILE.json]
 
-The clients run in a process of their own (`--clients-here`: in the
-server's, sharing its GIL, as before 2026-12-07): real patients stream from
-their own devices. Glass-to-feedback latency is measured at the client: from the moment a frame
-is handed to the client's encoder to the moment its `pose` message arrives
-back on the DataChannel. It is matched by media time: the server stamps each
-result with the frame's time since the first frame of the stream.
+Real patients encode and stream from their own devices: the clients run in a
+process of their own and send the clip encoded beforehand (VP8, 1 Mbit/s,
+real-time settings, a key frame every 2 s, as a webcam's browser would), so
+this machine's cores go to the server and the loopback. `--client-encode`:
+each client encodes every frame as it sends it, on this machine's cores (as
+before 2026-12-07, stop 21); `--clients-here`: the clients in the server's
+process, sharing its GIL (as before stop 20).
+
+Glass-to-feedback latency is measured at the client: from the moment a frame
+is handed to the client's sender (its encoder, with `--client-encode`) to the
+moment its `pose` message arrives back on the DataChannel. It is matched by
+media time: the server stamps each result with the frame's time since the
+first frame of the stream.
 
 Per configuration (model variant : concurrent sessions) it prints p50 / p95
 latency, the effective result rate per session and the share of frames the
 server dropped (latest frame wins). A session "holds" at >= 15 results/s with
-p95 < 250 ms. Clients and server share this machine's cores, so the capacity
-is a lower bound for a server whose patients encode on their own devices.
+p95 < 250 ms. The clients' packets still cost this machine its share of
+the loopback, DTLS/SRTP and DataChannel work on both ends.
 Not a test: the numbers depend on the machine.
 """
 
@@ -54,13 +62,38 @@ def _frames(clip: Path) -> list[np.ndarray]:
                 for f in src.decode(video=0)]  # fmt: skip
 
 
-def _track(frames: list[np.ndarray], sent: dict[int, float], fps: float):
+def _encoded(frames: list[np.ndarray], fps: float) -> list[bytes]:
+    """The frames a client sends at `fps`, encoded once as a webcam's browser
+    would (VP8, 1 Mbit/s, real-time, a key frame every 2 s and on the first)."""
+    import av
+
+    shown = [frames[int(n * FPS / fps)] for n in range(int(len(frames) * fps / FPS))]
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = 640, 480, "yuv420p"
+    codec.time_base = fractions.Fraction(1, round(fps))
+    codec.bit_rate = 1_000_000
+    codec.gop_size = round(2 * fps)
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    out: list[bytes] = []
+    for n, yuv in enumerate(shown):
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.pts = n
+        out += [bytes(p) for p in codec.encode(frame)]
+    out += [bytes(p) for p in codec.encode(None)]
+    if len(out) != len(shown):
+        raise RuntimeError(f"{len(shown)} frames encoded into {len(out)} packets")
+    return out
+
+
+def _track(frames: list[np.ndarray], sent: dict[int, float], fps: float,
+           packets: list[bytes] | None = None):  # fmt: skip
     import av
     from aiortc.mediastreams import MediaStreamTrack
 
     class ClipTrack(MediaStreamTrack):
         """`fps` frames a second of the clip's 30 fps (every second frame at
-        15), paced in real time; remembers when each frame left for the encoder."""
+        15), paced in real time, as frames for aiortc's encoder or as packets
+        encoded beforehand; remembers when each frame left."""
 
         kind = "video"
 
@@ -74,8 +107,11 @@ def _track(frames: list[np.ndarray], sent: dict[int, float], fps: float):
                 self.t0 = time.monotonic()
             due = self.t0 + self.n / fps
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            shown = frames[int(self.n * FPS / fps) % len(frames)]
-            frame = av.VideoFrame.from_ndarray(shown, format="yuv420p")
+            if packets is not None:  # encoded beforehand: aiortc packs it as it is
+                frame = av.Packet(packets[self.n % len(packets)])
+            else:
+                shown = frames[int(self.n * FPS / fps) % len(frames)]
+                frame = av.VideoFrame.from_ndarray(shown, format="yuv420p")
             frame.pts = round(self.n * 90000 / fps)
             frame.time_base = fractions.Fraction(1, 90000)
             sent[self.n] = time.monotonic()
@@ -85,7 +121,8 @@ def _track(frames: list[np.ndarray], sent: dict[int, float], fps: float):
     return ClipTrack()
 
 
-async def _session(base: str, email: str, frames, seconds: float, fps: float) -> dict:
+async def _session(base: str, email: str, frames, seconds: float, fps: float,
+                   packets: list[bytes] | None) -> dict:  # fmt: skip
     import httpx
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -114,7 +151,7 @@ async def _session(base: str, email: str, frames, seconds: float, fps: float) ->
                 latencies.append((time.monotonic() - sent[n]) * 1000)
 
         channel.on("message", on_message)
-        pc.addTrack(_track(frames, sent, fps))
+        pc.addTrack(_track(frames, sent, fps, packets))
         await pc.setLocalDescription(await pc.createOffer())
         offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
         answer = (await c.post(f"/api/live/sessions/{sid}/offer", json=offer)).json()
@@ -135,15 +172,18 @@ async def _session(base: str, email: str, frames, seconds: float, fps: float) ->
     }
 
 
-def _clients(base: str, n: int, frames, seconds: float, fps: float) -> list[dict]:
+def _clients(base: str, n: int, frames, seconds: float, fps: float,
+             encode: bool = False) -> list[dict]:  # fmt: skip
     """`n` patients' sessions at once, each streaming `frames` (or the clip
-    at that path, decoded here) at `fps`; their measurements."""
+    at that path, decoded here) at `fps`, encoded beforehand (`encode`: by
+    aiortc as they go); their measurements."""
     if isinstance(frames, Path):
         frames = _frames(frames)
+    packets = None if encode else _encoded(frames, fps)
 
     async def run() -> list[dict]:
         return list(await asyncio.gather(*(
-            _session(base, f"p{k}@bench.org", frames, seconds, fps) for k in range(n)
+            _session(base, f"p{k}@bench.org", frames, seconds, fps, packets) for k in range(n)
         )))  # fmt: skip
 
     return asyncio.run(run())
@@ -172,9 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--backend", choices=["mediapipe", "blazepose"],
                    default=shipped["pose_backend"].default)  # fmt: skip
-    p.add_argument("--batch", action="store_true", help="blazepose: one batched backend")
+    p.add_argument("--batch", action=argparse.BooleanOptionalAction,
+                   default=shipped["live_batch"].default,
+                   help="blazepose: one batched backend for all sessions (default: the "
+                        "shipped setting); --no-batch: one per session")  # fmt: skip
     p.add_argument("--client-fps", type=float, default=FPS,
                    help="frames a second per client (the clip keeps its speed)")  # fmt: skip
+    p.add_argument("--client-encode", action="store_true",
+                   help="the clients encode every frame as they send it (on this machine's "
+                        "cores) instead of sending the clip encoded beforehand")  # fmt: skip
     p.add_argument("--clients-here", action="store_true",
                    help="run the clients in the server's process (they share its GIL)")  # fmt: skip
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "live_latency.json")
@@ -210,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
 
             base = f"http://127.0.0.1:{port}"
             if args.clients_here:
-                sessions = _clients(base, int(n), frames, args.seconds, args.client_fps)
+                sessions = _clients(base, int(n), frames, args.seconds, args.client_fps,
+                                    args.client_encode)  # fmt: skip
             else:  # the patients' devices: a process of their own, as they would be
                 with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
-                    sessions = ex.submit(
-                        _clients, base, int(n), args.clip, args.seconds, args.client_fps
-                    ).result()
+                    job = (base, int(n), args.clip, args.seconds, args.client_fps,
+                           args.client_encode)  # fmt: skip
+                    sessions = ex.submit(_clients, *job).result()
             server.should_exit = True
             thread.join(15)
             row = {
@@ -247,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}",
         "clip": str(args.clip), "seconds": args.seconds, "max_people": args.max_people,
-        "backend": args.backend, "batch": args.batch,
+        "backend": args.backend, "batch": args.batch, "client_fps": args.client_fps,
+        "client_encode": args.client_encode, "clients_here": args.clients_here,
         "rows": rows,
     }, indent=1))  # fmt: skip
     print(f"written {args.out}")

@@ -138,9 +138,12 @@ class Settings(BaseSettings):
         "and runs the person detector only when tracking is lost (about half the cost).",
     )
     live_batch: bool = Field(
-        default=False,
+        default=True,
         description="With pose_backend=blazepose: one pose backend for all live sessions, "
-        "their latest frames run in batches (TELEREHAB_LIVE_BATCH=1; pays on a GPU).",
+        "their latest frames run in batches on one thread (TELEREHAB_LIVE_BATCH; 0: a "
+        "backend per session, on the session's own thread). On a CPU it keeps latency "
+        "bounded as sessions grow (N sessions' threads no longer starve the event loop "
+        "that receives their video); on a GPU one batched call costs about one image.",
     )
     live_camera_check_s: float = Field(
         default=1.0,

@@ -18,7 +18,7 @@ from aiortc.contrib.media import MediaPlayer
 from telerehab.rehab_programs.engine import analyze_sequence
 from telerehab.rehab_programs.library import default_library
 from telerehab.server import accounts, i18n, movement, prescriptions
-from telerehab.server.app import create_app
+from telerehab.server.app import SharedEstimators, create_app
 from telerehab.server.db import open_database
 from telerehab.server.tables import ExerciseSession
 from telerehab.settings import Settings
@@ -414,14 +414,18 @@ def test_two_server_processes_share_a_live_session_through_redis(tmp_path, store
     assert any(m["type"] == "pose" for m in feed) and feed[-1]["type"] == "summary"
 
 
-def test_live_on_the_batched_blazepose_backend(tmp_path, store, clip, pose_of) -> None:
-    """TELEREHAB_POSE_BACKEND=blazepose with TELEREHAB_LIVE_BATCH=1: sessions share one
-    batched backend, and a streamed clip counts what `analyze` counts."""
+@pytest.mark.parametrize("batch", [True, False], ids=["batched", "per-session"])
+def test_live_on_the_blazepose_backend(tmp_path, store, clip, pose_of, batch) -> None:
+    """TELEREHAB_POSE_BACKEND=blazepose: the sessions share one batched
+    backend (TELEREHAB_LIVE_BATCH, the default) or each has its own (=0);
+    either way a streamed clip counts what `analyze` counts."""
+    assert Settings.model_fields["live_batch"].default is True  # the shipped way
     expected = analyze_sequence(pose_of(CLIP), default_library().get("squat")).summary.reps
     db = open_database(f"sqlite:///{tmp_path / 'live.db'}")
     _seed(db)
-    settings = Settings(data_dir=tmp_path, pose_backend="blazepose", live_batch=True)
+    settings = Settings(data_dir=tmp_path, pose_backend="blazepose", live_batch=batch)
     app = create_app(settings, db)
+    assert isinstance(app.state.estimator_factory, SharedEstimators) is batch
 
     async def run(host: str):
         async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as c:
