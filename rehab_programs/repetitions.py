@@ -261,6 +261,15 @@ class RepetitionCounter:
         cycle = self.cycle
         assert cycle is not None  # MOVING and TURNING always hold a cycle
         self._observe(t_s, value, frame)
+        if t_s - cycle.t_start_s > self.model.max_s:
+            # No repetition of this exercise lasts this long: the patient is no
+            # longer at the rest this movement left (sat down, moved the chair,
+            # turned, or the signal moves with another exercise). The movement
+            # ends uncounted now, not at a return that may never come, and the
+            # rest is learned again from the next sample, as after a gap.
+            outcome = self._finish(t_s, "too_long")
+            self.state = State.UNKNOWN
+            return outcome
         excursion = cycle.extreme * self.direction - self._rest
         half_floor = START_SHARE * self.floor_deg
         if self.state is State.MOVING and cycle.extreme * self.direction - u >= half_floor:
@@ -273,11 +282,8 @@ class RepetitionCounter:
             or not self.model.plausible_rest(cycle.rest_deg, strict=False)
         ):
             return self._finish(t_s, "partial")
-        duration = t_s - cycle.t_start_s
-        if duration < self.model.min_s:
+        if t_s - cycle.t_start_s < self.model.min_s:
             return self._finish(t_s, "too_short")
-        if duration > self.model.max_s:
-            return self._finish(t_s, "too_long")
         self.typical.append(excursion)
         return self._finish(t_s, "completed")
 

@@ -234,6 +234,22 @@ def test_rest_is_learned_again_after_a_posture_change() -> None:
     assert _count(values)[0] == 5
 
 
+def test_a_posture_change_the_other_way_ends_the_movement_at_its_longest() -> None:
+    """The patient settles 40 deg further into the movement for good (sits
+    back, moves the chair) after two 60 deg repetitions, and goes on with
+    seven from there: the signal never comes back near the old rest, so that
+    movement would last for ever and nothing after it would count. It ends,
+    uncounted, once it has lasted longer than any repetition (`max_s`, 12 s:
+    the first four repetitions from the new rest), the rest is learned again
+    there, and the last three count."""
+    values = np.concatenate([_squats(2, depth=60), 40 + _squats(7, depth=60)])
+    count, outcomes = _count(values)
+    assert count == 5 and outcomes.count("too_long") == 1
+    # the same shift for good, without repetitions after it: nothing counts
+    count, outcomes = _count(np.concatenate([_squats(2, depth=60), np.full(900, 45.0)]))
+    assert count == 2 and outcomes[-1] == "too_long"
+
+
 def test_a_missing_sample_abandons_the_repetition() -> None:
     values = _squats(2)
     values[40] = np.nan  # mid-way through the first repetition
