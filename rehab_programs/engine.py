@@ -160,9 +160,10 @@ POSTURE_SPLIT_DEG = 45.0  # trunk from the picture's vertical: upright below, ly
 @dataclass(frozen=True, slots=True)
 class Seen:
     """How a repetition was seen, from its own frames: the camera view
-    (`view_of`), the median angle of the trunk (mid-hip to mid-shoulder)
-    from the picture's vertical in degrees (0 upright, 90 lying; NaN unseen),
-    and how far the body's large joints turned (`turns_deg`)."""
+    (`view_of`), the angle of the trunk (mid-hip to mid-shoulder) from the
+    picture's vertical in degrees on the rest side of the repetition
+    (`_posture_trunk_deg`; 0 upright, 90 lying; NaN unseen), and how far the
+    body's large joints turned (`turns_deg`)."""
 
     view: str | None
     trunk_from_vertical_deg: float
@@ -170,6 +171,17 @@ class Seen:
     # repetition to its turning point, degrees, the larger of the sides seen
     # (NaN: neither side seen at both)
     turns_deg: Mapping[str, float] = field(default_factory=dict)
+
+
+def _posture_trunk_deg(trunk: list[tuple[float, float]], cycle: Cycle, direction: int) -> float:
+    """The trunk's angle from the picture's vertical in the posture a repetition
+    is done in: the median over its frames nearer its rest than its turning
+    point (NaN: none seen). Not over the whole repetition: in some exercises
+    the trunk is what turns (a back extension over a bench sweeps it from
+    lying to hanging, and its median came out "upright")."""
+    mid = (cycle.rest_deg + cycle.extreme) / 2
+    near = [deg for value, deg in trunk if math.isfinite(value) and (value - mid) * direction <= 0]
+    return float(np.median(near)) if near else math.nan
 
 
 def posture_fits(
@@ -295,7 +307,7 @@ class SignalEngine:
         # (by its start time), for a program deciding whether the patient
         # moved on (`RepetitionEngine.seen_as_measured`).
         self._rep_ratios: list[float] = []
-        self._rep_trunk_deg: list[float] = []
+        self._rep_trunk_deg: list[tuple[float, float]] = []  # (signal, trunk angle) per frame
         self.rep_seen: dict[float, Seen] = {}
         self._fixed_side = side if exercise.laterality == "unilateral" and side != "auto" else None
         self._side_score = dict.fromkeys(SIDES, 0.0)
@@ -410,7 +422,7 @@ class SignalEngine:
                     self._rep_ratios.append(ratio)
                 dx, dy = trunk(px)
                 if math.isfinite(dx) and math.isfinite(dy) and (dx or dy):
-                    self._rep_trunk_deg.append(math.degrees(math.atan2(abs(dx), abs(dy))))
+                    self._rep_trunk_deg.append((value, math.degrees(math.atan2(abs(dx), abs(dy)))))
         if cycle is None:
             return events
         if kind == "started":
@@ -423,7 +435,7 @@ class SignalEngine:
             self.reps.append(rep)
             self.rep_seen[rep.t_start_s] = Seen(
                 view_of(self._rep_ratios),
-                float(np.median(self._rep_trunk_deg)) if self._rep_trunk_deg else math.nan,
+                _posture_trunk_deg(self._rep_trunk_deg, cycle, self.counter.direction),
                 self._joint_turns(),
             )
             events.append(RepCompleted(t_s, rep))

@@ -196,6 +196,20 @@ def test_an_exercise_the_patient_skips_is_passed_over(pose_of, skipped: str) -> 
     assert squat.analysis.summary.reps == 3
 
 
+@pytest.mark.parametrize("skipped", ["squat", "elbow_flexion"])
+def test_back_extensions_over_a_bench_are_done_lying(pose_of, skipped: str) -> None:
+    """The patient skips the first exercise and does back extensions over a
+    45 deg bench: the trunk sweeps from lying to hanging in each, and its
+    median over the repetition (41 deg from vertical) read as upright, so the
+    look-ahead's every repetition was "not in the posture the exercise is
+    done in" and all six were lost. The posture is the trunk's on the rest
+    side of the repetition: lying, and the six count."""
+    seq = pose_of("back_extension_side_quva027.mp4")
+    first, extension = analyze_program(seq, program_of(skipped, "back_extension")).runs
+    assert not first.analysis.reps
+    assert extension.analysis.summary.reps == 6
+
+
 def test_small_fast_and_long_movements_do_not_count() -> None:
     count, outcomes = _count(_squats(3, depth=15))  # under the 20 deg floor
     assert count == 0 and outcomes.count("partial") == 3
