@@ -23,10 +23,10 @@ patient is still squatting, hands clasped). An
 exercise the patient skips is passed over the same way; the next one's
 movement often moves the skipped one's angle too (a squat bends the hip a
 crunch counts with), so a look-ahead repetition made while the current
-exercise was moving is judged once that movement ends uncounted, when the
-next exercise has made two (one alone may be the current exercise's own
-start). One the patient
-never reaches is reported with no repetitions.
+exercise was moving is judged once that movement ends uncounted, or the
+recording or session does (`ProgramSession.end`), when the next exercise has
+made two (one alone may be the current exercise's own start). One the
+patient never reaches is reported with no repetitions.
 """
 
 from __future__ import annotations
@@ -169,17 +169,36 @@ class ProgramSession:
         done = [e.rep for e in seen if isinstance(e, RepCompleted)]
         if done:
             self._pending = done[-1]
-        if self._pending is None or cur.counter.in_repetition:
+        return out + self._judge(t_s, fresh=bool(done))
+
+    def end(self, t_s: float) -> list[Step]:
+        """The recording or session ends at `t_s`, and every movement with it:
+        a look-ahead repetition still waiting for the current exercise's
+        movement to end (`_judge`) is judged now, by the same rules. Call once,
+        after the last `step`."""
+        if self.current + 1 >= len(self.items):
+            return []
+        return self._judge(t_s, fresh=False, ended=True)
+
+    def _judge(self, t_s: float, fresh: bool, ended: bool = False) -> list[Step]:
+        """Judge the look-ahead's waiting repetition, if its time has come:
+        switch to the next exercise, or forget what the look-ahead saw."""
+        out: list[Step] = []
+        k, nxt = self.current, self.current + 1
+        cur, look = self.feeds[k].engine, self.feeds[nxt].engine
+        if self._pending is None or (cur.counter.in_repetition and not ended):
             return out
-        if not done and (cur.counter.cycle is not None or len(look.reps) < LATE_EVIDENCE):
+        moving = cur.counter.cycle is not None and not ended
+        if not fresh and (moving or len(look.reps) < LATE_EVIDENCE):
             # A repetition completed while the current exercise was moving is
             # judged once that movement has ended without a repetition of its
-            # own (one that counts takes it, above), and the next exercise has
-            # made LATE_EVIDENCE repetitions: the next exercise's movement may
-            # move the current one's angle as well (a squat after skipped
-            # crunches), and dropped then it would never be looked at again;
-            # but one such repetition alone may be the current exercise's
-            # own start (arms lowered with the elbows bent).
+            # own (one that counts takes it, in `step`), or the recording did,
+            # and the next exercise has made LATE_EVIDENCE repetitions: the
+            # next exercise's movement may move the current one's angle as
+            # well (a squat after skipped crunches), and dropped then it would
+            # never be looked at again; but one such repetition alone may be
+            # the current exercise's own start (arms lowered with the elbows
+            # bent).
             return out
         rep, self._pending = self._pending, None
         if not look.seen_as_measured(rep) or look.held_joint_moved(rep, cur.exercise):
@@ -245,6 +264,8 @@ def analyze_program(
     for i in range(len(seq)):
         session.step(float(seq.t_s[i]), i)
     end = float(seq.t_s[-1]) if len(seq) else math.nan
+    if len(seq):
+        session.end(end)
     runs = tuple(ExerciseRun(p, a, b, analysis) for p, a, b, analysis in session.finish(end))
     return ProgramAnalysis(program, runs)
 

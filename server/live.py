@@ -211,6 +211,7 @@ class LiveSession:
         self._exercises: list[Exercise] = []  # the plan's, in the library's words (the worker)
         self._estimator: PoseEstimator | None = None
         self._first_pts: float | None = None
+        self._stepped_t: float | None = None  # the last frame the program was stepped with
         self._last_status = 0.0
         self._done_at: deque[float] = deque(maxlen=60)
         self.relay_track: Any = None  # the patient's video, only with consent
@@ -277,6 +278,13 @@ class LiveSession:
         self.slot.close()
         if self._worker is not None:
             self._worker.join(10)
+        worker_done = self._worker is None or not self._worker.is_alive()
+        if worker_done and self.program is not None and self._stepped_t is not None:
+            # every movement ends with the session: a repetition of the next
+            # exercise still waiting on the current one's is judged, as offline
+            for step in self.program.end(self._stepped_t):
+                self._on_step(step)
+            self._stepped_t = None  # once
         self._keep_movement()
         summary = self.summary()
         self._set_state("ended")
@@ -386,6 +394,8 @@ class LiveSession:
         if was and not counting:  # paused: the repetition in progress is not counted
             program.feeds[program.current].engine.interrupt()
         steps = [step for frame in counted for step in program.step(frame.t_s, frame)]
+        if counted:
+            self._stepped_t = counted[-1].t_s
         analyzer = program.feeds[program.current]
         self.processed += 1
         self._done_at.append(time.monotonic())

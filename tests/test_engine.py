@@ -196,6 +196,24 @@ def test_an_exercise_the_patient_skips_is_passed_over(pose_of, skipped: str) -> 
     assert squat.analysis.summary.reps == 3
 
 
+@pytest.mark.parametrize("skipped", ["crunch", "glute_bridge"])
+def test_the_end_of_the_recording_ends_the_skipped_exercises_movement(
+    pose_of, skipped: str
+) -> None:
+    """The same on the other squat clip, which ends a second after its second
+    squat with the skipped exercise's counter still in the movement the
+    squats gave its angle: the squats waited for that movement to end, and
+    the recording ended first. Its end ends every movement: they count."""
+    seq = pose_of("squat_side_medflex.mp4")
+    first, squat = analyze_program(seq, program_of(skipped, "squat")).runs
+    assert not first.analysis.reps
+    assert (
+        squat.analysis.summary.reps
+        == 2
+        == analyze_sequence(seq, default_library().get("squat")).summary.reps
+    )
+
+
 @pytest.mark.parametrize("skipped", ["squat", "elbow_flexion"])
 def test_back_extensions_over_a_bench_are_done_lying(pose_of, skipped: str) -> None:
     """The patient skips the first exercise and does back extensions over a

@@ -537,6 +537,67 @@ def test_a_live_session_follows_the_program_without_any_transport(tmp_path, pose
     db.close()
 
 
+def test_a_repetition_the_session_still_weighs_is_judged_when_it_ends(tmp_path, pose_of) -> None:
+    """Crunches skipped, then squats, and the session ends a second after the
+    second squat: the crunch's counter was still in the movement the squats
+    gave its hip angle, so the squats the look-ahead counted were still
+    waiting for it to end. The session's end ends it: they are judged then,
+    stored and told, as the offline analysis judges them at the recording's
+    end."""
+    import numpy as np
+
+    from telerehab.rehab_programs.program import program_from_data
+    from telerehab.rehab_programs.program_run import analyze_program
+    from telerehab.server.live import IncomingFrame, LiveSession
+    from telerehab.server.tables import Repetition
+
+    seq = pose_of("squat_side_medflex.mp4")
+    document = {"title": "Core and legs", "sessions_per_week": 3, "exercises": [
+        {"exercise": "crunch", "sets": 1, "reps": 5},
+        {"exercise": "squat", "sets": 1, "reps": 5}]}  # fmt: skip
+    offline = analyze_program(seq, program_from_data(document, "test"))
+    assert [r.analysis.summary.reps for r in offline.runs] == [0, 2]
+    db = open_database(f"sqlite:///{tmp_path / 'end.db'}")
+    _seed(db)
+    with db.session() as s:
+        patient = s.query(accounts.User).filter_by(role="patient").one()
+        session = _live_record(s, patient.id)
+    frames = list(seq.frames())
+
+    class Recorded:  # a pose backend that gives the recording's poses back
+        def process(self, video_frame):
+            return frames[video_frame.index]
+
+    class Picture:  # what aiortc hands over: only its pixels are asked for
+        def to_ndarray(self, format: str):
+            return np.zeros((8, 8, 3), np.uint8)
+
+    live = LiveSession(session, patient.id, list(program_from_data(document, "test").exercises),
+                       db, lambda: Recorded())  # fmt: skip
+    said: list[dict] = []
+    live._emit = said.append
+    live._estimator = Recorded()
+    live._begin_exercise()
+    for i, frame in enumerate(frames):
+        live._process(IncomingFrame(Picture(), frame.t_s, time.monotonic()), i)
+
+    def squats() -> int:
+        with db.session() as s:
+            stored = s.query(Repetition).filter_by(session_id=session).all()
+            return sum(r.exercise_id == "squat" for r in stored)
+
+    assert squats() == 0 and live.reps_total == 0  # still waiting
+    summary = live.end()
+    assert squats() == 2 == live.reps_total == summary["total"]
+    told = [m for m in said if m["type"] == "rep_completed"]
+    assert [m["exercise_id"] for m in told] == ["squat", "squat"]
+    assert [m["index"] for m in said if m["type"] == "exercise_started"] == [0, 1]
+    assert said[-1]["type"] == "summary"
+    live.end()  # a second end judges nothing twice
+    assert squats() == 2
+    db.close()
+
+
 def _live_record(s, patient_id: int) -> int:
     from telerehab.server import records
 
