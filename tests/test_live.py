@@ -462,7 +462,6 @@ def test_a_live_session_follows_the_program_without_any_transport(tmp_path, pose
 
     from telerehab.rehab_programs.program import program_from_data
     from telerehab.rehab_programs.program_run import analyze_program
-    from telerehab.server.live import IncomingFrame, LiveSession
     from telerehab.server.tables import Repetition, SetSummary
 
     first, second = (
@@ -480,28 +479,7 @@ def test_a_live_session_follows_the_program_without_any_transport(tmp_path, pose
         {"exercise": "elbow_flexion", "sets": 2, "reps": 3, "rest_s": 0},
         {"exercise": "shoulder_abduction", "sets": 2, "reps": 3, "rest_s": 0}]}  # fmt: skip
     db = open_database(f"sqlite:///{tmp_path / 'adapter.db'}")
-    _seed(db)
-    with db.session() as s:
-        patient = s.query(accounts.User).filter_by(role="patient").one()
-        session = _live_record(s, patient.id)
-    frames = list(seq.frames())
-
-    class Recorded:  # a pose backend that gives the recording's poses back
-        def process(self, video_frame):
-            return frames[video_frame.index]
-
-    class Picture:  # what aiortc hands over: only its pixels are asked for
-        def to_ndarray(self, format: str):
-            return np.zeros((8, 8, 3), np.uint8)
-
-    plan = list(program_from_data(document, "test").exercises)
-    live = LiveSession(session, patient.id, plan, db, lambda: Recorded())
-    said: list[dict] = []
-    live._emit = said.append
-    live._estimator = Recorded()
-    live._begin_exercise()
-    for i, frame in enumerate(frames):
-        live._process(IncomingFrame(Picture(), frame.t_s, time.monotonic()), i)
+    live, said, session = _replayed_live(db, seq, program_from_data(document, "test"))
     offline = analyze_program(seq, program_from_data(document, "test"))
     with db.session() as s:
         stored = s.query(Repetition).filter_by(session_id=session).all()
@@ -544,11 +522,9 @@ def test_a_repetition_the_session_still_weighs_is_judged_when_it_ends(tmp_path, 
     waiting for it to end. The session's end ends it: they are judged then,
     stored and told, as the offline analysis judges them at the recording's
     end."""
-    import numpy as np
 
     from telerehab.rehab_programs.program import program_from_data
     from telerehab.rehab_programs.program_run import analyze_program
-    from telerehab.server.live import IncomingFrame, LiveSession
     from telerehab.server.tables import Repetition
 
     seq = pose_of("squat_side_medflex.mp4")
@@ -558,28 +534,7 @@ def test_a_repetition_the_session_still_weighs_is_judged_when_it_ends(tmp_path, 
     offline = analyze_program(seq, program_from_data(document, "test"))
     assert [r.analysis.summary.reps for r in offline.runs] == [0, 2]
     db = open_database(f"sqlite:///{tmp_path / 'end.db'}")
-    _seed(db)
-    with db.session() as s:
-        patient = s.query(accounts.User).filter_by(role="patient").one()
-        session = _live_record(s, patient.id)
-    frames = list(seq.frames())
-
-    class Recorded:  # a pose backend that gives the recording's poses back
-        def process(self, video_frame):
-            return frames[video_frame.index]
-
-    class Picture:  # what aiortc hands over: only its pixels are asked for
-        def to_ndarray(self, format: str):
-            return np.zeros((8, 8, 3), np.uint8)
-
-    live = LiveSession(session, patient.id, list(program_from_data(document, "test").exercises),
-                       db, lambda: Recorded())  # fmt: skip
-    said: list[dict] = []
-    live._emit = said.append
-    live._estimator = Recorded()
-    live._begin_exercise()
-    for i, frame in enumerate(frames):
-        live._process(IncomingFrame(Picture(), frame.t_s, time.monotonic()), i)
+    live, said, session = _replayed_live(db, seq, program_from_data(document, "test"))
 
     def squats() -> int:
         with db.session() as s:
@@ -596,6 +551,40 @@ def test_a_repetition_the_session_still_weighs_is_judged_when_it_ends(tmp_path, 
     live.end()  # a second end judges nothing twice
     assert squats() == 2
     db.close()
+
+
+def _replayed_live(db, seq, program, **options):
+    """A live session (`options`: LiveSession's) of the seeded patient
+    following `program`, fed the poses of `seq` frame by frame as its worker
+    would be (no transport, no thread): (the session, the messages it sent,
+    its record's id)."""
+    import numpy as np
+
+    from telerehab.server.live import IncomingFrame, LiveSession
+
+    _seed(db)
+    with db.session() as s:
+        patient = s.query(accounts.User).filter_by(role="patient").one()
+        session = _live_record(s, patient.id)
+    frames = list(seq.frames())
+
+    class Recorded:  # a pose backend that gives the recording's poses back
+        def process(self, video_frame):
+            return frames[video_frame.index]
+
+    class Picture:  # what aiortc hands over: only its pixels are asked for
+        def to_ndarray(self, format: str):
+            return np.zeros((8, 8, 3), np.uint8)
+
+    live = LiveSession(session, patient.id, list(program.exercises), db, lambda: Recorded(),
+                       **options)  # fmt: skip
+    said: list[dict] = []
+    live._emit = said.append
+    live._estimator = Recorded()
+    live._begin_exercise()
+    for i, frame in enumerate(frames):
+        live._process(IncomingFrame(Picture(), frame.t_s, time.monotonic()), i)
+    return live, said, session
 
 
 def _live_record(s, patient_id: int) -> int:
@@ -763,7 +752,7 @@ def test_counting_waits_for_the_patient_in_view_and_pauses_when_they_leave(tmp_p
     import numpy as np
 
     from telerehab.rehab_programs.program import program_from_data
-    from telerehab.server.live import CameraCheck, IncomingFrame, LiveSession
+    from telerehab.server.live import CameraCheck
 
     seq = pose_of("squat_side_medflex.mp4")
     offline = analyze_sequence(seq, default_library().get("squat"))
@@ -773,31 +762,11 @@ def test_counting_waits_for_the_patient_in_view_and_pauses_when_they_leave(tmp_p
     hidden = (seq.t_s > second.t_start_s + 0.2) & (seq.t_s < second.t_start_s + 1.4)
     image[np.ix_(hidden, [27, 28, 29, 30, 31, 32])] = [0.5, 1.2, 0.0, 0.1]  # feet out of it
     cropped = dataclasses.replace(seq, image=image)
-    frames = list(cropped.frames())
-
-    class Recorded:
-        def process(self, video_frame):
-            return frames[video_frame.index]
-
-    class Picture:
-        def to_ndarray(self, format: str):
-            return np.zeros((8, 8, 3), np.uint8)
-
     db = open_database(f"sqlite:///{tmp_path / 'check.db'}")
-    _seed(db)
-    with db.session() as s:
-        patient = s.query(accounts.User).filter_by(role="patient").one()
-        sid = _live_record(s, patient.id)
     squats = {"title": "Squats", "sessions_per_week": 3,
               "exercises": [{"exercise": "squat", "sets": 1, "reps": 10}]}  # fmt: skip
-    plan = list(program_from_data(squats, "test").exercises)
-    live = LiveSession(sid, patient.id, plan, db, lambda: Recorded(), camera_check_s=1.0)
-    said: list[dict] = []
-    live._emit = said.append
-    live._estimator = Recorded()
-    live._begin_exercise()
-    for i, frame in enumerate(frames):
-        live._process(IncomingFrame(Picture(), frame.t_s, time.monotonic()), i)
+    _, said, _ = _replayed_live(db, cropped, program_from_data(squats, "test"),
+                                camera_check_s=1.0)  # fmt: skip
     framing = [m for m in said if m["type"] == "framing"]
     reps = [m["rep"] for m in said if m["type"] == "rep_completed"]
     assert framing[0]["counting"] is False  # checking first
