@@ -1547,7 +1547,11 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
         browser.get(f"{base}/live")
         browser.find_element(By.ID, "pain-before").send_keys("3")
         browser.find_element(By.ID, "start-btn").click()
-        _text(browser, "#exercise-h", name, timeout=60)
+        try:
+            _text(browser, "#exercise-h", name, timeout=60)
+        except AssertionError as e:  # what the page said, and the server's sessions
+            said = browser.find_element(By.ID, "start-msg").text
+            raise AssertionError(f"{e}; start-msg {said!r}; sessions {live()}") from None
 
     def live() -> list[dict]:
         return browser.execute_script(
