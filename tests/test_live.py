@@ -522,7 +522,6 @@ def test_a_repetition_the_session_still_weighs_is_judged_when_it_ends(tmp_path, 
     waiting for it to end. The session's end ends it: they are judged then,
     stored and told, as the offline analysis judges them at the recording's
     end."""
-
     from telerehab.rehab_programs.program import program_from_data
     from telerehab.rehab_programs.program_run import analyze_program
     from telerehab.server.tables import Repetition
