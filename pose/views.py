@@ -1,5 +1,6 @@
 """A recorded pose as a camera elsewhere would have seen it: for checking that
-counting survives the camera's position without filming every view.
+counting survives the camera's position without filming every view; and the
+same recording mirrored (`mirrored`) or played faster or slower (`at_speed`).
 
 BlazePose's world landmarks are metric 3D coordinates around the hips.
 `seen_from` turns them (yaw about the vertical axis, then pitch about the
@@ -18,6 +19,12 @@ import warnings
 import numpy as np
 
 from .estimator import PoseSequence
+from .landmarks import INDEX, NAMES
+
+# Each landmark's mirror image: left_* <-> right_*, the midline (nose) itself.
+_MIRROR = np.array(
+    [INDEX[n.replace("left", "\0").replace("right", "left").replace("\0", "right")] for n in NAMES]
+)
 
 
 def seen_from(
@@ -46,3 +53,27 @@ def seen_from(
     image[..., 0] = 0.5 + p[..., 0] * scale * height / width
     image[..., 1] = 0.6 + p[..., 1] * scale
     return dataclasses.replace(seq, image=image.astype(np.float32), width=width, height=height)
+
+
+def mirrored(seq: PoseSequence) -> PoseSequence:
+    """`seq` as the mirror image of its video would give it: x flipped in the
+    image and in the world, the camera's shift flipped, and every left
+    landmark exchanged with its right one (the person's left side in a
+    mirror is their right). A patient filmed facing the other way, or a
+    webcam that mirrors its picture, should be counted the same."""
+    image = seq.image[:, _MIRROR].copy()
+    image[..., 0] = 1.0 - image[..., 0]
+    world = seq.world[:, _MIRROR].copy()
+    world[..., 0] = -world[..., 0]
+    camera = seq.camera_xy.copy()
+    camera[:, 0] = -camera[:, 0]
+    return dataclasses.replace(seq, image=image, world=world, camera_xy=camera)
+
+
+def at_speed(seq: PoseSequence, factor: float) -> PoseSequence:
+    """`seq` played `factor` times as fast (2: twice as fast; the same frames,
+    their times divided by it): the same movements by a patient who moves
+    faster or slower."""
+    if not factor > 0:
+        raise ValueError(f"speed factor: expected a number above 0, got {factor!r}")
+    return dataclasses.replace(seq, t_s=seq.t_s / factor, fps=seq.fps * factor)

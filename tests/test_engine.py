@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from telerehab.pose.landmarks import INDEX
-from telerehab.pose.views import seen_from
+from telerehab.pose.views import at_speed, mirrored, seen_from
 from telerehab.rehab_programs.accuracy import turning_point_errors_s
 from telerehab.rehab_programs.demonstration import held_joints, moved_joints
 from telerehab.rehab_programs.engine import (
@@ -825,3 +825,51 @@ def test_a_slow_device_counts_the_same(pose_of, ground_truth, name) -> None:
             index=seq.index[keep], n_people=seq.n_people[keep], camera_xy=seq.camera_xy[keep],
         )  # fmt: skip
         assert analyze_live(sparse, exercise).summary.reps == full, step
+
+
+def test_a_mirrored_recording_counts_the_same(analyses) -> None:
+    """Filmed facing the other way, or by a webcam that mirrors its picture, a
+    patient is counted the same: every shared clip's poses mirrored (x flipped,
+    left and right exchanged) give the same repetitions with the same range,
+    a one-sided exercise on the other side. The engine's symmetry, not the
+    pose model's: the model is not run on a mirrored video."""
+    lib = default_library()
+    for name, (entry, seq, offline, _live) in analyses.items():
+        exercise = lib.match(entry["exercise"]) or lib.get("squat")
+        mirror = analyze_sequence(mirrored(seq), exercise)
+        assert mirror.summary.reps == offline.summary.reps, name
+        got = [(r.t_start_s, r.excursion_deg) for r in mirror.reps]
+        want = [(r.t_start_s, r.excursion_deg) for r in offline.reps]
+        assert np.allclose(got, want, atol=1e-3) if want else not got, name
+        side = {"left": "right", "right": "left"}.get(offline.summary.side, offline.summary.side)
+        assert mirror.summary.side == side, name
+
+
+def test_a_recording_cut_anywhere_counts_what_follows_the_cut(analyses) -> None:
+    """A recording may start anywhere (the camera switched on late, a clip cut
+    from a longer one): started at every whole second of every shared clip,
+    it counts every repetition the whole recording counted from there on, and
+    at most one more, only when the cut fell inside a repetition (its second
+    half-cycle may then be taken for a whole one when it starts on the rest
+    side of the prior). Never a repetition out of nothing."""
+    lib = default_library()
+    for name, (entry, seq, offline, _live) in analyses.items():
+        exercise = lib.match(entry["exercise"]) or lib.get("squat")
+        for cut in np.arange(1.0, seq.t_s[-1] - 0.5, 1.0):
+            after = sum(r.t_start_s >= cut for r in offline.reps)
+            inside = any(r.t_start_s < cut < r.t_end_s for r in offline.reps)
+            got = analyze_sequence(seq.between(cut), exercise).summary.reps
+            assert after <= got <= after + inside, (name, cut, after, got)
+
+
+def test_a_patient_a_little_slower_or_faster_is_counted_the_same(analyses) -> None:
+    """The same movements made 20% slower or 25% faster (every shared clip's
+    poses with their times stretched) count the same: nothing in the counter
+    is tuned to the pace of the clips. Further out the duration bounds decide
+    (`rep_duration`; the study in benchmarks/RESULTS.md, `invariance.py`)."""
+    lib = default_library()
+    for name, (entry, seq, offline, _live) in analyses.items():
+        exercise = lib.match(entry["exercise"]) or lib.get("squat")
+        for factor in (0.8, 1.25):
+            got = analyze_sequence(at_speed(seq, factor), exercise).summary.reps
+            assert got == offline.summary.reps, (name, factor)

@@ -1,0 +1,160 @@
+"""Does the count survive what changes between recordings of the same movements?
+
+    python benchmarks/invariance.py [DATASET_DIR] [--cache DIR] [--out FILE.json]
+
+Every clip of a dataset laid out like ../shared/data runs through the pose
+model once (MediaPipe, full; `--cache` keeps the poses between runs), then
+its exercise is counted on the same poses changed as another recording of
+the same movements would change them:
+- mirrored (`telerehab.pose.views.mirrored`): filmed facing the other way;
+- played at 0.5x to 2x (`at_speed`): a slower or faster patient;
+- with landmark jitter added (Gaussian, a share of the median trunk length,
+  3 seeds): a smaller, more distant or blurred patient;
+- started at every whole second (`PoseSequence.between`): a camera switched
+  on late. The count must be the repetitions the whole recording counted
+  from there on, one more only when the cut fell inside one.
+A clip of no exercise is counted under every library exercise at every
+speed and jitter (phantoms). Prints a table and the totals, writes JSON.
+The model is not run on changed videos: this tests the engine, not the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+SPEEDS = (0.5, 0.8, 1.25, 1.4, 2.0)
+JITTER = (0.02, 0.05)  # of the median trunk length
+SEEDS = (0, 1, 2)
+
+
+def jittered(seq, share: float, seed: int):
+    """`seq` with Gaussian noise of `share` trunk lengths (sd) on every image
+    landmark and of `share` of a 0.5 m trunk on every world landmark."""
+    from telerehab.pose.landmarks import trunk
+
+    px = seq.image[..., :2] * (seq.width, seq.height)
+    length = float(np.nanmedian(np.linalg.norm(trunk(px), axis=-1)))
+    rng = np.random.default_rng(seed)
+    image = seq.image.copy()
+    sd = share * length / np.array([seq.width, seq.height])
+    image[..., :2] += (rng.standard_normal(image[..., :2].shape) * sd).astype(np.float32)
+    world = seq.world + (rng.standard_normal(seq.world.shape) * share * 0.5).astype(np.float32)
+    return dataclasses.replace(seq, image=image, world=world)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from accuracy import report  # benchmarks/accuracy.py, beside this script
+
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.estimator import estimate_video
+    from telerehab.pose.views import at_speed, mirrored
+    from telerehab.rehab_programs.engine import analyze_sequence
+    from telerehab.rehab_programs.library import default_library
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("dataset", type=Path, nargs="?", default=DEFAULT_DATA)
+    p.add_argument("--cache", type=Path, help="folder keeping the clips' poses between runs")
+    p.add_argument("--default-exercise", default="squat")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "invariance.json")
+    args = p.parse_args(argv)
+
+    gt_path = args.dataset / "ground_truth.json"
+    if not gt_path.is_file():
+        print(f"{gt_path}: not found", file=sys.stderr)
+        return 2
+    clips = json.loads(gt_path.read_text())["clips"]
+    folder = args.dataset / "clips" if (args.dataset / "clips").is_dir() else args.dataset
+    library = default_library()
+
+    def poses(name: str):
+        cached = args.cache / f"{name}.poses.pkl" if args.cache else None
+        if cached is not None and cached.is_file():
+            return pickle.loads(cached.read_bytes())
+        backend = create_backend("mediapipe", variant="full", mode="video")
+        try:
+            seq = estimate_video(folder / name, backend)
+        finally:
+            backend.close()
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(pickle.dumps(seq))
+        return seq
+
+    rows = []
+    head = (
+        f"{'clip':38s} {'exercise':18s} truth base mirror "
+        + " ".join(f"x{s:<4g}" for s in SPEEDS)
+        + " "
+        + " ".join(f"jit{j:g}" for j in JITTER)
+        + " cut-viol"
+    )
+    print(head)
+    for name, entry in clips.items():
+        seq = poses(name)
+        exercise = library.match(entry.get("exercise")) or library.get(args.default_exercise)
+        exercises = [exercise] if entry.get("exercise") is not None else list(library)
+        base = analyze_sequence(seq, exercise)
+        row = {
+            "clip": name, "exercise": exercise.id, "truth": entry["reps"],
+            "base": base.summary.reps,
+            "mirror": analyze_sequence(mirrored(seq), exercise).summary.reps,
+            "speed": {str(s): analyze_sequence(at_speed(seq, s), exercise).summary.reps
+                      for s in SPEEDS},
+            "jitter": {str(j): [analyze_sequence(jittered(seq, j, k), exercise).summary.reps
+                                for k in SEEDS] for j in JITTER},
+        }  # fmt: skip
+        cuts = []
+        for cut in np.arange(1.0, seq.t_s[-1] - 0.5, 1.0):
+            after = sum(r.t_start_s >= cut for r in base.reps)
+            inside = any(r.t_start_s < cut < r.t_end_s for r in base.reps)
+            got = analyze_sequence(seq.between(float(cut)), exercise).summary.reps
+            if not after <= got <= after + inside:
+                cuts.append({"cut_s": float(cut), "expected": after, "inside": inside, "got": got})
+        row["cut_violations"] = cuts
+        if entry.get("exercise") is None:  # no exercise: every exercise, every change
+            phantom = {}
+            for ex in exercises:
+                n = sum(analyze_sequence(at_speed(seq, s), ex).summary.reps for s in (1.0, *SPEEDS))
+                n += sum(analyze_sequence(jittered(seq, j, k), ex).summary.reps
+                         for j in JITTER for k in SEEDS)  # fmt: skip
+                if n:
+                    phantom[ex.id] = n
+            row["phantoms_under_every_exercise"] = phantom
+        rows.append(row)
+        jit = " ".join(f"{'/'.join(map(str, v)):6s}" for v in row["jitter"].values())
+        speeds = " ".join(f"{v:<5d}" for v in row["speed"].values())
+        print(f"{name:38s} {exercise.id:18s} {row['truth']:5d} {row['base']:4d} "
+              f"{row['mirror']:6d} {speeds} {jit} {len(cuts):8d}")  # fmt: skip
+        if "phantoms_under_every_exercise" in row:
+            print(f"  no exercise, under every exercise, speeds and jitters: "
+                  f"{row['phantoms_under_every_exercise'] or 'none'}")  # fmt: skip
+
+    counted = [r for r in rows if r["exercise"] and clips[r["clip"]].get("exercise")]
+    totals = {
+        "clips": len(rows),
+        "mirror_same_rate": float(np.mean([r["mirror"] == r["base"] for r in rows])),
+        **{f"speed_{s}_same_rate": float(np.mean([r["speed"][str(s)] == r["base"] for r in rows]))
+           for s in SPEEDS},
+        **{f"jitter_{j}_same_rate": float(np.mean([c == r["base"] for r in rows
+                                                   for c in r["jitter"][str(j)]]))
+           for j in JITTER},
+        "cut_violations": sum(len(r["cut_violations"]) for r in rows),
+        "no_exercise_phantoms": sum(sum(r.get("phantoms_under_every_exercise", {}).values())
+                                    for r in rows),
+        "exercise_clips": len(counted),
+    }  # fmt: skip
+    report(args.out, totals, rows=rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
