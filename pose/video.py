@@ -48,8 +48,25 @@ class VideoInfo:
     codec: str
 
 
+def _quarter_turns(path: Path) -> int:
+    """Counter-clockwise quarter turns that show the video `path` upright: its
+    display matrix's rotation (read off its first frame, where PyAV gives it),
+    to the nearest quarter turn, 0..3. 0 when there is none or the first frame
+    cannot be read (decoding then says why, with the frames it reached)."""
+    import av
+
+    try:
+        with av.open(str(path)) as probe:
+            first = next(probe.decode(video=0), None)
+            degrees = first.rotation if first is not None else 0
+    except (av.error.FFmpegError, StopIteration, ValueError):
+        return 0
+    return round((degrees or 0) / 90) % 4
+
+
 class VideoFile:
-    """Frames of a video file, in order, with container timestamps.
+    """Frames of a video file, in order, with container timestamps, turned as
+    the container says they are displayed (a phone held upright).
 
     Opening validates the file: a missing, empty or non-video file, or one with
     no video stream, raises `VideoError` naming the path. A stream that breaks
@@ -76,7 +93,14 @@ class VideoFile:
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._stream = stream
+        # A phone held upright stores its picture on its side and says so in the
+        # container (the display matrix); players turn it, and so do we: the
+        # frames, their size and everything measured on them are as displayed.
+        self.quarter_turns = _quarter_turns(self.path)
         ctx = stream.codec_context
+        width, height = int(ctx.width), int(ctx.height)
+        if self.quarter_turns % 2:
+            width, height = height, width
         rate = stream.average_rate or stream.guessed_rate
         duration = (
             float(stream.duration * stream.time_base)
@@ -85,8 +109,8 @@ class VideoFile:
         )
         self.info = VideoInfo(
             source=str(self.path),
-            width=int(ctx.width),
-            height=int(ctx.height),
+            width=width,
+            height=height,
             fps=float(rate) if rate else 0.0,
             n_frames=int(stream.frames) or None,
             duration_s=duration,
@@ -98,8 +122,10 @@ class VideoFile:
 
     def __iter__(self) -> Iterator[VideoFrame]:
         import av
+        import cv2
 
         step = 1.0 / self.info.fps if self.info.fps > 0 else 1.0 / 30.0
+        turn = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
         t0: float | None = None
         last_t = -np.inf
         index = 0
@@ -115,7 +141,10 @@ class VideoFile:
                 if t <= last_t:  # duplicate or out-of-order stamps: keep time increasing
                     t = last_t + 1e-3
                 last_t = t
-                yield VideoFrame(frame.to_ndarray(format="rgb24"), float(t), index)
+                rgb = frame.to_ndarray(format="rgb24")
+                if self.quarter_turns:
+                    rgb = cv2.rotate(rgb, turn[self.quarter_turns])
+                yield VideoFrame(rgb, float(t), index)
                 index += 1
         except av.error.FFmpegError as exc:
             raise VideoError(

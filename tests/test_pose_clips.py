@@ -162,3 +162,33 @@ def test_live_and_image_modes_agree_with_video_mode(store, clip, pose_of, mode, 
     finally:
         backend.close()
     assert len(errors) >= 24 and np.median(errors) < 0.01  # under 1% of the frame
+
+
+def test_a_phone_video_held_upright_counts_as_it_is_shown(store, clip, pose_of, tmp_path) -> None:
+    """The squat clip stored on its side with a display matrix, as a phone held
+    upright stores it: the same three squats, the trunk upright and no false
+    trunk_lean (read on its side, the model saw a person lying, every squat
+    had trunk_lean and quality 65 instead of 85, and a second person showed)."""
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.estimator import estimate_video
+    from telerehab.pose.landmarks import trunk
+    from telerehab.rehab_programs.engine import analyze_sequence
+    from telerehab.rehab_programs.library import default_library
+    from tests.test_video import _stored_turned
+
+    phone = tmp_path / "phone.mp4"
+    _stored_turned(clip("squat_side_yuyoujiang.mp4"), phone, -90)
+    backend = create_backend("mediapipe", variant="full", mode="video", store=store)
+    try:
+        seq = estimate_video(phone, backend)
+    finally:
+        backend.close()
+    assert (seq.width, seq.height) == (960, 544) and seq.max_people == 1
+    dx, dy = np.nanmedian(np.abs(trunk(seq.image[:, :, :2] * (seq.width, seq.height))), axis=0)
+    assert dy > 2 * dx  # upright
+    squat = default_library().get("squat")
+    upright = analyze_sequence(pose_of("squat_side_yuyoujiang.mp4"), squat)
+    phone_run = analyze_sequence(seq, squat)
+    assert phone_run.summary.reps == upright.summary.reps == 3
+    assert phone_run.summary.faults == upright.summary.faults
+    assert not any("trunk_lean" in r.faults for r in phone_run.reps)

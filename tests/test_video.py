@@ -22,6 +22,49 @@ def test_real_clip_decodes_with_container_timestamps(clip) -> None:
     assert frames[0].rgb.shape == (544, 960, 3) and frames[0].rgb.dtype == np.uint8
 
 
+def _stored_turned(source: Path, out: Path, degrees: int, frames: int | None = None) -> None:
+    """`source` re-encoded as a phone stores it: each picture turned back by
+    `degrees` (counter-clockwise), with a display matrix saying to turn it by
+    `degrees` to show it. Players show it as `source` looks."""
+    import av
+
+    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
+        stream = None
+        for i, frame in enumerate(src.decode(video=0)):
+            if frames is not None and i >= frames:
+                break
+            rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -degrees // 90))
+            if stream is None:
+                stream = dst.add_stream("libx264", rate=src.streams.video[0].average_rate)
+                stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+                stream.options = {"crf": "18", "preset": "veryfast"}
+                stream.set_display_rotation(degrees)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+
+
+@pytest.mark.parametrize("degrees", [-90, 90, 180])
+def test_a_phone_video_is_read_the_way_up_it_is_shown(clip, tmp_path: Path, degrees: int) -> None:
+    """A phone held upright stores its picture on its side, with a display
+    matrix saying how to turn it: frames and size come out as a player shows
+    them, so the patient stands upright in every measurement (before, the
+    trunk read as lying: a false trunk_lean on every squat, see test_engine)."""
+    source = clip("squat_side_yuyoujiang.mp4")
+    turned = tmp_path / f"phone{degrees}.mp4"
+    _stored_turned(source, turned, degrees, frames=12)
+    upright = [f.rgb for f, _ in zip(VideoFile(source), range(12), strict=False)]
+    video = VideoFile(turned)
+    assert (video.info.width, video.info.height) == (960, 544)
+    frames = [f.rgb for f in video]
+    assert len(frames) == 12 and frames[0].shape == (544, 960, 3)
+    for got, want in zip(frames, upright, strict=True):  # as shown: re-encoding loss only
+        assert np.abs(got.astype(int) - want).mean() < 3
+    stored = np.rot90(frames[0], -degrees // 90)  # the picture as stored, for contrast
+    assert stored.shape != frames[0].shape or np.abs(stored.astype(int) - upright[0]).mean() > 20
+
+
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory: pytest.TempPathFactory, ground_truth) -> dict[str, Path]:
     import av
