@@ -157,6 +157,20 @@ LYING = ("supine", "prone")  # the push-up's plank is prone
 POSTURE_SPLIT_DEG = 45.0  # trunk from the picture's vertical: upright below, lying above
 
 
+def upright_side_on(seen: Seen, views: tuple[str, ...]) -> bool:
+    """Whether a repetition was seen upright from the side, which no exercise
+    done lying can be: a body lying seen from the side shows its trunk across
+    the picture, and one lying seen from its feet, its head or above (where
+    its trunk may point any way in the picture) shows its shoulders' width,
+    a front view. Not judged (False): an exercise filmed from above, a view
+    between or unmeasured, a trunk unseen."""
+    return (
+        "above" not in views
+        and seen.view == "side"
+        and seen.trunk_from_vertical_deg < POSTURE_SPLIT_DEG
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Seen:
     """How a repetition was seen, from its own frames: the camera view
@@ -427,17 +441,15 @@ class SignalEngine:
             return events
         if kind == "started":
             events.append(RepStarted(cycle.t_start_s, len(self.reps) + 1))
-        elif kind == "completed" and (moved := self._moved(cycle)):
-            self.rejected += 1
-            events.append(RepRejected(t_s, moved))
         elif kind == "completed":
+            seen = self._seen(cycle)
+            if why := self._moved(cycle) or self._not_lying(seen):
+                self.rejected += 1
+                events.append(RepRejected(t_s, why))
+                return events
             rep = self._result(cycle)
             self.reps.append(rep)
-            self.rep_seen[rep.t_start_s] = Seen(
-                view_of(self._rep_ratios),
-                _posture_trunk_deg(self._rep_trunk_deg, cycle, self.counter.direction),
-                self._joint_turns(),
-            )
+            self.rep_seen[rep.t_start_s] = seen
             events.append(RepCompleted(t_s, rep))
             if not self._cued:
                 events += self._cues(t_s, rep)
@@ -538,6 +550,25 @@ class SignalEngine:
             turned = [d for d in turned if math.isfinite(d)]
             out[j] = max(turned) if turned else math.nan
         return out
+
+    def _seen(self, cycle: Cycle) -> Seen:
+        """How the repetition just completed was seen (`Seen`), from its frames."""
+        return Seen(
+            view_of(self._rep_ratios),
+            _posture_trunk_deg(self._rep_trunk_deg, cycle, self.counter.direction),
+            self._joint_turns(),
+        )
+
+    def _not_lying(self, seen: Seen) -> str:
+        """Why a repetition of an exercise done lying does not count when it was
+        seen upright from the side, or "" (`upright_side_on`)."""
+        ex = self.exercise
+        if ex.posture not in LYING or not upright_side_on(seen, ex.views):
+            return ""
+        return (
+            f"not counted: the trunk was upright ({seen.trunk_from_vertical_deg:.0f} deg from "
+            f"vertical), seen from the side; this exercise is done lying ({ex.posture})"
+        )
 
     def _moved(self, cycle: Cycle) -> str:
         """Why the repetition just completed does not count, or "" if it does."""

@@ -15,9 +15,11 @@ from telerehab.rehab_programs.demonstration import held_joints, moved_joints
 from telerehab.rehab_programs.engine import (
     OfflineFeed,
     RepetitionEngine,
+    Seen,
     analyze_live,
     analyze_sequence,
     posture_fits,
+    upright_side_on,
 )
 from telerehab.rehab_programs.events import (
     Feedback,
@@ -226,6 +228,66 @@ def test_back_extensions_over_a_bench_are_done_lying(pose_of, skipped: str) -> N
     first, extension = analyze_program(seq, program_of(skipped, "back_extension")).runs
     assert not first.analysis.reps
     assert extension.analysis.summary.reps == 6
+
+
+def test_upright_from_the_side_is_no_lying_posture() -> None:
+    """Only a trunk upright in a side view rules out lying: lying seen from its
+    feet, its head or above shows the shoulders' width (a front view) and may
+    point the trunk any way in the picture."""
+    side_up, side_flat = Seen("side", 10.0), Seen("side", 80.0)
+    assert upright_side_on(side_up, ("side",))
+    assert not upright_side_on(side_flat, ("side",))
+    assert not upright_side_on(Seen("front", 10.0), ("side",))  # from the feet, say
+    assert not upright_side_on(Seen(None, 10.0), ("side",))  # turned part-way
+    assert not upright_side_on(Seen("side", math.nan), ("side",))  # trunk unseen
+    assert not upright_side_on(side_up, ("above", "side"))  # filmed from above
+
+
+@pytest.mark.parametrize(
+    ("name", "exercise", "before"),
+    [
+        ("bicep_curl_side_medflex.mp4", "back_extension", 3),
+        ("bicep_curl_side_medflex.mp4", "push_up", 2),
+        ("bicep_curl_side_medflex.mp4", "straight_leg_raise", 1),
+        ("squat_side_yuyoujiang.mp4", "push_up", 1),
+    ],
+)
+def test_an_exercise_done_lying_does_not_count_a_patient_upright_side_on(
+    pose_of, name: str, exercise: str, before: int
+) -> None:
+    """Curls and squats filmed from the side, counted as an exercise done lying
+    (the hip a back extension counts with, the elbows of a push-up): the
+    movement is there, but a body lying seen from the side shows its trunk
+    across the picture, and this one stood. Each is rejected, saying so
+    (`before` is what counted before stop 22). The lying exercises' own clips
+    still count (test_counts_within_tolerance)."""
+    analysis = analyze_sequence(pose_of(name), default_library().get(exercise))
+    assert analysis.summary.reps == 0, before
+    reasons = [e.reason for e in analysis.events if isinstance(e, RepRejected)]
+    assert any("trunk was upright" in r and "done lying" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize(
+    ("name", "skipped", "reps"),
+    [
+        ("bicep_curl_side_medflex.mp4", "back_extension", 2),
+        ("bicep_curl_side_medflex.mp4", "straight_leg_raise", 2),
+        ("back_extension_side_quva027.mp4", "crunch", 6),
+        ("back_extension_side_quva027.mp4", "push_up", 6),
+    ],
+)
+def test_a_skipped_exercise_done_lying_does_not_take_an_upright_movement(
+    pose_of, ground_truth, name: str, skipped: str, reps: int
+) -> None:
+    """The patient skips an exercise done lying: its counter no longer takes
+    the next exercise's movements seen upright from the side (the curls'
+    hip sway as back extensions; the back extension's hanging end, trunk
+    vertical head down, as a crunch's rest), and the next exercise gets
+    them. All of these were 0 before stop 22."""
+    exercise = default_library().match(ground_truth[name]["exercise"])
+    first, own = analyze_program(pose_of(name), program_of(skipped, exercise.id)).runs
+    assert not first.analysis.reps
+    assert own.analysis.summary.reps == reps
 
 
 def test_small_fast_and_long_movements_do_not_count() -> None:
