@@ -12,10 +12,13 @@ the same movements would change them:
   3 seeds): a smaller, more distant or blurred patient;
 - started at every whole second (`PoseSequence.between`): a camera switched
   on late. The count must be the repetitions the whole recording counted
-  from there on, one more only when the cut fell inside one.
+  from there on, one more only when the cut fell inside one;
+- with `--smaller W ...`: the video itself scaled down to W pixels wide (an
+  old webcam), the model run again on it: this one tests model and engine.
 A clip of no exercise is counted under every library exercise at every
 speed and jitter (phantoms). Prints a table and the totals, writes JSON.
-The model is not run on changed videos: this tests the engine, not the model.
+Apart from `--smaller`, the model is not run on changed videos: this tests
+the engine, not the model.
 """
 
 from __future__ import annotations
@@ -51,6 +54,28 @@ def jittered(seq, share: float, seed: int):
     return dataclasses.replace(seq, image=image, world=world)
 
 
+def _smaller(path: Path, width: int):
+    """The video at `path` with its frames scaled down to `width` pixels wide
+    (area averaging, as a camera's own scaler does), for `estimate_video`."""
+    from telerehab.pose.video import VideoFile
+
+    class Smaller(VideoFile):
+        def __init__(self) -> None:
+            super().__init__(path)
+            w = min(width, self.info.width)  # never larger than it was
+            self.size = (w, max(2, round(self.info.height * w / self.info.width)))
+            self.info = dataclasses.replace(self.info, width=self.size[0], height=self.size[1])
+
+        def __iter__(self):
+            import cv2
+
+            for frame in super().__iter__():
+                rgb = cv2.resize(frame.rgb, self.size, interpolation=cv2.INTER_AREA)
+                yield dataclasses.replace(frame, rgb=rgb)
+
+    return Smaller()
+
+
 def main(argv: list[str] | None = None) -> int:
     from accuracy import report  # benchmarks/accuracy.py, beside this script
 
@@ -64,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dataset", type=Path, nargs="?", default=DEFAULT_DATA)
     p.add_argument("--cache", type=Path, help="folder keeping the clips' poses between runs")
     p.add_argument("--default-exercise", default="squat")
+    p.add_argument(
+        "--smaller",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="WIDTH",
+        help="also run the model on each clip scaled down to these widths (pixels)",
+    )
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "invariance.json")
     args = p.parse_args(argv)
 
@@ -75,13 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.dataset / "clips" if (args.dataset / "clips").is_dir() else args.dataset
     library = default_library()
 
-    def poses(name: str):
-        cached = args.cache / f"{name}.poses.pkl" if args.cache else None
+    def poses(name: str, width: int | None = None):
+        tag = f".w{width}" if width else ""
+        cached = args.cache / f"{name}{tag}.poses.pkl" if args.cache else None
         if cached is not None and cached.is_file():
             return pickle.loads(cached.read_bytes())
         backend = create_backend("mediapipe", variant="full", mode="video")
         try:
-            seq = estimate_video(folder / name, backend)
+            source = _smaller(folder / name, width) if width else folder / name
+            seq = estimate_video(source, backend)
         finally:
             backend.close()
         if cached is not None:
@@ -96,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         + " "
         + " ".join(f"jit{j:g}" for j in JITTER)
         + " cut-viol"
+        + "".join(f" w{w}" for w in args.smaller)
     )
     print(head)
     for name, entry in clips.items():
@@ -112,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             "jitter": {str(j): [analyze_sequence(jittered(seq, j, k), exercise).summary.reps
                                 for k in SEEDS] for j in JITTER},
         }  # fmt: skip
+        row["smaller"] = {
+            str(w): analyze_sequence(poses(name, w), exercise).summary.reps for w in args.smaller
+        }
         cuts = []
         for cut in np.arange(1.0, seq.t_s[-1] - 0.5, 1.0):
             after = sum(r.t_start_s >= cut for r in base.reps)
@@ -126,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                 n = sum(analyze_sequence(at_speed(seq, s), ex).summary.reps for s in (1.0, *SPEEDS))
                 n += sum(analyze_sequence(jittered(seq, j, k), ex).summary.reps
                          for j in JITTER for k in SEEDS)  # fmt: skip
+                n += sum(analyze_sequence(poses(name, w), ex).summary.reps for w in args.smaller)
                 if n:
                     phantom[ex.id] = n
             row["phantoms_under_every_exercise"] = phantom
@@ -133,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         jit = " ".join(f"{'/'.join(map(str, v)):6s}" for v in row["jitter"].values())
         speeds = " ".join(f"{v:<5d}" for v in row["speed"].values())
         print(f"{name:38s} {exercise.id:18s} {row['truth']:5d} {row['base']:4d} "
-              f"{row['mirror']:6d} {speeds} {jit} {len(cuts):8d}")  # fmt: skip
+              f"{row['mirror']:6d} {speeds} {jit} {len(cuts):8d}"
+              + "".join(f" {v:4d}" for v in row["smaller"].values()))  # fmt: skip
         if "phantoms_under_every_exercise" in row:
-            print(f"  no exercise, under every exercise, speeds and jitters: "
+            print(f"  no exercise, under every exercise, speeds, jitters and sizes: "
                   f"{row['phantoms_under_every_exercise'] or 'none'}")  # fmt: skip
 
     counted = [r for r in rows if r["exercise"] and clips[r["clip"]].get("exercise")]
@@ -148,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                                                    for c in r["jitter"][str(j)]]))
            for j in JITTER},
         "cut_violations": sum(len(r["cut_violations"]) for r in rows),
+        **{f"smaller_{w}_same_rate": float(np.mean([r["smaller"][str(w)] == r["base"]
+                                                   for r in rows]))
+           for w in args.smaller},
         "no_exercise_phantoms": sum(sum(r.get("phantoms_under_every_exercise", {}).values())
                                     for r in rows),
         "exercise_clips": len(counted),
