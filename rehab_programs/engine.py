@@ -226,7 +226,9 @@ class _AnchorTrack:
     """
 
     signal: list[float] = field(default_factory=list)  # u = direction * signal, per frame
-    seen: dict[int, list[tuple[int, float, float]]] = field(default_factory=dict)  # (k, x, y)
+    seen: dict[int, list[tuple[int, float, float, float]]] = field(
+        default_factory=dict
+    )  # (k, x, y, visibility)
     trunk_px: list[tuple[int, float]] = field(default_factory=list)
     trunk_dir_deg: list[tuple[int, float]] = field(default_factory=list)  # unwrapped
     core: set[int] | None = None
@@ -250,27 +252,36 @@ class _AnchorTrack:
         return float(hi - lo)
 
     def travel(self) -> tuple[int, float] | None:
-        """(landmark, largest extent in trunk lengths) among anchors seen in at
-        least half the frames; None when none was or the trunk was not seen.
+        """(landmark, extent in trunk lengths) of the body part that travelled
+        furthest, among anchors seen in at least half the frames; None when
+        none was or the trunk was not seen.
 
         The extent is the 10th-90th percentile range of x and of y, so a pose
-        glitch of a few frames does not reject a repetition.
+        glitch of a few frames does not reject a repetition. A part anchored
+        on both sides (the feet of a squat) is judged on its better seen side
+        (the higher mean visibility): walking, jumping or being another person
+        moves that one too, while the far foot of a side view, hidden behind
+        the near one, is where the model guesses and wobbles on its own.
         """
         trunks = [v for k, v in self.trunk_px if self._keep(k)]
         if not trunks:
             return None
         trunk = float(np.median(trunks))
         frames = len(self.core) if self.core is not None else len(self.signal)
-        worst: tuple[int, float] | None = None
+        judged: dict[str, tuple[float, int, float]] = {}  # part -> (visibility, landmark, extent)
         for idx, pts in self.seen.items():
-            kept = [(x, y) for k, x, y in pts if self._keep(k)]
+            kept = [(x, y, v) for k, x, y, v in pts if self._keep(k)]
             if len(kept) * 2 < frames or trunk <= 0:
                 continue
-            lo, hi = np.percentile(np.asarray(kept), [10, 90], axis=0)
+            xyv = np.asarray(kept)
+            lo, hi = np.percentile(xyv[:, :2], [10, 90], axis=0)
             extent = float(np.max(hi - lo)) / trunk
-            if worst is None or extent > worst[1]:
-                worst = (idx, extent)
-        return worst
+            seen = float(xyv[:, 2].mean())
+            part = NAMES[idx].removeprefix("left_").removeprefix("right_")
+            if part not in judged or seen > judged[part][0]:
+                judged[part] = (seen, idx, extent)
+        worst = max(judged.values(), key=lambda j: j[2], default=None)
+        return (worst[1], worst[2]) if worst is not None else None
 
 
 @dataclass(slots=True)
@@ -522,7 +533,8 @@ class SignalEngine:
         for name in self.exercise.anchors_for(self.side) if self.exercise.anchors else ():
             idx = INDEX[name]
             if visibility[idx] >= self.exercise.min_visibility and np.isfinite(pts[idx]).all():
-                track.seen.setdefault(idx, []).append((k, float(pts[idx, 0]), float(pts[idx, 1])))
+                xyv = (k, float(pts[idx, 0]), float(pts[idx, 1]), float(visibility[idx]))
+                track.seen.setdefault(idx, []).append(xyv)
 
     def _track_unseen(self, visibility: np.ndarray, lm: np.ndarray | None) -> None:
         """Count the frame as unseen when no side that is counted has all its
