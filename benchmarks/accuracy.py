@@ -49,12 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "accuracy.json")
     args = p.parse_args(argv)
 
-    gt_path = args.dataset / "ground_truth.json"
-    if not gt_path.is_file():
-        print(f"{gt_path}: not found", file=sys.stderr)
+    if (found := read_dataset(args.dataset)) is None:
         return 2
-    clips = json.loads(gt_path.read_text())["clips"]
-    folder = args.dataset / "clips" if (args.dataset / "clips").is_dir() else args.dataset
+    clips, folder = found
     library = default_library()
     rows = []
     for name, entry in clips.items():
@@ -179,6 +176,17 @@ def _pair(first: str, second: str):
                        {"exercise": second, "sets": 1, "reps": 10}]},
         "accuracy",
     )  # fmt: skip
+
+
+def read_dataset(dataset: Path) -> tuple[dict, Path] | None:
+    """(the clips' ground truth, the folder they are in) of a dataset folder
+    laid out like ../shared/data; None, saying why on stderr, without one."""
+    gt_path = dataset / "ground_truth.json"
+    if not gt_path.is_file():
+        print(f"{gt_path}: not found", file=sys.stderr)
+        return None
+    clips = json.loads(gt_path.read_text())["clips"]
+    return clips, dataset / "clips" if (dataset / "clips").is_dir() else dataset
 
 
 def report(out: Path, totals: dict, **payload) -> None:

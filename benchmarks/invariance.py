@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import pickle
 import sys
 from pathlib import Path
@@ -77,7 +76,7 @@ def _smaller(path: Path, width: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from accuracy import report  # benchmarks/accuracy.py, beside this script
+    from accuracy import read_dataset, report  # benchmarks/accuracy.py, beside this script
 
     from telerehab.pose.backend import create_backend
     from telerehab.pose.estimator import estimate_video
@@ -100,12 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "invariance.json")
     args = p.parse_args(argv)
 
-    gt_path = args.dataset / "ground_truth.json"
-    if not gt_path.is_file():
-        print(f"{gt_path}: not found", file=sys.stderr)
+    if (found := read_dataset(args.dataset)) is None:
         return 2
-    clips = json.loads(gt_path.read_text())["clips"]
-    folder = args.dataset / "clips" if (args.dataset / "clips").is_dir() else args.dataset
+    clips, folder = found
     library = default_library()
 
     def poses(name: str, width: int | None = None):

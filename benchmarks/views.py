@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ VIEWS = [(0, 0), (45, 0), (90, 0), (0, 60), (0, 90)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from accuracy import report  # benchmarks/accuracy.py, beside this script
+    from accuracy import read_dataset, report  # benchmarks/accuracy.py, beside this script
 
     from telerehab.pose.backend import create_backend
     from telerehab.pose.estimator import estimate_video
@@ -38,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dataset", type=Path, nargs="?", default=DEFAULT_DATA)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "views.json")
     args = p.parse_args(argv)
-    clips = json.loads((args.dataset / "ground_truth.json").read_text())["clips"]
-    folder = args.dataset / "clips"
+    if (found := read_dataset(args.dataset)) is None:
+        return 2
+    clips, folder = found
     library = default_library()
     rows = []
     print(f"{'clip':34s} {'yaw':>4s} {'pitch':>5s} {'truth':>5s} {'primary':>7s} "

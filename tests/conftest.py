@@ -127,6 +127,26 @@ def pose_of(store, clip, tmp_path_factory):
     return run
 
 
+def poses_through(store, clip, backend: str, **options):
+    """A function: shared clip name -> its PoseSequence through `backend` with
+    `options` (`create_backend`'s), computed once per process."""
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.estimator import estimate_video
+
+    cache: dict[str, object] = {}
+
+    def run(name: str):
+        if name not in cache:
+            model = create_backend(backend, store=store, **options)
+            try:
+                cache[name] = estimate_video(clip(name), model)
+            finally:
+                model.close()
+        return cache[name]
+
+    return run
+
+
 def program_of(*exercise_ids: str):
     """A program of one set of ten of each exercise, in order."""
     from telerehab.rehab_programs.program import program_from_data

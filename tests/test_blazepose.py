@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from telerehab.errors import ConfigError, ModelError, PoseError
 from telerehab.pose import blazepose as bp
+from tests.conftest import poses_through
 
 # --------------------------------------------------------------------------- pieces
 
@@ -235,21 +236,7 @@ PARITY_CLIPS = (
 @pytest.fixture(scope="session")
 def blazepose_of(store, clip):
     """PoseSequence of a shared clip with the project's pipeline (full, LiteRT)."""
-    from telerehab.pose.backend import create_backend
-    from telerehab.pose.estimator import estimate_video
-
-    cache: dict[str, object] = {}
-
-    def run(name: str):
-        if name not in cache:
-            backend = create_backend("blazepose", variant="full", store=store)
-            try:
-                cache[name] = estimate_video(clip(name), backend)
-            finally:
-                backend.close()
-        return cache[name]
-
-    return run
+    return poses_through(store, clip, "blazepose", variant="full")
 
 
 @pytest.mark.parametrize("name", PARITY_CLIPS)

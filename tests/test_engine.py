@@ -38,7 +38,7 @@ from telerehab.rehab_programs.library import default_library
 from telerehab.rehab_programs.program import program_from_data
 from telerehab.rehab_programs.program_run import analyze_program
 from telerehab.rehab_programs.repetitions import CountingModel, RepetitionCounter
-from tests.conftest import program_of
+from tests.conftest import poses_through, program_of
 
 SQUAT = CountingModel(direction=1, min_excursion_deg=20, min_s=0.8, max_s=12, prior_deg=(5, 95))
 
@@ -507,21 +507,7 @@ def test_the_far_foot_wobbling_does_not_reject_a_squat() -> None:
 @pytest.fixture(scope="module")
 def lite_pose_of(store, clip):
     """Poses of a shared clip with the lite model: the one live sessions use."""
-    from telerehab.pose.backend import create_backend
-    from telerehab.pose.estimator import estimate_video
-
-    cache: dict[str, object] = {}
-
-    def run(name: str):
-        if name not in cache:
-            backend = create_backend("mediapipe", variant="lite", mode="video", store=store)
-            try:
-                cache[name] = estimate_video(clip(name), backend)
-            finally:
-                backend.close()
-        return cache[name]
-
-    return run
+    return poses_through(store, clip, "mediapipe", variant="lite", mode="video")
 
 
 @pytest.mark.parametrize(
