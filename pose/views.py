@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from telerehab.errors import PoseError
+
 from .estimator import PoseSequence
 from .landmarks import INDEX, NAMES
 
@@ -58,8 +60,8 @@ def seen_from(
 def mirrored(seq: PoseSequence) -> PoseSequence:
     """`seq` as the mirror image of its video would give it: x flipped in the
     image and in the world, the camera's shift flipped, and every left
-    landmark exchanged with its right one (the person's left side in a
-    mirror is their right). A patient filmed facing the other way, or a
+    landmark exchanged with its right one (in a mirror a person's left side
+    looks like a right side). A patient filmed facing the other way, or a
     webcam that mirrors its picture, should be counted the same."""
     image = seq.image[:, _MIRROR].copy()
     image[..., 0] = 1.0 - image[..., 0]
@@ -75,5 +77,5 @@ def at_speed(seq: PoseSequence, factor: float) -> PoseSequence:
     their times divided by it): the same movements by a patient who moves
     faster or slower."""
     if not factor > 0:
-        raise ValueError(f"speed factor: expected a number above 0, got {factor!r}")
+        raise PoseError(f"speed factor: expected a number above 0, got {factor!r}")
     return dataclasses.replace(seq, t_s=seq.t_s / factor, fps=seq.fps * factor)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from telerehab.errors import PoseError
 from telerehab.pose.landmarks import INDEX
 from telerehab.pose.views import at_speed, mirrored, seen_from
 from telerehab.rehab_programs.accuracy import turning_point_errors_s
@@ -977,3 +978,5 @@ def test_a_patient_a_little_slower_or_faster_is_counted_the_same(analyses) -> No
         for factor in (0.8, 1.25):
             got = analyze_sequence(at_speed(seq, factor), exercise).summary.reps
             assert got == offline.summary.reps, (name, factor)
+    with pytest.raises(PoseError, match="speed factor: expected a number above 0, got 0"):
+        at_speed(seq, 0)
