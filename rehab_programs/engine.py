@@ -157,20 +157,6 @@ LYING = ("supine", "prone")  # the push-up's plank is prone
 POSTURE_SPLIT_DEG = 45.0  # trunk from the picture's vertical: upright below, lying above
 
 
-def upright_side_on(seen: Seen, views: tuple[str, ...]) -> bool:
-    """Whether a repetition was seen upright from the side, which no exercise
-    done lying can be: a body lying seen from the side shows its trunk across
-    the picture, and one lying seen from its feet, its head or above (where
-    its trunk may point any way in the picture) shows its shoulders' width,
-    a front view. Not judged (False): an exercise filmed from above, a view
-    between or unmeasured, a trunk unseen."""
-    return (
-        "above" not in views
-        and seen.view == "side"
-        and seen.trunk_from_vertical_deg < POSTURE_SPLIT_DEG
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Seen:
     """How a repetition was seen, from its own frames: the camera view
@@ -214,6 +200,17 @@ def posture_fits(
     if posture in LYING:
         return "above" in views or trunk_from_vertical_deg >= POSTURE_SPLIT_DEG
     return True
+
+
+def upright_side_on(seen: Seen, views: tuple[str, ...]) -> bool:
+    """Whether a repetition was seen upright from the side, which no exercise
+    done lying can be: a body lying seen from the side shows its trunk across
+    the picture, and one lying seen from its feet, its head or above (where
+    its trunk may point any way in the picture) shows its shoulders' width,
+    a front view. Not judged (False): an exercise filmed from above, a view
+    between or unmeasured, a trunk unseen. Lying is `posture_fits`'s, the rule
+    program following judges postures by (both lying postures alike)."""
+    return seen.view == "side" and not posture_fits(seen.trunk_from_vertical_deg, LYING[0], views)
 
 
 @dataclass(slots=True)

@@ -599,16 +599,22 @@ def test_calibration_counts_a_stiff_shoulder() -> None:
 # --------------------------------------------------------------------------- real clips
 
 
+def _counted_as(name: str, entry: dict):
+    """The library exercise a shared clip is counted under."""
+    lib = default_library()
+    if entry["exercise"] is None:  # no exercise at all (people walking): 0 squats expected
+        return lib.get("squat")
+    # a clip whose exercise the library lacks is an error, never counted as squats
+    exercise = lib.match(entry["exercise"])
+    assert exercise is not None, f"{name}: no exercise matches {entry['exercise']!r}"
+    return exercise
+
+
 @pytest.fixture(scope="module")
 def analyses(pose_of, ground_truth):
-    lib = default_library()
     out = {}
     for name, entry in ground_truth.items():
-        if entry["exercise"] is None:  # no exercise at all (people walking): 0 squats expected
-            exercise = lib.get("squat")
-        else:  # a clip whose exercise the library lacks is an error, never counted as squats
-            exercise = lib.match(entry["exercise"])
-            assert exercise is not None, f"{name}: no exercise matches {entry['exercise']!r}"
+        exercise = _counted_as(name, entry)
         seq = pose_of(name)
         out[name] = (entry, seq, analyze_sequence(seq, exercise), analyze_live(seq, exercise))
     return out
@@ -938,9 +944,8 @@ def test_a_mirrored_recording_counts_the_same(analyses) -> None:
     left and right exchanged) give the same repetitions with the same range,
     a one-sided exercise on the other side. The engine's symmetry, not the
     pose model's: the model is not run on a mirrored video."""
-    lib = default_library()
     for name, (entry, seq, offline, _live) in analyses.items():
-        exercise = lib.match(entry["exercise"]) or lib.get("squat")
+        exercise = _counted_as(name, entry)
         mirror = analyze_sequence(mirrored(seq), exercise)
         assert mirror.summary.reps == offline.summary.reps, name
         got = [(r.t_start_s, r.excursion_deg) for r in mirror.reps]
@@ -957,9 +962,8 @@ def test_a_recording_cut_anywhere_counts_what_follows_the_cut(analyses) -> None:
     at most one more, only when the cut fell inside a repetition (its second
     half-cycle may then be taken for a whole one when it starts on the rest
     side of the prior). Never a repetition out of nothing."""
-    lib = default_library()
     for name, (entry, seq, offline, _live) in analyses.items():
-        exercise = lib.match(entry["exercise"]) or lib.get("squat")
+        exercise = _counted_as(name, entry)
         for cut in np.arange(1.0, seq.t_s[-1] - 0.5, 1.0):
             after = sum(r.t_start_s >= cut for r in offline.reps)
             inside = any(r.t_start_s < cut < r.t_end_s for r in offline.reps)
@@ -972,9 +976,8 @@ def test_a_patient_a_little_slower_or_faster_is_counted_the_same(analyses) -> No
     poses with their times stretched) count the same: nothing in the counter
     is tuned to the pace of the clips. Further out the duration bounds decide
     (`rep_duration`; the study in benchmarks/RESULTS.md, `invariance.py`)."""
-    lib = default_library()
     for name, (entry, seq, offline, _live) in analyses.items():
-        exercise = lib.match(entry["exercise"]) or lib.get("squat")
+        exercise = _counted_as(name, entry)
         for factor in (0.8, 1.25):
             got = analyze_sequence(at_speed(seq, factor), exercise).summary.reps
             assert got == offline.summary.reps, (name, factor)
