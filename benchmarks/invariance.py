@@ -133,20 +133,22 @@ def main(argv: list[str] | None = None) -> int:
     for name, entry in clips.items():
         seq = poses(name)
         exercise = library.match(entry.get("exercise")) or library.get(args.default_exercise)
-        exercises = [exercise] if entry.get("exercise") is not None else list(library)
+        # Every changed recording once (the smaller ones cost a model run each).
+        speeds = {s: at_speed(seq, s) for s in SPEEDS}
+        jitters = {j: [jittered(seq, j, k) for k in SEEDS] for j in JITTER}
+        smaller = {w: poses(name, w) for w in args.smaller}
         base = analyze_sequence(seq, exercise)
         row = {
             "clip": name, "exercise": exercise.id, "truth": entry["reps"],
             "base": base.summary.reps,
             "mirror": analyze_sequence(mirrored(seq), exercise).summary.reps,
-            "speed": {str(s): analyze_sequence(at_speed(seq, s), exercise).summary.reps
-                      for s in SPEEDS},
-            "jitter": {str(j): [analyze_sequence(jittered(seq, j, k), exercise).summary.reps
-                                for k in SEEDS] for j in JITTER},
+            "speed": {str(s): analyze_sequence(v, exercise).summary.reps
+                      for s, v in speeds.items()},
+            "jitter": {str(j): [analyze_sequence(v, exercise).summary.reps for v in vs]
+                       for j, vs in jitters.items()},
+            "smaller": {str(w): analyze_sequence(v, exercise).summary.reps
+                        for w, v in smaller.items()},
         }  # fmt: skip
-        row["smaller"] = {
-            str(w): analyze_sequence(poses(name, w), exercise).summary.reps for w in args.smaller
-        }
         cuts = []
         for cut in np.arange(1.0, seq.t_s[-1] - 0.5, 1.0):
             after = sum(r.t_start_s >= cut for r in base.reps)
@@ -156,20 +158,19 @@ def main(argv: list[str] | None = None) -> int:
                 cuts.append({"cut_s": float(cut), "expected": after, "inside": inside, "got": got})
         row["cut_violations"] = cuts
         if entry.get("exercise") is None:  # no exercise: every exercise, every change
+            changed = [seq, *speeds.values(), *(v for vs in jitters.values() for v in vs),
+                       *smaller.values()]  # fmt: skip
             phantom = {}
-            for ex in exercises:
-                n = sum(analyze_sequence(at_speed(seq, s), ex).summary.reps for s in (1.0, *SPEEDS))
-                n += sum(analyze_sequence(jittered(seq, j, k), ex).summary.reps
-                         for j in JITTER for k in SEEDS)  # fmt: skip
-                n += sum(analyze_sequence(poses(name, w), ex).summary.reps for w in args.smaller)
+            for ex in library:
+                n = sum(analyze_sequence(v, ex).summary.reps for v in changed)
                 if n:
                     phantom[ex.id] = n
             row["phantoms_under_every_exercise"] = phantom
         rows.append(row)
         jit = " ".join(f"{'/'.join(map(str, v)):6s}" for v in row["jitter"].values())
-        speeds = " ".join(f"{v:<5d}" for v in row["speed"].values())
+        speed_cells = " ".join(f"{v:<5d}" for v in row["speed"].values())
         print(f"{name:38s} {exercise.id:18s} {row['truth']:5d} {row['base']:4d} "
-              f"{row['mirror']:6d} {speeds} {jit} {len(cuts):8d}"
+              f"{row['mirror']:6d} {speed_cells} {jit} {len(cuts):8d}"
               + "".join(f" {v:4d}" for v in row["smaller"].values()))  # fmt: skip
         if "phantoms_under_every_exercise" in row:
             print(f"  no exercise, under every exercise, speeds, jitters and sizes: "
