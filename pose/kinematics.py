@@ -27,7 +27,7 @@ from typing import Literal
 import numba
 import numpy as np
 
-from .landmarks import INDEX, MID_HIP, MID_SHOULDER, N_LANDMARKS
+from .landmarks import INDEX, MID_HIP, MID_SHOULDER, MIDPOINT_OF, N_LANDMARKS
 
 Space = Literal["image", "world"]
 
@@ -100,6 +100,31 @@ ANGLES: tuple[AngleDef, ...] = (
     AngleDef("trunk_lean", SEGMENT, (MID_HIP, MID_SHOULDER, _NONE), ref=_UP),
 )
 ANGLE_NAMES: tuple[str, ...] = tuple(a.name for a in ANGLES)
+_BY_NAME = {a.name: a for a in ANGLES}
+
+
+def in_picture(name: str, xy: np.ndarray) -> bool:
+    """Whether the picture shows enough of angle `name` to measure it: both
+    ends of a segment angle; the vertex of a joint angle and the far end of
+    at least one of its two segments (a knee with its thigh: the feet may be
+    cropped). xy (33, 2+): image landmarks normalised to the picture.
+
+    Outside the picture a landmark is the model's guess: the legs of a curl
+    filmed from the waist up lie below the bottom edge, and the lite model
+    "bends" their knees by 100 deg as it imagines them."""
+    d = _BY_NAME[name]
+    a, b, c = d.points
+
+    def inside(i: int) -> bool:
+        if i < 0:
+            return False
+        pts = xy[[INDEX[n] for n in MIDPOINT_OF[i]] if i in MIDPOINT_OF else [i], :2]
+        p = pts.mean(axis=0)
+        return bool(np.all((p >= 0) & (p <= 1)))
+
+    if d.kind == SEGMENT:
+        return inside(a) and inside(b)
+    return inside(b) and (inside(a) or inside(c))
 
 
 def angle_defs(space: Space, names: tuple[str, ...] | None = None) -> tuple[AngleDef, ...]:

@@ -30,7 +30,7 @@ import numpy as np
 from telerehab.pose.estimator import PoseSequence
 from telerehab.pose.filters import OneEuroFilter, one_euro
 from telerehab.pose.frame import PoseFrame
-from telerehab.pose.kinematics import compute_angles
+from telerehab.pose.kinematics import compute_angles, in_picture
 from telerehab.pose.landmarks import INDEX, NAMES, trunk, width_to_trunk
 from telerehab.pose.plausibility import PlausibilityCheck, mask_implausible, without_implausible
 
@@ -386,7 +386,7 @@ class SignalEngine:
         events: list[Event] = []
         if image_landmarks is not None and size is not None and not self._view_done:
             events += self._check_view(t_s, image_landmarks, size)
-        value = self._signal(angles, visibility)
+        value = self._signal(angles, visibility, image_landmarks)
         self.last_signal_deg = value
         no_frame_s = t_s - self._last_frame_t if math.isfinite(self._last_frame_t) else 0.0
         self._last_frame_t = t_s
@@ -477,12 +477,19 @@ class SignalEngine:
     def _signal_value(self, angles: Mapping[str, float], side: str | None) -> float:
         return float(angles.get(self.exercise.signal_key(side), math.nan))
 
-    def _signal(self, angles: Mapping[str, float], visibility: np.ndarray) -> float:
+    def _shown(self, lm: np.ndarray | None, side: str | None) -> bool:
+        """Whether the picture shows the signal's angle on `side` (`in_picture`);
+        without landmarks, not judged."""
+        return lm is None or in_picture(self.exercise.angle_name(side), lm)
+
+    def _signal(
+        self, angles: Mapping[str, float], visibility: np.ndarray, lm: np.ndarray | None
+    ) -> float:
         ex = self.exercise
         if ex.laterality == "midline":
-            ok = self._visible(visibility, None)
+            ok = self._visible(visibility, None) and self._shown(lm, None)
             return self._signal_value(angles, None) if ok else math.nan
-        seen = {s: self._visible(visibility, s) for s in SIDES}
+        seen = {s: self._visible(visibility, s) and self._shown(lm, s) for s in SIDES}
         if ex.laterality == "bilateral":
             values = [self._signal_value(angles, s) for s in SIDES if seen[s]]
             values = [v for v in values if math.isfinite(v)]

@@ -424,6 +424,36 @@ def test_a_repetition_with_a_needed_landmark_out_of_frame_is_flagged() -> None:
     assert engine.reps[1].quality == engine.reps[0].quality  # a measurement flag, not a fault
 
 
+def test_a_joint_out_of_the_picture_is_no_movement() -> None:
+    """Knees and ankles below the bottom edge (legs cropped) during the second
+    squat: the knee angle is the model's guess there, so that squat is not
+    counted (tracking is lost), the two seen are; feet alone cropped still
+    count (the thigh shows the knee bending: the test above)."""
+    squat = default_library().get("squat")
+    engine = RepetitionEngine(squat)
+    events = []
+    for i, v in enumerate(_squats(3)):
+        lm = _standing_landmarks()
+        if 90 <= i < 180:
+            for side in ("left", "right"):
+                lm[INDEX[f"{side}_knee"], 1] = lm[INDEX[f"{side}_ankle"], 1] = 1.05
+        events += engine.step(i / 30, i, _frame_angles(float(v)), lm[:, 3], lm, (640, 480))
+    assert len(engine.reps) == 2 and not any(3 <= r.t_start_s < 6 for r in engine.reps)
+    assert TrackingLost in [type(e) for e in events]
+
+
+def test_legs_below_the_picture_are_not_squats(lite_pose_of) -> None:
+    """`bicep_curl_side_medflex` is filmed from the thighs up: the knees and
+    ankles lie below the bottom edge, where the lite model (live sessions'
+    default) imagines them bending by 100 deg. Counted on those guesses
+    (before stop 23), the curls gave 2 squats, and followed in a program by
+    squats the curls were taken for squats; now neither."""
+    seq = lite_pose_of("bicep_curl_side_medflex.mp4")
+    assert analyze_sequence(seq, default_library().get("squat")).summary.reps == 0
+    curls, squats = analyze_program(seq, program_of("elbow_flexion", "squat")).runs
+    assert curls.analysis.summary.reps == 2 and squats.analysis.summary.reps == 0
+
+
 def test_engine_bridges_short_gaps() -> None:
     engine = RepetitionEngine(default_library().get("squat"))
     seen, unseen = np.ones(33), np.zeros(33)

@@ -14,6 +14,7 @@ from telerehab.pose.kinematics import (
     angle_table_kernel,
     angle_table_reference,
     compute_angles,
+    in_picture,
     pack_defs,
     with_midpoints,
 )
@@ -97,6 +98,25 @@ def test_visibility_gate() -> None:
     p[1, INDEX["left_knee"], 3] = 0.1
     a = compute_angles(p[..., :3], "world", visibility=p[..., 3], min_visibility=0.5)
     assert np.isfinite(a["left_knee_flexion"][0]) and np.isnan(a["left_knee_flexion"][1])
+
+
+def test_in_picture_needs_a_whole_segment_of_the_angle() -> None:
+    """A joint angle needs its vertex and one of its two segments' far ends
+    inside the picture, a segment angle both ends; NaN is not inside."""
+    xy = _standing()[0, :, :2] * 0.5 + 0.5  # the figure inside the picture (x, y in 0.25..0.95)
+    assert in_picture("left_knee_flexion", xy)
+    xy[INDEX["left_ankle"], 1] = 1.05  # feet cropped: the thigh is still seen
+    assert in_picture("left_knee_flexion", xy)
+    assert not in_picture("left_shank_inclination", xy)
+    xy[INDEX["left_knee"], 1] = 1.02  # the knee below the edge too: nothing of it is seen
+    assert not in_picture("left_knee_flexion", xy)
+    assert in_picture("right_knee_flexion", xy)
+    xy[INDEX["left_elbow"]] = np.nan
+    assert not in_picture("left_elbow_flexion", xy)
+    # trunk_lean is measured between the shoulders' and the hips' midpoints
+    assert in_picture("trunk_lean", xy)
+    xy[INDEX["left_hip"], 0] = xy[INDEX["right_hip"], 0] = -0.1
+    assert not in_picture("trunk_lean", xy)
 
 
 def test_table_names_and_errors() -> None:
