@@ -25,7 +25,14 @@ movement often moves the skipped one's angle too (a squat bends the hip a
 crunch counts with), so a look-ahead repetition made while the current
 exercise was moving is judged once that movement ends uncounted, or the
 recording or session does (`ProgramSession.end`), when the next exercise has
-made two (one alone may be the current exercise's own start). One the
+made two (one alone may be the current exercise's own start). Before the
+current exercise has counted anything, the look-ahead's first repetition
+waits for a second as well (the recording's first movement is often the
+patient getting into position), or for the end, where an exercise that
+counted nothing is passed over on one. The current exercise's repetitions
+are weighed by the same rules (`_evidence`): one seen from a view or in a
+posture it is not measured in, or with a joint it holds turning, neither
+clears the look-ahead nor keeps the patient from moving on. One the
 patient never reaches is reported with no repetitions.
 """
 
@@ -159,7 +166,7 @@ class ProgramSession:
         self._ahead += seen
         look = self.feeds[nxt].engine
         counted = [e.rep for e in got if isinstance(e, RepCompleted)]
-        if counted and _typical(cur, counted[-1]):
+        if counted and _typical(cur, counted[-1]) and _evidence(cur, counted[-1], look):
             own = counted[-1]
             if self._pending is not None and own.t_start_s < self._pending.t_end_s:
                 self._pending = None  # the same movement: the current exercise's repetition
@@ -189,7 +196,19 @@ class ProgramSession:
         if self._pending is None or (cur.counter.in_repetition and not ended):
             return out
         moving = cur.counter.cycle is not None and not ended
-        if not fresh and (moving or len(look.reps) < LATE_EVIDENCE):
+        if not ended and not cur.reps and len(look.reps) < LATE_EVIDENCE:
+            # Before the current exercise has counted anything, one repetition
+            # of the next is not yet evidence that the patient skipped it: the
+            # recording's first movement may be the patient getting into
+            # position (arms lowered from overhead with the elbows bent, a
+            # track settling). The current exercise counting clears it (in
+            # `step`); a second repetition, or the recording's end, judges it.
+            return out
+        if (
+            not fresh
+            and not (ended and not cur.reps)
+            and (moving or len(look.reps) < LATE_EVIDENCE)
+        ):
             # A repetition completed while the current exercise was moving is
             # judged once that movement has ended without a repetition of its
             # own (one that counts takes it, in `step`), or the recording did,
@@ -201,7 +220,7 @@ class ProgramSession:
             # bent).
             return out
         rep, self._pending = self._pending, None
-        if not look.seen_as_measured(rep) or look.held_joint_moved(rep, cur.exercise):
+        if not _evidence(look, rep, cur):
             # seen from a side the next exercise is not measured from, in a
             # posture it is not done in, or with a joint it holds still turning
             # as the current exercise turns it: the movement is not that
@@ -211,7 +230,12 @@ class ProgramSession:
             return out
         t_switch = _first_movement(self._ahead)  # the look-ahead's first movement since its reset
         overlapping = [r for r in cur.reps if r.t_end_s > t_switch]
-        if not all(rep.target_share > r.target_share for r in overlapping):
+        # The current exercise's repetitions that are no evidence of it (seen
+        # from the side for an exercise measured from the front, the knees
+        # bending through "heel raises") do not hold the patient back either.
+        if not all(
+            rep.target_share > r.target_share for r in overlapping if _evidence(cur, r, look)
+        ):
             self._forget_ahead()  # the current exercise explains the movement better
             return out
         # The patient has moved on. Repetitions the current exercise counted
@@ -272,6 +296,15 @@ def analyze_program(
 
 TYPICAL_SHARE = 2 / 3
 LATE_EVIDENCE = 2  # repetitions the next exercise needs to be judged late (`step`)
+
+
+def _evidence(engine: RepetitionEngine, rep: RepResult, other: RepetitionEngine) -> bool:
+    """Whether `rep`, counted by `engine`, is evidence that the patient is doing
+    its exercise rather than `other`'s: seen as the exercise is measured (a
+    camera view and a posture it is measured in) and with no joint it holds
+    still turning as `other`'s exercise turns it. Applied alike to the
+    look-ahead's repetitions and to the current exercise's."""
+    return engine.seen_as_measured(rep) and engine.held_joint_moved(rep, other.exercise) is None
 
 
 def _typical(engine: RepetitionEngine, rep: RepResult) -> bool:

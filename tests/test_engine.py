@@ -291,6 +291,58 @@ def test_a_skipped_exercise_done_lying_does_not_take_an_upright_movement(
     assert own.analysis.summary.reps == reps
 
 
+@pytest.mark.parametrize(
+    ("name", "skipped", "reps"),
+    [
+        ("pushup_correct1.mp4", "elbow_flexion", 1),
+        ("bridge_side_physioplus.mp4", "crunch", 1),
+        ("elbow_flexion_front_sagor.mp4", "push_up", 5),
+        ("shoulder_abduction_front_sagor.mp4", "shoulder_flexion", 6),
+    ],
+)
+def test_a_skipped_exercise_is_passed_over_at_the_end_or_on_one_repetition(
+    pose_of, ground_truth, name: str, skipped: str, reps: int
+) -> None:
+    """The patient skips an exercise that has counted nothing: one repetition
+    of the next exercise made while the skipped one's angle was moving is
+    judged at the recording's end (a clip of a single push-up or bridge), and
+    the skipped exercise's own count does not hold the next one back when
+    the next exercise explains the movement. All of these were 0 before
+    stop 23."""
+    exercise = default_library().match(ground_truth[name]["exercise"])
+    first, own = analyze_program(pose_of(name), program_of(skipped, exercise.id)).runs
+    assert own.analysis.summary.reps == reps
+    assert not first.analysis.reps
+
+
+@pytest.mark.parametrize("skipped", ["standing_hip_abduction", "wall_push_up"])
+def test_the_current_exercises_repetitions_are_evidence_only_as_measured(
+    pose_of, skipped: str
+) -> None:
+    """The skipped exercise counts the squats too: standing hip abduction,
+    measured from the front, sees the side-on squats' hips (0 squats kept
+    before stop 23); the wall push-up sees the elbows of the squat's clasped
+    hands while the knees bend, which a wall push-up holds straight (3 kept
+    before, 2 once the next exercise waited for a second repetition, until
+    this rule). Those repetitions are no evidence that the patient is doing
+    the skipped exercise, as they would be none for the next one."""
+    seq = pose_of("squat_side_yuyoujiang.mp4")
+    _first, squat = analyze_program(seq, program_of(skipped, "squat")).runs
+    assert squat.analysis.summary.reps == 3
+
+
+def test_the_recordings_first_movement_alone_does_not_skip_an_exercise(lite_pose_of) -> None:
+    """Lite model: `shoulder_abduction_front_sagor` starts with the arms
+    coming down from overhead, the elbows bent: a curl to the look-ahead of a
+    program of arm raises then curls, which took it as the patient having
+    skipped the arm raises, and all six raises were lost (before stop 23).
+    Before the current exercise has counted anything, one repetition of the
+    next is not yet evidence: the first arm raise clears it."""
+    seq = lite_pose_of("shoulder_abduction_front_sagor.mp4")
+    raises, _curls = analyze_program(seq, program_of("shoulder_abduction", "elbow_flexion")).runs
+    assert raises.analysis.summary.reps == 6
+
+
 def test_small_fast_and_long_movements_do_not_count() -> None:
     count, outcomes = _count(_squats(3, depth=15))  # under the 20 deg floor
     assert count == 0 and outcomes.count("partial") == 3
