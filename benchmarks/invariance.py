@@ -150,12 +150,12 @@ def main(argv: list[str] | None = None) -> int:
                         for w, v in smaller.items()},
         }  # fmt: skip
         cuts = []
-        for cut in np.arange(1.0, seq.t_s[-1] - 0.5, 1.0):
-            after = sum(r.t_start_s >= cut for r in base.reps)
+        for cut in map(float, np.arange(1.0, seq.t_s[-1] - 0.5, 1.0)):  # plain numbers for JSON
+            after = int(sum(r.t_start_s >= cut for r in base.reps))
             inside = any(r.t_start_s < cut < r.t_end_s for r in base.reps)
-            got = analyze_sequence(seq.between(float(cut)), exercise).summary.reps
+            got = analyze_sequence(seq.between(cut), exercise).summary.reps
             if not after <= got <= after + inside:
-                cuts.append({"cut_s": float(cut), "expected": after, "inside": inside, "got": got})
+                cuts.append({"cut_s": cut, "expected": after, "inside": inside, "got": got})
         row["cut_violations"] = cuts
         if entry.get("exercise") is None:  # no exercise: every exercise, every change
             changed = [seq, *speeds.values(), *(v for vs in jitters.values() for v in vs),
