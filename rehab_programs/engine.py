@@ -534,9 +534,12 @@ class SignalEngine:
             if track.trunk_dir_deg:  # unwrap: the nearest turn to the last direction
                 deg += 360.0 * round((track.trunk_dir_deg[-1][1] - deg) / 360.0)
             track.trunk_dir_deg.append((k, deg))
+        inside = np.all((lm[:, :2] >= 0) & (lm[:, :2] <= 1), axis=1)
         for name in self.exercise.anchors_for(self.side) if self.exercise.anchors else ():
             idx = INDEX[name]
-            if visibility[idx] >= self.exercise.min_visibility and np.isfinite(pts[idx]).all():
+            # outside the picture an anchor is the model's guess, free to wander
+            # (feet cropped by a webcam): not judged
+            if visibility[idx] >= self.exercise.min_visibility and inside[idx]:
                 xyv = (k, float(pts[idx, 0]), float(pts[idx, 1]), float(visibility[idx]))
                 track.seen.setdefault(idx, []).append(xyv)
 

@@ -174,10 +174,10 @@ def test_a_phone_video_held_upright_counts_as_it_is_shown(store, clip, pose_of, 
     from telerehab.pose.landmarks import trunk
     from telerehab.rehab_programs.engine import analyze_sequence
     from telerehab.rehab_programs.library import default_library
-    from tests.test_video import _stored_turned
+    from tests.test_video import _reencoded
 
     phone = tmp_path / "phone.mp4"
-    _stored_turned(clip("squat_side_yuyoujiang.mp4"), phone, -90)
+    _reencoded(clip("squat_side_yuyoujiang.mp4"), phone, -90)
     backend = create_backend("mediapipe", variant="full", mode="video", store=store)
     try:
         seq = estimate_video(phone, backend)
@@ -192,3 +192,30 @@ def test_a_phone_video_held_upright_counts_as_it_is_shown(store, clip, pose_of, 
     assert phone_run.summary.reps == upright.summary.reps == 3
     assert phone_run.summary.faults == upright.summary.faults
     assert not any("trunk_lean" in r.faults for r in phone_run.reps)
+
+
+def test_feet_out_of_the_picture_do_not_reject_squats(store, clip, tmp_path) -> None:
+    """`squat_side_medflex` cut above the ankles (a webcam that does not see
+    the feet), through the lite model (live sessions' default): the model
+    guesses the ankles below the edge, and the guesses wander. Judged as
+    anchors, they rejected both squats as "not done in place" (0 before
+    stop 23); an anchor outside the picture is not judged, and both count,
+    flagged `landmarks_unseen` (their range is not trusted)."""
+    from telerehab.pose.backend import create_backend
+    from telerehab.pose.estimator import estimate_video
+    from telerehab.rehab_programs.engine import analyze_sequence
+    from telerehab.rehab_programs.library import default_library
+    from tests.test_video import _reencoded
+
+    cropped = tmp_path / "no_feet.mp4"
+    _reencoded(clip("squat_side_medflex.mp4"), cropped, keep_top=0.8)
+    backend = create_backend("mediapipe", variant="lite", mode="video", store=store)
+    try:
+        seq = estimate_video(cropped, backend)
+    finally:
+        backend.close()
+    ankles = seq.image[:, [27, 28], 1]
+    assert np.nanmedian(ankles) > 1  # below the bottom edge
+    analysis = analyze_sequence(seq, default_library().get("squat"))
+    assert analysis.summary.reps == 2 and analysis.summary.rejected == 0
+    assert all("landmarks_unseen" in r.faults for r in analysis.reps)

@@ -22,10 +22,14 @@ def test_real_clip_decodes_with_container_timestamps(clip) -> None:
     assert frames[0].rgb.shape == (544, 960, 3) and frames[0].rgb.dtype == np.uint8
 
 
-def _stored_turned(source: Path, out: Path, degrees: int, frames: int | None = None) -> None:
-    """`source` re-encoded as a phone stores it: each picture turned back by
-    `degrees` (counter-clockwise), with a display matrix saying to turn it by
-    `degrees` to show it. Players show it as `source` looks."""
+def _reencoded(
+    source: Path, out: Path, degrees: int = 0, frames: int | None = None, keep_top: float = 1.0
+) -> None:
+    """`source` re-encoded: each picture turned back by `degrees` (counter-
+    clockwise) with a display matrix saying to turn it by `degrees` to show
+    it, as a phone held upright stores it (players show it as `source`
+    looks), and cut to its top `keep_top` share of rows (a camera that does
+    not see the feet)."""
     import av
 
     with av.open(str(source)) as src, av.open(str(out), "w") as dst:
@@ -33,12 +37,15 @@ def _stored_turned(source: Path, out: Path, degrees: int, frames: int | None = N
         for i, frame in enumerate(src.decode(video=0)):
             if frames is not None and i >= frames:
                 break
-            rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -degrees // 90))
+            rgb = frame.to_ndarray(format="rgb24")
+            rgb = rgb[: int(rgb.shape[0] * keep_top) // 2 * 2]
+            rgb = np.ascontiguousarray(np.rot90(rgb, -degrees // 90))
             if stream is None:
                 stream = dst.add_stream("libx264", rate=src.streams.video[0].average_rate)
                 stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
                 stream.options = {"crf": "18", "preset": "veryfast"}
-                stream.set_display_rotation(degrees)
+                if degrees:
+                    stream.set_display_rotation(degrees)
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 dst.mux(packet)
         for packet in stream.encode():
@@ -53,7 +60,7 @@ def test_a_phone_video_is_read_the_way_up_it_is_shown(clip, tmp_path: Path, degr
     trunk read as lying: a false trunk_lean on every squat, see test_engine)."""
     source = clip("squat_side_yuyoujiang.mp4")
     turned = tmp_path / f"phone{degrees}.mp4"
-    _stored_turned(source, turned, degrees, frames=12)
+    _reencoded(source, turned, degrees, frames=12)
     upright = [f.rgb for f, _ in zip(VideoFile(source), range(12), strict=False)]
     video = VideoFile(turned)
     assert (video.info.width, video.info.height) == (960, 544)
