@@ -204,11 +204,8 @@ class ProgramSession:
             # track settling). The current exercise counting clears it (in
             # `step`); a second repetition, or the recording's end, judges it.
             return out
-        if (
-            not fresh
-            and not (ended and not cur.reps)
-            and (moving or len(look.reps) < LATE_EVIDENCE)
-        ):
+        passed_over = ended and not cur.reps  # at the end, nothing counted: judged on one
+        if not fresh and not passed_over and (moving or len(look.reps) < LATE_EVIDENCE):
             # A repetition completed while the current exercise was moving is
             # judged once that movement has ended without a repetition of its
             # own (one that counts takes it, in `step`), or the recording did,
@@ -231,8 +228,8 @@ class ProgramSession:
         t_switch = _first_movement(self._ahead)  # the look-ahead's first movement since its reset
         overlapping = [r for r in cur.reps if r.t_end_s > t_switch]
         # The current exercise's repetitions that are no evidence of it (seen
-        # from the side for an exercise measured from the front, the knees
-        # bending through "heel raises") do not hold the patient back either.
+        # from the side for an exercise measured from the front, "wall
+        # push-ups" with the knees bending) do not hold the patient back either.
         if not all(
             rep.target_share > r.target_share for r in overlapping if _evidence(cur, r, look)
         ):
@@ -295,7 +292,9 @@ def analyze_program(
 
 
 TYPICAL_SHARE = 2 / 3
-LATE_EVIDENCE = 2  # repetitions the next exercise needs to be judged late (`step`)
+# repetitions the next exercise needs to be judged late, or before the current
+# exercise has counted anything (`ProgramSession._judge`)
+LATE_EVIDENCE = 2
 
 
 def _evidence(engine: RepetitionEngine, rep: RepResult, other: RepetitionEngine) -> bool:
