@@ -12,7 +12,8 @@ it as frames arrive; `mask_implausible` runs it over a whole sequence), from:
   `FLIP_DEG` between frames less than `FLIP_WITHIN_S` apart: a body cannot
   rotate that fast. Frames stay implausible until the trunk is back within
   `FLIP_DEG` of its direction before the flip, or for at most `FLIP_HOLD_S`
-  (then the new direction is accepted: the patient may really have turned);
+  (then the new direction is accepted: the patient may really have turned),
+  and the frame that ends a flip is judged for a jump like any other;
 - jump: the mid-hip moves faster than `MAX_SPEED_TRUNKS` trunk lengths a
   second (walking is about 2-3, a jump about 6): another person was taken;
 - segment: a limb segment (world landmarks, metres) longer than `MAX_SEGMENT`
@@ -97,11 +98,12 @@ class PlausibilityCheck:
                 return "segment"
         if self._before_flip is not None:
             back = _turn_deg(trunk_vec, self._before_flip) <= FLIP_DEG
-            if back or t - self._flip_t > FLIP_HOLD_S:
-                self._before_flip = None
-                self._last = (t, hip, trunk_vec, length)
-                return ""
-            return "flip"
+            if not back and t - self._flip_t <= FLIP_HOLD_S:
+                return "flip"
+            # The flip is over; the frame is judged against the last plausible
+            # one as any other: a trunk turned back the right way may still be
+            # another person's, far from where the patient was.
+            self._before_flip = None
         last, self._last = self._last, (t, hip, trunk_vec, length)
         if last is None:
             return ""
