@@ -98,6 +98,16 @@ def _wait(driver, css: str, timeout: float = 15):
     )
 
 
+def _start(driver, timeout: float = 30) -> None:
+    """Press Start on the live page once it can be pressed: the button is
+    disabled until the camera works (pressed before, it did nothing)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(ec.element_to_be_clickable((By.ID, "start-btn"))).click()
+
+
 def _text(driver, css: str, contains: str, timeout: float = 15) -> None:
     from selenium.common.exceptions import TimeoutException, WebDriverException
     from selenium.webdriver.common.by import By
@@ -604,7 +614,7 @@ def test_live_session_in_chromium_with_a_fake_camera(leaving_camera_browser, bro
     _labelled(browser)
     browser.find_element(By.ID, "pain-before").send_keys("3")
     browser.find_element(By.ID, "consent").click()
-    browser.find_element(By.ID, "start-btn").click()
+    _start(browser)
     _text(browser, "#exercise-h", "Squat", timeout=30)
     _demonstrated(browser, "Squat")
     sid = int(browser.execute_script(
@@ -717,6 +727,10 @@ def test_live_page_without_a_camera_says_what_to_do(browser, site) -> None:
     assert text.startswith(("No camera was found.", "The camera is not allowed")), text
     assert "Error" not in text and "press Try again" in text  # no technical name
     assert not browser.find_element(By.ID, "start-btn").is_enabled()
+    # and disabled as served, before any camera answered: a patient on a slow
+    # machine pressing it at once got nothing, not even a message
+    served = browser.execute_script("return fetch('/live').then(r => r.text())")
+    assert re.search(r'<button[^>]*id="start-btn"[^>]*\bdisabled\b', served), served
     # no black box nor live controls under the message, until a camera works
     assert not browser.find_element(By.ID, "stage").is_displayed()
     assert not browser.find_element(By.ID, "finish").is_displayed()
@@ -782,7 +796,7 @@ def test_the_count_and_controls_are_in_view_from_the_camera_check_on(
         browser.get(f"{base}/live")
         _labelled(browser)
         browser.find_element(By.ID, "pain-before").send_keys("3")
-        browser.find_element(By.ID, "start-btn").click()
+        _start(browser)
         _wait(browser, "#finish:enabled", timeout=90)  # the model loads first
         _text(browser, "#exercise-h", "Squat", timeout=30)
         # the camera check: no one in the picture yet, where to stand in words
@@ -1323,7 +1337,7 @@ def test_a_live_session_in_spanish(camera_browser, site, pose_of) -> None:
             " {value: tts});"
         )
         browser.find_element(By.ID, "pain-before").send_keys("3")
-        browser.find_element(By.ID, "start-btn").click()
+        _start(browser)
         _text(browser, "#exercise-h", "Sentadilla (1 de ", timeout=30)
         assert browser.find_element(By.ID, "instructions").text.startswith("De pie")
         _text(browser, "#set-label", "Serie 1 de 2")
@@ -1546,7 +1560,7 @@ def test_a_second_start_reconnects_to_the_running_session(camera_browser, site) 
     def start(name: str) -> None:
         browser.get(f"{base}/live")
         browser.find_element(By.ID, "pain-before").send_keys("3")
-        browser.find_element(By.ID, "start-btn").click()
+        _start(browser)
         try:
             _text(browser, "#exercise-h", name, timeout=60)
         except AssertionError as e:  # what the page said, and the server's sessions
