@@ -27,7 +27,7 @@ from typing import Literal
 import numba
 import numpy as np
 
-from .landmarks import INDEX, MID_HIP, MID_SHOULDER, MIDPOINT_OF, N_LANDMARKS
+from .landmarks import INDEX, MID_HIP, MID_SHOULDER, MIDPOINT_OF, N_LANDMARKS, inside_picture
 
 Space = Literal["image", "world"]
 
@@ -119,8 +119,7 @@ def in_picture(name: str, xy: np.ndarray) -> bool:
         if i < 0:
             return False
         pts = xy[[INDEX[n] for n in MIDPOINT_OF[i]] if i in MIDPOINT_OF else [i], :2]
-        p = pts.mean(axis=0)
-        return bool(np.all((p >= 0) & (p <= 1)))
+        return bool(inside_picture(pts.mean(axis=0)))
 
     if d.kind == SEGMENT:
         return inside(a) and inside(b)

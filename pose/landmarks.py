@@ -70,6 +70,13 @@ def width_to_trunk(points: np.ndarray) -> np.ndarray:
         return np.where(length > 0, width / length, np.nan)
 
 
+def inside_picture(xy: np.ndarray) -> np.ndarray:
+    """Whether each of the points xy (..., 2+), normalised to the picture, lies
+    inside it (NaN: not). Outside, a landmark is the model's guess."""
+    xy = xy[..., :2]
+    return np.all((xy >= 0) & (xy <= 1), axis=-1)
+
+
 # Skeleton edges for drawing (the BlazePose topology, face reduced to ears/eyes).
 EDGES: tuple[tuple[int, int], ...] = (
     (0, 2), (0, 5), (2, 7), (5, 8),

@@ -31,7 +31,7 @@ from telerehab.pose.estimator import PoseSequence
 from telerehab.pose.filters import OneEuroFilter, one_euro
 from telerehab.pose.frame import PoseFrame
 from telerehab.pose.kinematics import compute_angles, in_picture
-from telerehab.pose.landmarks import INDEX, NAMES, trunk, width_to_trunk
+from telerehab.pose.landmarks import INDEX, NAMES, inside_picture, trunk, width_to_trunk
 from telerehab.pose.plausibility import PlausibilityCheck, mask_implausible, without_implausible
 
 from .demonstration import BODY_JOINTS, held_joints, moved_joints
@@ -124,8 +124,7 @@ def in_view(
         idx = [INDEX[n] for n in names]
         ok = visibility[idx] >= exercise.min_visibility
         if image_landmarks is not None:
-            xy = image_landmarks[idx, :2]
-            ok &= np.all((xy >= 0) & (xy <= 1), axis=1)
+            ok &= inside_picture(image_landmarks[idx])
         if ok.all():
             return InView(True)
         missing = tuple(n for n, good in zip(names, ok, strict=True) if not good)
@@ -534,7 +533,7 @@ class SignalEngine:
             if track.trunk_dir_deg:  # unwrap: the nearest turn to the last direction
                 deg += 360.0 * round((track.trunk_dir_deg[-1][1] - deg) / 360.0)
             track.trunk_dir_deg.append((k, deg))
-        inside = np.all((lm[:, :2] >= 0) & (lm[:, :2] <= 1), axis=1)
+        inside = inside_picture(lm)
         for name in self.exercise.anchors_for(self.side) if self.exercise.anchors else ():
             idx = INDEX[name]
             # outside the picture an anchor is the model's guess, free to wander
