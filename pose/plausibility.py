@@ -11,9 +11,14 @@ it as frames arrive; `mask_implausible` runs it over a whole sequence), from:
 - flip: the trunk (mid-hip to mid-shoulder, image plane) turns by more than
   `FLIP_DEG` between frames less than `FLIP_WITHIN_S` apart: a body cannot
   rotate that fast. Frames stay implausible until the trunk is back within
-  `FLIP_DEG` of its direction before the flip, or for at most `FLIP_HOLD_S`
-  (then the new direction is accepted: the patient may really have turned),
-  and the frame that ends a flip is judged for a jump like any other;
+  `FLIP_DEG` of its direction before the flip, or until the new direction
+  has lasted as long as the one before it had (at least `FLIP_MIN_HOLD_S`,
+  at most `FLIP_HOLD_S`): then it is accepted, the patient may really have
+  turned; the longer-held direction is the likelier body, and a model that
+  started a track the wrong way up for a few frames and righted itself (the
+  project's pipeline does, `pose.blazepose.face_inside`) does not have its
+  right frames masked for seconds. The frame that ends a flip is judged for a
+  jump like any other;
 - jump: the mid-hip moves faster than `MAX_SPEED_TRUNKS` trunk lengths a
   second (walking is about 2-3, a jump about 6): another person was taken;
 - segment: a limb segment (world landmarks, metres) longer than `MAX_SEGMENT`
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 FLIP_DEG = 120.0
 FLIP_WITHIN_S = 0.2
 FLIP_HOLD_S = 5.0
+FLIP_MIN_HOLD_S = 1.0
 MAX_SPEED_TRUNKS = 15.0
 MAX_SEGMENT = 1.6
 FLICKER_S = 0.5
@@ -65,6 +71,7 @@ class PlausibilityCheck:
         self._last: tuple[float, np.ndarray, np.ndarray, float] | None = None  # t, hip, dir, trunk
         self._before_flip: np.ndarray | None = None  # trunk direction before a flip
         self._flip_t = math.nan
+        self._since = math.nan  # when the accepted trunk direction began
         self._seen: deque[tuple[float, bool]] = deque()  # (t_s, found) over FLICKER_S
         self.counts: dict[str, int] = {"flip": 0, "jump": 0, "segment": 0, "flicker": 0}
 
@@ -98,19 +105,25 @@ class PlausibilityCheck:
                 return "segment"
         if self._before_flip is not None:
             back = _turn_deg(trunk_vec, self._before_flip) <= FLIP_DEG
-            if not back and t - self._flip_t <= FLIP_HOLD_S:
+            held_before = min(FLIP_HOLD_S, max(FLIP_MIN_HOLD_S, self._flip_t - self._since))
+            if not back and t - self._flip_t <= held_before:
                 return "flip"
+            if not back:  # the new direction has lasted: it is the body's now
+                self._since = self._flip_t
             # The flip is over; the frame is judged against the last plausible
             # one as any other: a trunk turned back the right way may still be
             # another person's, far from where the patient was.
             self._before_flip = None
         last, self._last = self._last, (t, hip, trunk_vec, length)
         if last is None:
+            self._since = t
             return ""
         t0, hip0, dir0, length0 = last
         dt = t - t0
         if dt <= 0:
             return ""
+        if dt > FLIP_WITHIN_S and _turn_deg(trunk_vec, dir0) > FLIP_DEG:
+            self._since = t  # found again after a gap, the other way: a new direction
         if dt <= FLIP_WITHIN_S and _turn_deg(trunk_vec, dir0) > FLIP_DEG:
             self._before_flip, self._flip_t = dir0, t
             self._last = last

@@ -8,7 +8,12 @@ import pytest
 from telerehab.pose.camera_motion import CameraMotion
 from telerehab.pose.frame import PoseFrame
 from telerehab.pose.landmarks import INDEX
-from telerehab.pose.plausibility import FLIP_HOLD_S, PlausibilityCheck, implausible_frames
+from telerehab.pose.plausibility import (
+    FLIP_HOLD_S,
+    FLIP_MIN_HOLD_S,
+    PlausibilityCheck,
+    implausible_frames,
+)
 
 
 def _body(dx: float = 0.0, flipped: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +64,21 @@ def test_a_lasting_flip_is_accepted_after_the_hold() -> None:
     check = PlausibilityCheck()
     reasons = [check.check(f) for f in _frames(states)]
     assert reasons[10] == "flip" and not any(reasons[10 + n_hold :])
+
+
+def test_a_track_that_starts_the_wrong_way_up_is_righted_soon() -> None:
+    """A model that draws the first frames of a track upside down (3 frames)
+    and then the right way up: the right frames are missing only until they
+    have lasted longer than the wrong ones had, and at least FLIP_MIN_HOLD_S
+    (they used to stay missing for FLIP_HOLD_S, 5 s of a floor-press clip);
+    a flip back after that is a flip."""
+    n_min = int(FLIP_MIN_HOLD_S * 30)
+    states = [(0.0, True)] * 3 + [(0.0, False)] * (n_min + 30) + [(0.0, True)] * 5
+    check = PlausibilityCheck()
+    reasons = [check.check(f) for f in _frames(states)]
+    assert reasons[3] == "flip" and all(reasons[3 : 3 + n_min])
+    assert not any(reasons[3 + n_min + 1 : 3 + n_min + 30])
+    assert reasons[-5:] == ["flip"] * 5
 
 
 def test_a_jump_to_another_place_and_a_stretched_limb() -> None:
