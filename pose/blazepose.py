@@ -33,6 +33,17 @@ and the calculators they name); the code is ours:
   `max_people=1` follows one person and runs the detector only when lost.
 - smoothing: MediaPipe's, where MediaPipe applies it (one person looked for,
   in a stream): `LandmarkSmoother`.
+- not in MediaPipe, on frames where the detector ran: its box is the face's
+  (MediaPipe's pose_detection graph says so), and a skeleton whose face is
+  not in its region's face box is run again with the region turned by half a
+  turn, and kept that way up when the face is then in the box
+  (`face_inside`); a detected body circle no larger than the face box is
+  dropped, and so is a skeleton under half the trunk of another with its
+  face in the same box (a copy drawn in the head). On a patient lying with
+  the feet towards the camera (the floor-press clip) MediaPipe's pipeline
+  draws the body upside down in 78% of the frames and a second "person" in
+  58%; this one, 7% and 9% (benchmarks/RESULTS.md). A pose the right way up
+  that MediaPipe also finds is left exactly as it is.
 - the landmark model runs without its segmentation branch
   (`telerehab.models.pruned`; the other outputs are bit-identical).
 
@@ -47,7 +58,7 @@ import math
 import threading
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,6 +90,10 @@ class Roi:
     width: float
     height: float
     rotation_rad: float
+
+    def turned(self) -> Roi:
+        """The same region turned by half a turn (the body the other way up)."""
+        return replace(self, rotation_rad=_normalize_radians(self.rotation_rad + math.pi))
 
     def box(self) -> np.ndarray:
         """(4,) axis-aligned x0, y0, x1, y1, ignoring rotation (as MediaPipe compares rects)."""
@@ -387,6 +402,45 @@ def associate(tracked: list[Roi], detected: list[Roi], min_iou: float = 0.5) -> 
     return out
 
 
+FACE = slice(0, 11)  # nose, eyes, ears, mouth
+
+
+def face_of_roi(faces: np.ndarray, roi: Roi, width: int, height: int) -> int | None:
+    """Which of the detector's face boxes `faces` (K, 4: x0, y0, x1, y1
+    normalised, best first) the body in `roi` has: the best one whose centre
+    lies within half the ROI's side of its centre (pixels); None without one.
+    (A body lying feet first can also get a weaker "face" over its hips.)"""
+    centres = (faces[:, :2] + faces[:, 2:]) / 2 * [width, height]
+    d = np.hypot(*(centres - [roi.x_center * width, roi.y_center * height]).T)
+    inside = np.flatnonzero(d <= roi.width * width / 2)
+    return int(inside[0]) if inside.size else None
+
+
+def face_inside(result: LandmarkResult, face: np.ndarray) -> bool:
+    """Whether the landmarks' face (the mean of its 11 points) lies inside the
+    detector's face box `face` (x0, y0, x1, y1).
+
+    The detector is a face detector first (MediaPipe's pose_detection graph:
+    its box is the face's), and it finds the face of a body it cannot orient:
+    on a patient lying with the feet towards the camera, its hips-to-head
+    keypoints point one way, then the other, and the landmark model given the
+    region upside down draws a whole skeleton upside down with the same
+    confidence (its face over the hips, its legs reaching for the dumbbells;
+    benchmarks/RESULTS.md, the floor-press study). The face box still sits on
+    the head. So a skeleton whose face is not in its region's face box
+    (`face_of_roi`), while the region turned by half a turn puts it there, was
+    the wrong way up (`BlazePoseBackend._landmarks`).
+    """
+    x, y = result.image[FACE, :2].astype(np.float64).mean(axis=0)
+    return bool(face[0] <= x <= face[2] and face[1] <= y <= face[3])
+
+
+def trunk_px(result: LandmarkResult, width: int, height: int) -> float:
+    """The trunk's length in the image (shoulders' to hips' midpoint), pixels."""
+    xy = result.image[:, :2].astype(np.float64) * (width, height)
+    return float(np.linalg.norm((xy[11] + xy[12]) / 2 - (xy[23] + xy[24]) / 2))
+
+
 # --------------------------------------------------------------------------- smoothing
 
 
@@ -566,7 +620,9 @@ class BlazePoseBackend:
             ("detector_prep", "detector_infer", "detector_post",
              "landmark_prep", "landmark_infer", "landmark_post"), 0.0,
         )  # fmt: skip
-        self._counts = {"frames": 0, "detector_runs": 0, "landmark_crops": 0}
+        counted = ("frames", "detector_runs", "landmark_crops")
+        corrected = ("turned_rois", "smaller_than_face", "head_copies")  # `_landmarks`
+        self._counts = dict.fromkeys((*counted, *corrected), 0)
         self.detect(np.zeros((64, 64, 3), np.uint8), 0.0)  # warm up: first frame pays nothing
         self.reset()
 
@@ -598,16 +654,19 @@ class BlazePoseBackend:
             found = self._detect_rois(
                 [rgb for (_, rgb, _), d in zip(frames, due, strict=True) if d]
             )
-            rois = []
+            rois, faces = [], []
             for st, tr, d in zip(streams, tracked, due, strict=True):
                 if d:
-                    rois.append(associate(tr, found.pop(0), self.min_tracking_iou))
+                    detected, boxes = found.pop(0)
+                    rois.append(associate(tr, detected, self.min_tracking_iou))
+                    faces.append(boxes)
                     st.since_detector = 0
                 else:
                     rois.append(tr)
+                    faces.append(None)
                     st.since_detector += 1
             rois = [r[: self.max_people] for r in rois]
-            results = self._landmarks([f[1] for f in frames], rois)
+            results = self._landmarks([f[1] for f in frames], rois, faces)
             return [
                 self._finish(st, rgb, t_s, res)
                 for st, (_, rgb, t_s), res in zip(streams, frames, results, strict=True)
@@ -715,22 +774,76 @@ class BlazePoseBackend:
             return False
         return st.since_detector + 1 >= self.detect_every
 
-    def _detect_rois(self, images: list[np.ndarray]) -> list[list[Roi]]:
+    def _detect_rois(self, images: list[np.ndarray]) -> list[tuple[list[Roi], np.ndarray]]:
+        """Per image: the detected people's ROIs, and their face boxes (K, 4)."""
         out = []
         for rgb, people in zip(images, self._detect_batch(images), strict=True):
             h, w = rgb.shape[:2]
             rois = [roi_from_points(p.keypoints[0], p.keypoints[1], w, h) for p in people]
-            out.append([r for r in rois if r.width > 0 and r.height > 0])
+            faces = np.array([p.box for p in people]).reshape(-1, 4)
+            # A body circle no larger than the face box is the detector's
+            # keypoints drawn around the head alone: the landmark model would
+            # find a small whole skeleton in it (seen on the floor-press clip).
+            face_side = np.maximum((faces[:, 2] - faces[:, 0]) * w, (faces[:, 3] - faces[:, 1]) * h)
+            whole = [r.width * w > side for r, side in zip(rois, face_side, strict=True)]
+            self._counts["smaller_than_face"] += len(whole) - sum(whole)
+            out.append(([r for r, ok in zip(rois, whole, strict=True) if ok], faces))
         return out
 
     def _landmarks(
-        self, images: list[np.ndarray], rois: list[list[Roi]]
+        self,
+        images: list[np.ndarray],
+        rois: list[list[Roi]],
+        faces: list[np.ndarray | None] | None = None,
     ) -> list[list[LandmarkResult]]:
-        """Landmarks of every ROI of every image, through one model call."""
+        """Landmarks of every ROI of every image, through one model call; and
+        a second for the skeletons the wrong way up against the face boxes the
+        detector found on their image (`faces`, None where it did not run;
+        see `face_inside`); small copies of a skeleton in its own head dropped."""
         flat = [(i, roi) for i, rs in enumerate(rois) for roi in rs]
         out: list[list[LandmarkResult]] = [[] for _ in images]
         if not flat:
             return out
+        results = self._landmark_results(images, flat)
+        # (face box index, face box) of each ROI, where the detector ran
+        face: list[tuple[int, np.ndarray] | None] = []
+        for i, roi in flat:
+            h, w = images[i].shape[:2]
+            b = face_of_roi(faces[i], roi, w, h) if faces and faces[i] is not None else None
+            face.append(None if b is None else (b, faces[i][b]))  # type: ignore[index]
+        wrong = [k for k, f in enumerate(face) if f and not face_inside(results[k], f[1])]
+        if wrong:
+            turned = [(flat[k][0], flat[k][1].turned()) for k in wrong]
+            for k, res in zip(wrong, self._landmark_results(images, turned), strict=True):
+                box = face[k][1]  # type: ignore[index]
+                if face_inside(res, box) and res.presence >= self.min_presence_confidence:
+                    results[k] = res
+                    self._counts["turned_rois"] += 1
+        # One face, one body: of two skeletons with their face in the same
+        # face box, one whose trunk is under half the other's is a small copy
+        # drawn in the head (the floor-press clip, in regions the detector's
+        # keypoints put around the head), not a second person.
+        sizes = [images[i].shape[1::-1] for i, _ in flat]
+        trunks = [trunk_px(r, *size) for r, size in zip(results, sizes, strict=True)]
+        largest: dict[tuple[int, int], float] = {}  # (image, face box) -> longest trunk
+        shares = []
+        for k, f in enumerate(face):
+            res = results[k]
+            if f and res.presence >= self.min_presence_confidence and face_inside(res, f[1]):
+                key = (flat[k][0], f[0])
+                largest[key] = max(largest.get(key, 0.0), trunks[k])
+                shares.append((k, key))
+        copies = {k for k, key in shares if trunks[k] < largest[key] / 2}
+        self._counts["head_copies"] += len(copies)
+        for k, ((i, _), res) in enumerate(zip(flat, results, strict=True)):
+            if k not in copies:
+                out[i].append(res)
+        return out
+
+    def _landmark_results(
+        self, images: list[np.ndarray], flat: list[tuple[int, Roi]]
+    ) -> list[LandmarkResult]:
+        """The landmark model on (image index, ROI) pairs, in one call."""
         t0 = time.perf_counter()
         batch = np.stack([landmark_input(images[i], roi) for i, roi in flat])
         t1 = time.perf_counter()
@@ -740,14 +853,16 @@ class BlazePoseBackend:
         flag = _pick(outputs, (1,), "landmark model")
         heatmap = _pick(outputs, (64, 64, 39), "landmark model")
         world = _pick(outputs, (117,), "landmark model")
-        for k, (i, roi) in enumerate(flat):
-            out[i].append(decode_landmarks(raw[k], flag[k], heatmap[k], world[k], roi))
+        results = [
+            decode_landmarks(raw[k], flag[k], heatmap[k], world[k], roi)
+            for k, (_, roi) in enumerate(flat)
+        ]
         t3 = time.perf_counter()
         self._times["landmark_prep"] += t1 - t0
         self._times["landmark_infer"] += t2 - t1
         self._times["landmark_post"] += t3 - t2
         self._counts["landmark_crops"] += len(flat)
-        return out
+        return results
 
 
 def _model_paths(

@@ -705,10 +705,12 @@ def analyses(pose_of, ground_truth):
 
 
 KNOWN_MISCOUNTS = {
-    "floor_press_quva013.mp4": "dim clip filmed from the feet: the pose model draws the body "
-    "upside down (its face over the hips) in most frames, upright only in 39-125 and 136-182, "
-    "and loses it in 471-553 (heavy counts 0); the flips are masked as implausible and 6 of "
-    "the 7 repetitions fall in broken stretches (1 counted; RESULTS.md, the study's correction)",
+    "floor_press_quva013.mp4": "dim clip filmed from the feet: MediaPipe's pipeline draws the "
+    "body upside down (its face over the hips) in most frames, upright only in 39-125 and "
+    "136-182, and loses it in 471-553 (heavy counts 0); the flips are masked as implausible and "
+    "6 of the 7 repetitions fall in broken stretches (1 counted; RESULTS.md, the study's "
+    "correction). The project's pipeline, which checks each skeleton against the detector's "
+    "face box, counts 6 (test_blazepose.py)",
 }
 
 
