@@ -68,7 +68,10 @@
       show(learned);
       say(TR.t("learn.learned"), "ok");
     } catch (e) {
-      say(e.message, "error");
+      // 422: nothing repeats, or the video cannot be used; say what to do
+      // (the server's reason, in English for developers, stays in `detail`)
+      say(e.status === 422 ? TR.t("learn.notLearned") : e.message, "error");
+      msg.dataset.detail = typeof e.detail === "string" ? e.detail : "";
     } finally {
       $("teach-learn").disabled = false;
     }
