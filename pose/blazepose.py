@@ -42,7 +42,7 @@ and the calculators they name); the code is ours:
   face in the same box (a copy drawn in the head). On a patient lying with
   the feet towards the camera (the floor-press clip) MediaPipe's pipeline
   draws the body upside down in 78% of the frames and a second "person" in
-  58%; this one, 7% and 9% (benchmarks/RESULTS.md). A pose the right way up
+  58%; this one, 5% and 9% (benchmarks/RESULTS.md). A pose the right way up
   that MediaPipe also finds is left exactly as it is.
 - the landmark model runs without its segmentation branch
   (`telerehab.models.pruned`; the other outputs are bit-identical).
@@ -418,7 +418,8 @@ def face_of_roi(faces: np.ndarray, roi: Roi, width: int, height: int) -> int | N
 
 def face_inside(result: LandmarkResult, face: np.ndarray) -> bool:
     """Whether the landmarks' face (the mean of its 11 points) lies inside the
-    detector's face box `face` (x0, y0, x1, y1).
+    detector's face box `face` (x0, y0, x1, y1), and nearer its centre than
+    the hips' midpoint does.
 
     The detector is a face detector first (MediaPipe's pose_detection graph:
     its box is the face's), and it finds the face of a body it cannot orient:
@@ -429,10 +430,15 @@ def face_inside(result: LandmarkResult, face: np.ndarray) -> bool:
     benchmarks/RESULTS.md, the floor-press study). The face box still sits on
     the head. So a skeleton whose face is not in its region's face box
     (`face_of_roi`), while the region turned by half a turn puts it there, was
-    the wrong way up (`BlazePoseBackend._landmarks`).
+    the wrong way up (`BlazePoseBackend._landmarks`). The lite model draws
+    the wrong way up skeleton shorter, its face at the box's edge and its hips
+    nearer the box's centre: the face must be the nearer of the two.
     """
-    x, y = result.image[FACE, :2].astype(np.float64).mean(axis=0)
-    return bool(face[0] <= x <= face[2] and face[1] <= y <= face[3])
+    xy = result.image[:, :2].astype(np.float64)
+    centre, half = (face[:2] + face[2:]) / 2, np.maximum((face[2:] - face[:2]) / 2, 1e-9)
+    at_face = (xy[FACE].mean(axis=0) - centre) / half  # in half-sides of the box
+    at_hips = ((xy[23] + xy[24]) / 2 - centre) / half
+    return bool(np.all(np.abs(at_face) <= 1) and np.hypot(*at_face) < np.hypot(*at_hips))
 
 
 def trunk_px(result: LandmarkResult, width: int, height: int) -> float:

@@ -315,7 +315,7 @@ def test_a_patient_lying_feet_first_is_seen_the_right_way_up(
         return float(np.mean(face[seen] < hip[seen]))  # the head lies away from the camera
 
     ref, new = pose_of(name), blazepose_of(name)
-    assert upright(ref) < 0.5 and upright(new) > 0.85  # measured 0.22 and 0.93
+    assert upright(ref) < 0.5 and upright(new) > 0.85  # measured 0.22 and 0.95
     assert np.mean(ref.n_people >= 2) > 0.3 and np.mean(new.n_people >= 2) < 0.15  # 0.58, 0.09
     assert new.detected.mean() > 0.95
 
