@@ -42,8 +42,8 @@ and the calculators they name); the code is ours:
   face in the same box (a copy drawn in the head). On a patient lying with
   the feet towards the camera (the floor-press clip) MediaPipe's pipeline
   draws the body upside down in 78% of the frames and a second "person" in
-  58%; this one, 5% and 9% (benchmarks/RESULTS.md). A pose the right way up
-  that MediaPipe also finds is left exactly as it is.
+  58%; this one, 5% and 9% (benchmarks/RESULTS.md). On the other shared
+  clips the poses are bit-identical with and without these checks.
 - the landmark model runs without its segmentation branch
   (`telerehab.models.pruned`; the other outputs are bit-identical).
 
@@ -447,6 +447,31 @@ def trunk_px(result: LandmarkResult, width: int, height: int) -> float:
     return float(np.linalg.norm((xy[11] + xy[12]) / 2 - (xy[23] + xy[24]) / 2))
 
 
+def head_copies(
+    image_of: list[int],
+    results: list[LandmarkResult],
+    face: list[tuple[int, np.ndarray] | None],
+    sizes: list[tuple[int, int]],
+    min_presence: float,
+) -> set[int]:
+    """One face, one body: the indices of `results` that are small copies of
+    another skeleton drawn in its head. Of two present skeletons of one image
+    (`image_of`) with their face in the same face box (`face`: (box index,
+    box) per result, None where the detector did not run), one whose trunk
+    is under half the other's is such a copy (the floor-press clip, in regions
+    the detector's keypoints put around the head), not a second person.
+    `sizes`: (width, height) of each image."""
+    trunks = [trunk_px(r, *sizes[i]) for i, r in zip(image_of, results, strict=True)]
+    largest: dict[tuple[int, int], float] = {}  # (image, face box) -> the longest trunk
+    sharing = []
+    for k, (res, f) in enumerate(zip(results, face, strict=True)):
+        if f and res.presence >= min_presence and face_inside(res, f[1]):
+            key = (image_of[k], f[0])
+            largest[key] = max(largest.get(key, 0.0), trunks[k])
+            sharing.append((k, key))
+    return {k for k, key in sharing if trunks[k] < largest[key] / 2}
+
+
 # --------------------------------------------------------------------------- smoothing
 
 
@@ -825,21 +850,10 @@ class BlazePoseBackend:
                 if face_inside(res, box) and res.presence >= self.min_presence_confidence:
                     results[k] = res
                     self._counts["turned_rois"] += 1
-        # One face, one body: of two skeletons with their face in the same
-        # face box, one whose trunk is under half the other's is a small copy
-        # drawn in the head (the floor-press clip, in regions the detector's
-        # keypoints put around the head), not a second person.
-        sizes = [images[i].shape[1::-1] for i, _ in flat]
-        trunks = [trunk_px(r, *size) for r, size in zip(results, sizes, strict=True)]
-        largest: dict[tuple[int, int], float] = {}  # (image, face box) -> longest trunk
-        shares = []
-        for k, f in enumerate(face):
-            res = results[k]
-            if f and res.presence >= self.min_presence_confidence and face_inside(res, f[1]):
-                key = (flat[k][0], f[0])
-                largest[key] = max(largest.get(key, 0.0), trunks[k])
-                shares.append((k, key))
-        copies = {k for k, key in shares if trunks[k] < largest[key] / 2}
+        copies = head_copies(
+            [i for i, _ in flat], results, face, [im.shape[1::-1] for im in images],
+            self.min_presence_confidence,
+        )  # fmt: skip
         self._counts["head_copies"] += len(copies)
         for k, ((i, _), res) in enumerate(zip(flat, results, strict=True)):
             if k not in copies:

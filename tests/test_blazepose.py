@@ -127,6 +127,31 @@ def test_the_face_box_of_a_region_and_a_face_in_it() -> None:
     assert bp.face_inside(upright, faces[0]) and not bp.face_inside(upside_down, faces[0])
 
 
+def test_a_small_skeleton_in_anothers_head_is_a_copy_not_a_person() -> None:
+    """One face box, two skeletons with their face in it: the one under half
+    the other's trunk is dropped; two of like size (one person's two regions,
+    left to the association as MediaPipe does) and a skeleton of another face
+    are kept."""
+
+    def body(shoulders_y: float, hips_y: float, x: float = 0.5) -> bp.LandmarkResult:
+        image = np.zeros((33, 4), np.float32)
+        image[:, 0] = x
+        image[:11, 1] = 0.45  # the face
+        image[11:23, 1], image[23:, 1] = shoulders_y, hips_y
+        return bp.LandmarkResult(image, np.zeros((33, 3), np.float32), np.zeros((2, 2)), 1.0)
+
+    box = np.array([0.4, 0.35, 0.6, 0.55])
+    other = np.array([0.0, 0.35, 0.2, 0.55])
+    whole, copy, alike = body(0.6, 0.95), body(0.5, 0.6), body(0.58, 0.9)
+    far = body(0.5, 0.6, x=0.1)  # small, but its face is another box's
+    results = [whole, copy, alike, far]
+    face = [(0, box), (0, box), (0, box), (1, other)]
+    sizes = [(640, 360)]
+    assert bp.head_copies([0] * 4, results, face, sizes, 0.5) == {1}
+    assert bp.head_copies([0, 0], [whole, alike], face[:2], sizes, 0.5) == set()
+    assert bp.head_copies([0, 0], [whole, copy], [(0, box), None], sizes, 0.5) == set()
+
+
 def test_association_replaces_overlapping_tracked_rois() -> None:
     tracked = [bp.Roi(0.3, 0.5, 0.4, 0.4, 0.0), bp.Roi(0.8, 0.5, 0.2, 0.2, 0.0)]
     detected = [bp.Roi(0.31, 0.5, 0.4, 0.4, 0.1)]
