@@ -67,6 +67,7 @@ import numpy as np
 from telerehab.errors import ConfigError, PoseError
 
 from .backend import Detections, checked_options
+from .landmarks import trunk
 from .runtimes import Runtime, create_runtime
 
 logger = logging.getLogger(__name__)
@@ -444,7 +445,7 @@ def face_inside(result: LandmarkResult, face: np.ndarray) -> bool:
 def trunk_px(result: LandmarkResult, width: int, height: int) -> float:
     """The trunk's length in the image (shoulders' to hips' midpoint), pixels."""
     xy = result.image[:, :2].astype(np.float64) * (width, height)
-    return float(np.linalg.norm((xy[11] + xy[12]) / 2 - (xy[23] + xy[24]) / 2))
+    return float(np.linalg.norm(trunk(xy)))
 
 
 def head_copies(
@@ -825,7 +826,7 @@ class BlazePoseBackend:
         self,
         images: list[np.ndarray],
         rois: list[list[Roi]],
-        faces: list[np.ndarray | None] | None = None,
+        faces: list[np.ndarray | None],
     ) -> list[list[LandmarkResult]]:
         """Landmarks of every ROI of every image, through one model call; and
         a second for the skeletons the wrong way up against the face boxes the
@@ -840,7 +841,7 @@ class BlazePoseBackend:
         face: list[tuple[int, np.ndarray] | None] = []
         for i, roi in flat:
             h, w = images[i].shape[:2]
-            b = face_of_roi(faces[i], roi, w, h) if faces and faces[i] is not None else None
+            b = face_of_roi(faces[i], roi, w, h) if faces[i] is not None else None
             face.append(None if b is None else (b, faces[i][b]))  # type: ignore[index]
         wrong = [k for k, f in enumerate(face) if f and not face_inside(results[k], f[1])]
         if wrong:

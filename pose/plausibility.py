@@ -122,9 +122,10 @@ class PlausibilityCheck:
         dt = t - t0
         if dt <= 0:
             return ""
-        if dt > FLIP_WITHIN_S and _turn_deg(trunk_vec, dir0) > FLIP_DEG:
+        turned = _turn_deg(trunk_vec, dir0) > FLIP_DEG
+        if turned and dt > FLIP_WITHIN_S:
             self._since = t  # found again after a gap, the other way: a new direction
-        if dt <= FLIP_WITHIN_S and _turn_deg(trunk_vec, dir0) > FLIP_DEG:
+        if turned and dt <= FLIP_WITHIN_S:
             self._before_flip, self._flip_t = dir0, t
             self._last = last
             return "flip"
